@@ -1,0 +1,1 @@
+"""Contracts: the schema registry, compatibility checking, and Pact integration."""

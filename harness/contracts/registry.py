@@ -1,0 +1,239 @@
+"""A file-based schema registry.
+
+Layout (one folder per subject, i.e. per message type)::
+
+    contracts/
+      payment.requested/
+        subject.yaml      compatibility: BACKWARD   (optional; BACKWARD by default)
+                          policy: strict            (optional; strict or lenient)
+        v1.json           a JSON Schema (draft 04, 06, 07 or 2020-12)
+        v2.json
+
+Other files in a subject folder (pacts, notes) are ignored. ``$ref`` to another registry file is
+written relative to the referring file (``"../money/v1.json#/definitions/amount"``) and resolved
+against the registry root.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import validators
+from jsonschema.exceptions import SchemaError as JsonSchemaSchemaError
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource
+from referencing.jsonschema import DRAFT7
+
+from harness.errors import SchemaError, ValidationFailed
+
+__all__ = ["MODES", "SchemaRegistry", "Subject", "SchemaVersion", "default_registry_path"]
+
+MODES = (
+    "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
+    "FULL", "FULL_TRANSITIVE", "NONE",
+)
+POLICIES = ("strict", "lenient")
+_VERSION_FILE = re.compile(r"^v(\d+)\.json$")
+
+
+def default_registry_path() -> Path:
+    """The bundled ``contracts/`` folder (next to the package in a source checkout)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "contracts"
+        if candidate.is_dir() and any(candidate.glob("*/v*.json")):
+            return candidate
+    return Path.cwd() / "contracts"
+
+
+def load_json_file(path: Path) -> Any:
+    """Load a JSON file, raising SchemaError naming the file, line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SchemaError("no such file", where=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"not UTF-8 at byte {exc.start}", where=str(path)) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                          where=str(path)) from exc
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One schema version of a subject."""
+
+    subject: str
+    version: int
+    path: Path
+    schema: Any
+
+    @property
+    def uri(self) -> str:
+        return self.path.resolve().as_uri()
+
+
+@dataclass
+class Subject:
+    """A message type with its versions and compatibility settings."""
+
+    name: str
+    path: Path
+    compatibility: str = "BACKWARD"
+    policy: str = "strict"
+    versions: dict[int, SchemaVersion] = field(default_factory=dict)
+
+    @property
+    def latest(self) -> int:
+        return max(self.versions)
+
+    def chain(self) -> list[SchemaVersion]:
+        """Versions in ascending order."""
+        return [self.versions[v] for v in sorted(self.versions)]
+
+
+class SchemaRegistry:
+    """Look up and validate against the schemas in a registry folder.
+
+    Args:
+        root: the registry folder (``contracts/``).
+    """
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_registry_path()
+        if not self.root.is_dir():
+            raise SchemaError("registry folder not found", where=str(self.root))
+        self.subjects: dict[str, Subject] = {}
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            subject = self._load_subject(folder)
+            if subject.versions:
+                self.subjects[subject.name] = subject
+        self._validators: dict[tuple[str, int], Any] = {}
+
+    def _load_subject(self, folder: Path) -> Subject:
+        subject = Subject(name=folder.name, path=folder)
+        meta_path = folder / "subject.yaml"
+        if meta_path.exists():
+            try:
+                meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                line = f" at line {mark.line + 1}" if mark else ""
+                raise SchemaError(f"not YAML{line}", where=str(meta_path)) from exc
+            if not isinstance(meta, dict):
+                raise SchemaError("expected a mapping", where=str(meta_path))
+            mode = str(meta.get("compatibility", "BACKWARD")).upper()
+            if mode not in MODES:
+                raise SchemaError(f"compatibility {mode!r} is not one of {', '.join(MODES)}",
+                                  where=f"{meta_path}: compatibility")
+            policy = str(meta.get("policy", "strict")).lower()
+            if policy not in POLICIES:
+                raise SchemaError(f"policy {policy!r} is not strict or lenient",
+                                  where=f"{meta_path}: policy")
+            subject.compatibility, subject.policy = mode, policy
+        for path in sorted(folder.iterdir()):
+            match = _VERSION_FILE.match(path.name)
+            if match:
+                version = int(match.group(1))
+                subject.versions[version] = SchemaVersion(
+                    folder.name, version, path, load_json_file(path)
+                )
+        return subject
+
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        name, version = key
+        return name in self.subjects and version in self.subjects[name].versions
+
+    def __iter__(self) -> Iterator[Subject]:
+        return iter(self.subjects.values())
+
+    def get(self, message_type: str, version: int) -> SchemaVersion:
+        """The schema of (type, version).
+
+        Raises:
+            ValidationFailed: with reason ``unknown_type`` or ``unknown_version``.
+        """
+        subject = self.subjects.get(message_type)
+        if subject is None:
+            raise ValidationFailed("unknown_type", f"message type {message_type!r} is not in "
+                                   f"the registry at {self.root}")
+        found = subject.versions.get(version)
+        if found is None:
+            known = ", ".join(f"v{v}" for v in sorted(subject.versions))
+            raise ValidationFailed("unknown_version", f"{message_type} has no version {version} "
+                                   f"(known: {known})", path="#/schema_version")
+        return found
+
+    @cached_property
+    def referencing_registry(self) -> Registry:
+        """A ``referencing`` registry that resolves file URIs inside the registry folder."""
+
+        def retrieve(uri: str) -> Resource:
+            if not uri.startswith("file://"):
+                raise NoSuchResource(ref=uri)
+            from urllib.parse import unquote, urlparse
+
+            path = Path(unquote(urlparse(uri).path))
+            try:
+                contents = load_json_file(path)
+            except SchemaError as exc:
+                raise NoSuchResource(ref=uri) from exc
+            return Resource.from_contents(contents, default_specification=DRAFT7)
+
+        return Registry(retrieve=retrieve)
+
+    def validator(self, message_type: str, version: int) -> Any:
+        """A cached jsonschema validator for (type, version), with format checking."""
+        key = (message_type, version)
+        cached = self._validators.get(key)
+        if cached is not None:
+            return cached
+        sv = self.get(message_type, version)
+        schema = sv.schema
+        cls = validators.validator_for(schema, default=validators.Draft7Validator)
+        try:
+            cls.check_schema(schema)
+        except JsonSchemaSchemaError as exc:
+            raise SchemaError(f"not a valid JSON Schema: {exc.message}", where=str(sv.path)) from exc
+        resource = Resource.from_contents(schema, default_specification=DRAFT7)
+        registry = self.referencing_registry.with_resource(sv.uri, resource)
+        schema_with_id = dict(schema) if isinstance(schema, dict) else schema
+        if isinstance(schema_with_id, dict) and "$id" not in schema_with_id:
+            schema_with_id["$id"] = sv.uri
+        validator = cls(schema_with_id, registry=registry, format_checker=cls.FORMAT_CHECKER)
+        self._validators[key] = validator
+        return validator
+
+    def validate(self, message_type: str, version: int, payload: Any) -> None:
+        """Validate a payload against (type, version).
+
+        Raises:
+            ValidationFailed: reason ``schema_invalid`` naming the first failing field, or
+                ``unknown_type`` / ``unknown_version``.
+        """
+        validator = self.validator(message_type, version)
+        error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: e.path)), None)
+        if error is not None:
+            pointer = "#/" + "/".join(str(p) for p in error.absolute_path)
+            raise ValidationFailed(
+                "schema_invalid",
+                f"{message_type} v{version} at {pointer}: {error.message[:300]}",
+                path=pointer,
+            )
+
+    def is_valid(self, message_type: str, version: int, payload: Any) -> bool:
+        """True when the payload validates against (type, version)."""
+        try:
+            self.validate(message_type, version, payload)
+        except ValidationFailed:
+            return False
+        return True

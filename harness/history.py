@@ -1,0 +1,209 @@
+"""The history: an append-only JSON-lines record of everything that happened in a run.
+
+One event per line, flushed as it happens. Every event has:
+
+- ``index``: position in the history (0, 1, ...), assigned by the recorder;
+- ``time``: monotonic seconds since the recorder started (float);
+- ``kind``: what happened (see ``KINDS``);
+- optional identities: ``agent``, ``queue``, ``message_id``, ``correlation_id``,
+  ``causation_id``, ``type``, ``schema_version``, ``idempotency_key``;
+- any other fields the kind needs (``reason``, ``effect``, ``fault``, ``latency_ms``, ...).
+
+Event kinds (the vocabulary checkers rely on):
+
+- ``run_start`` {seed, pipeline, experiment?}; ``run_end`` {}
+- ``ingress`` a workload input entered the pipeline {correlation_id, message_id, valid: bool,
+  expect: str?}; the input's bytes in ``body`` (base64) when it is not valid JSON
+- ``publish`` a message was published and confirmed {queue, envelope identities, body?}
+- ``deliver`` a message was handed to an agent {queue, delivery_count}
+- ``ack`` / ``nack`` {queue, requeue?}
+- ``dead_letter`` {queue, reason, detail, correlation_id?, body (base64 of original bytes)}
+- ``effect`` an effect was applied or skipped as a duplicate {effect, key, applied: bool, data?}
+- ``emit`` an agent emitted an envelope (before publish) {envelope identities}
+- ``outcome`` a terminal outcome for a correlation {outcome: completed|declined|dead_lettered}
+- ``fallback`` an agent used its fallback {dependency, reason}
+- ``handled`` an agent finished a delivery {latency_ms}
+- ``agent_start`` / ``agent_stop`` / ``agent_crash`` {agent, reason?}
+- ``fault_start`` / ``fault_end`` {fault, target, params}
+- ``note`` free-form
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from harness.errors import HistoryError
+
+__all__ = ["KINDS", "History", "Recorder", "b64", "read_history", "unb64"]
+
+KINDS = frozenset(
+    {
+        "run_start", "run_end", "ingress", "publish", "deliver", "ack", "nack", "dead_letter",
+        "effect", "emit", "outcome", "fallback", "handled", "agent_start", "agent_stop",
+        "agent_crash", "fault_start", "fault_end", "note",
+    }
+)
+
+Event = dict[str, Any]
+
+
+def b64(data: bytes) -> str:
+    """Encode bytes for a history line."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    """Decode bytes stored with :func:`b64`."""
+    return base64.b64decode(text.encode("ascii"))
+
+
+class Recorder:
+    """Appends events to a JSON-lines file (or only to memory), flushing each line.
+
+    Thread- and process-safe enough for the harness: each event is written with one ``write``
+    call on a file opened in append mode, so agents in separate processes may share the file.
+
+    Args:
+        path: file to append to; ``None`` keeps events in memory only.
+        keep: keep events in memory too (``events``), for in-process checking.
+        enabled: when false, ``record`` does nothing (used to measure the recorder's cost).
+        clock: monotonic clock; ``time.monotonic`` by default.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        keep: bool = True,
+        enabled: bool = True,
+        clock: Any = time.monotonic,
+        origin: float | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.keep = keep
+        self.enabled = enabled
+        self._clock = clock
+        self._origin = clock() if origin is None else origin
+        self._lock = threading.Lock()
+        self._index = 0
+        self.events: list[Event] = []
+        self._fh: IO[str] | None = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+    @property
+    def origin(self) -> float:
+        """The clock reading that is time 0 of this history."""
+        return self._origin
+
+    def now(self) -> float:
+        """Seconds since the recorder started."""
+        return self._clock() - self._origin
+
+    def record(self, kind: str, **fields: Any) -> Event | None:
+        """Append one event and return it (``None`` when recording is disabled)."""
+        if not self.enabled:
+            return None
+        if kind not in KINDS:
+            raise ValueError(f"unknown history event kind {kind!r}")
+        with self._lock:
+            event: Event = {"index": self._index, "time": round(self.now(), 6), "kind": kind}
+            event.update({k: v for k, v in fields.items() if v is not None})
+            self._index += 1
+            if self._fh is not None:
+                self._fh.write(json.dumps(event, separators=(",", ":"), default=str) + "\n")
+            if self.keep:
+                self.events.append(event)
+        return event
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class History:
+    """A read history: the events plus what the reader noticed about the file.
+
+    Attributes:
+        events: the events, in file order.
+        truncated: true when the last line was cut short (and dropped).
+        path: where it came from, if a file.
+    """
+
+    def __init__(self, events: list[Event], *, truncated: bool = False, path: str | None = None):
+        self.events = events
+        self.truncated = truncated
+        self.path = path
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def of_kind(self, *kinds: str) -> Iterator[Event]:
+        """Events whose kind is one of ``kinds``."""
+        wanted = set(kinds)
+        return (e for e in self.events if e.get("kind") in wanted)
+
+
+def _parse_lines(lines: Iterable[str], where: str) -> History:
+    events: list[Event] = []
+    truncated = False
+    pending: list[tuple[int, str]] = [(n, line) for n, line in enumerate(lines, start=1)]
+    last = len(pending)
+    for n, line in pending:
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        try:
+            event = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if n == last and not line.endswith("\n"):
+                truncated = True  # a writer died mid-line: tolerate the cut last line
+                continue
+            raise HistoryError(f"line {n} is not JSON ({exc.msg} at column {exc.colno})",
+                               where=where) from exc
+        if not isinstance(event, dict) or "kind" not in event:
+            raise HistoryError(f"line {n} is not a history event (no 'kind')", where=where)
+        if event["kind"] not in KINDS:
+            raise HistoryError(f"line {n} has unknown event kind {event['kind']!r}", where=where)
+        events.append(event)
+    return History(events, truncated=truncated, path=where)
+
+
+def read_history(source: str | os.PathLike[str] | IO[str]) -> History:
+    """Read a JSON-lines history, tolerating a truncated last line.
+
+    Raises:
+        HistoryError: the file is missing or a line other than a cut-off last one is bad.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        where = str(source)
+        try:
+            with open(source, encoding="utf-8", errors="strict") as fh:
+                return _parse_lines(fh, where)
+        except FileNotFoundError as exc:
+            raise HistoryError("no such file", where=where) from exc
+        except UnicodeDecodeError as exc:
+            raise HistoryError(f"not UTF-8 at byte {exc.start}", where=where) from exc
+    text = source.read()
+    return _parse_lines(io.StringIO(text), "<stream>")
