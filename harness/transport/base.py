@@ -166,6 +166,9 @@ class Transport(abc.ABC):
     async def purge(self, queue: str) -> None:  # noqa: B027 - optional
         """Remove every ready message from ``queue`` and its dead-letter queue."""
 
+    async def delete(self, queue: str) -> None:  # noqa: B027 - optional
+        """Delete ``queue`` and its dead-letter queue (a run cleaning up a shared broker)."""
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Close connections; unsettled deliveries are returned to their queues."""
