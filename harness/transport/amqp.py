@@ -193,6 +193,11 @@ class AmqpTransport(Transport):
             raise ServiceUnavailable(f"cannot connect to RabbitMQ at {_redact(self.url)}: "
                                      f"{exc!r}") from exc
 
+    @property
+    def connected(self) -> bool:
+        """True while the connection is open (false after a broker or network failure)."""
+        return self._conn is not None and not self._conn.is_closed
+
     def _connection(self) -> AbstractConnection:
         if self._conn is None or self._conn.is_closed:
             raise TransportError(f"AmqpTransport({_redact(self.url)}) is not connected "
