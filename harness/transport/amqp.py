@@ -245,8 +245,13 @@ class AmqpTransport(Transport):
                                  f"{exc!r}") from exc
         except (*_CLIENT_ERRORS, TimeoutError) as exc:
             raise TransportError(f"publish to {queue!r} failed: {exc!r}") from exc
-        if not isinstance(confirm, aiormq.spec.Basic.Ack):
-            raise TransportError(f"publish to {queue!r} was not confirmed: {confirm!r}")
+        if isinstance(confirm, aiormq.spec.Basic.Ack):
+            return
+        frame = getattr(confirm, "delivery", None)
+        if isinstance(frame, aiormq.spec.Basic.Return):
+            raise TransportError(f"publish to {queue!r} not confirmed: returned by the broker "
+                                 f"({frame.reply_code} {frame.reply_text}: no such queue?)")
+        raise TransportError(f"publish to {queue!r} not confirmed: {confirm!r}")
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 1) -> Subscription:
         try:
