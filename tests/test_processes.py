@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from harness.demo import default_pipeline_path
 from harness.pipeline import load_pipeline
-from harness.processes import ProcessRun
+from harness.processes import ProcessRun, run_processes
 from harness.testing import require_service
 from harness.workload import payments_workload
 
@@ -90,3 +92,33 @@ async def test_sigkill_of_the_ledger_process_loses_nothing_and_doubles_nothing(s
     redelivered = [e for e in events if e["kind"] == "deliver" and e.get("agent") == "ledger"
                    and e.get("delivery_count", 1) > 1]
     assert redelivered, "the kill landed while the ledger held nothing in flight"
+
+
+async def test_black_box_command_agent_runs_with_the_broker_in_its_environment(tmp_path):
+    require_service("rabbitmq")
+    root = default_pipeline_path().parent
+    script = Path(__file__).parent / "data" / "blackbox_notifier.py"
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(f"""
+name: payments-bb
+topology: orchestrated
+registry: {(root / '../../contracts').resolve()}
+ingress: payment.requested@1
+store: sqlite
+delivery_limit: 5
+agents:
+  orchestrator: {{handler: {root / 'agents.py'}:orchestrator, concurrency: 16}}
+  fraud: {{handler: {root / 'agents.py'}:fraud}}
+  authorization: {{handler: {root / 'agents.py'}:authorization}}
+  ledger: {{handler: {root / 'agents.py'}:ledger}}
+  notification:
+    command: [{sys.executable}, {script}]
+    consumes: [ledger.posted@1, payment.declined@1]
+    emits: [notification.sent@1]
+""")
+    summary = await run_processes(pipeline, broker=AMQP_URL, transactions=60, seed=2,
+                                  out=tmp_path / "run", timeout=40)
+    assert summary.lost == 0, summary.lost_ids
+    assert summary.duplicate_effects == 0 and summary.ledger_balanced
+    assert summary.completed + summary.declined + summary.dead_lettered == 60
+    assert summary.completed > 0
