@@ -153,6 +153,24 @@ class PipelineSpec:
         """Agents that consume a type (in file order)."""
         return [a for a in self.agents.values() if any(r.type == message_type for r in a.consumes)]
 
+    def all_budgets(self) -> dict[str, dict[str, float]]:
+        """Latency budgets by agent name, plus the pipeline's own (``end_to_end``)."""
+        out = {name: dict(a.budget) for name, a in self.agents.items() if a.budget}
+        out.update({k: dict(v) for k, v in self.budgets.items()})
+        return out
+
+    def fallbacks(self) -> dict[str, list[str]]:
+        """Agent -> the dependencies it has a fallback for (``handler`` for a fallback
+        handler the pipeline allows)."""
+        out: dict[str, list[str]] = {}
+        for name, a in self.agents.items():
+            deps = [d.name for d in a.dependencies.values() if d.fallback is not None]
+            if a.agent is not None and a.agent.fallback_fn is not None and a.allow_fallback:
+                deps.append("handler")
+            if deps:
+                out[name] = deps
+        return out
+
     def queues_for(self, message_type: str) -> list[str]:
         """Input queues that receive a type."""
         return [a.queue for a in self.consumers_of(message_type)]

@@ -53,3 +53,18 @@ def percentile(values: list[float], p: float) -> float | None:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
     return ordered[rank]
+
+
+def dead_letter_injected(e: dict[str, Any], mids: set[str], bodies: set[str]) -> bool:
+    """Whether a dead letter is of a message a fault made (a poisoned or drifted copy)."""
+    return (bool(e.get("message_id")) and e.get("message_id") in mids) or (
+        bool(e.get("body")) and e.get("body") in bodies)
+
+
+def settle_fates(fates: dict[str, set[str]], injected: dict[str, set[str]]) -> None:
+    """A dead letter of a fault-made copy is the correlation's fate only when nothing else is:
+    if the real message still completed (a retry or duplicate got through), that wins."""
+    for cid in injected:
+        own = fates.setdefault(cid, set())
+        if not own:
+            own.add("dead_lettered")

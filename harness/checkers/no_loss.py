@@ -20,7 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
-from harness.checkers.facts import complete
+from harness.checkers.facts import (
+    complete,
+    dead_letter_injected,
+    fault_targets,
+    settle_fates,
+)
 
 __all__ = ["check"]
 
@@ -31,6 +36,8 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
     accepted: dict[str, dict[str, Any]] = {}
     fates: dict[str, set[str]] = {}
     anonymous = 0
+    _, mids, bodies = fault_targets(events)
+    injected: dict[str, set[str]] = {}
     for e in events:
         kind = e.get("kind")
         if kind == "ingress":
@@ -45,10 +52,13 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
             cid = e.get("correlation_id")
             if not e.get("reason"):
                 continue  # a dead letter without a reason is not a terminal outcome
-            if cid:
+            if cid and dead_letter_injected(e, mids, bodies):
+                injected.setdefault(cid, set()).add("dead_lettered")
+            elif cid:
                 fates.setdefault(cid, set()).add("dead_lettered")
             else:
                 anonymous += 1
+    settle_fates(fates, injected)
     whole, why = complete(history, events)
     counts = {"attempted": len(accepted), "completed": 0, "declined": 0, "dead_lettered": 0,
               "lost": 0, "indeterminate": 0, "conflicting": 0, "unexpected": 0,

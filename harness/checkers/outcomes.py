@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checkers.base import Examples, Verdict, as_events, limit_of
-from harness.checkers.facts import fault_targets
+from harness.checkers.facts import dead_letter_injected, fault_targets, settle_fates
 
 __all__ = ["check"]
 
@@ -28,6 +28,8 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
     allow = {k: set(v) for k, v in (opts.get("allow") or {}).items()}
     expect: dict[str, str | None] = {}
     fates: dict[str, set[str]] = {}
+    excused_cids, mids, bodies = fault_targets(events)
+    injected: dict[str, set[str]] = {}
     for e in events:
         kind = e.get("kind")
         if kind == "ingress" and e.get("correlation_id"):
@@ -35,8 +37,9 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
         elif kind == "outcome" and e.get("correlation_id"):
             fates.setdefault(e["correlation_id"], set()).add(str(e.get("outcome")))
         elif kind == "dead_letter" and e.get("correlation_id") and e.get("reason"):
-            fates.setdefault(e["correlation_id"], set()).add("dead_lettered")
-    excused_cids, _, _ = fault_targets(events)
+            target = injected if dead_letter_injected(e, mids, bodies) else fates
+            target.setdefault(e["correlation_id"], set()).add("dead_lettered")
+    settle_fates(fates, injected)
     counts = {"checked": 0, "matched": 0, "mismatched": 0, "excused": 0, "no_expectation": 0}
     for cid, want in expect.items():
         fate = fates.get(cid)

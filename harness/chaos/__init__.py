@@ -1,0 +1,1 @@
+"""Chaos: faults (message, process, network), seeded schedules, experiments and the runner."""
