@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from pathlib import Path
 
 from harness import Agent, Context, Envelope, LedgerRow
 from harness.envelope import derive_id
+from harness.pipeline import load_object
 
-from agents import (  # type: ignore[import-not-found]
-    assess_risk,
-    authorization,
-    fraud,
-    ledger,
-    orchestrator,
-    payment_of,
-    summarise_memo,
-)
+
+def _ours(name: str):  # the example's own agents module (same module the pipeline loads)
+    return load_object(f"agents.py:{name}", base=Path(__file__).parent, where="zoo.py")
+
+
+assess_risk, authorization, fraud, ledger, orchestrator, payment_of, summarise_memo = (
+    _ours(n) for n in ("assess_risk", "authorization", "fraud", "ledger", "orchestrator",
+                       "payment_of", "summarise_memo"))
 
 # -- 1. a ledger that does not deduplicate (caught by exactly_once) -----------------------------
 ledger_no_dedup = ledger.variant(version="1.0.0-zoo-nodedup")
