@@ -69,7 +69,7 @@ def _corrupt(run_dir: Path, tmp_path: Path, fn) -> Path:
     ("lines_deleted", lambda ls: ls[:40] + ls[60:], None),
     ("not_json_midway", lambda ls: [*ls[:10], "{oops\n", *ls[10:]], 2),
     ("unknown_kind", lambda ls: [*ls[:10], '{"index":1,"time":0,"kind":"zap"}\n', *ls[10:]], 2),
-    ("wrong_types", lambda ls: [l.replace('"applied":true', '"applied":"yes"') for l in ls],
+    ("wrong_types", lambda ls: [x.replace('"applied":true', '"applied":"yes"') for x in ls],
      None),
     ("empty", lambda ls: [], 2),
     ("binary", lambda ls: ["\udcff"], 2),

@@ -13,7 +13,6 @@ from harness.errors import TransportError
 from harness.history import Recorder
 from harness.transport.memory import MemoryTransport
 
-
 _ENVS: dict[int, bytes] = {}
 
 
@@ -73,7 +72,7 @@ async def test_drop_modes():
 
 
 async def test_poison_and_drift_replace_the_message():
-    got, events, _ = await deliveries("poison", n=3)
+    got, _, _ = await deliveries("poison", n=3)
     assert len(got) == 3 and all(b not in [env(i) for i in range(3)] for b in got)
     got, _, _ = await deliveries("drift", {"version": 2}, n=3)
     assert all(Envelope.from_bytes(b).schema_version == 2 for b in got)
