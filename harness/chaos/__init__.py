@@ -1,1 +1,1 @@
-"""Chaos: faults (message, process, network), seeded schedules, experiments and the runner."""
+"""Chaos: faults injected into a run, recorded in its history."""

@@ -269,6 +269,8 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
                 if progress:
                     progress("settling", len(items), len(run.terminal), len(items))
             await nemesis.heal()
+            if network is not None and hasattr(network, "heal"):
+                await network.heal()
             await faulty.heal()
             hooks.heal()
             await run.settle(timeout=min(2.0, exp.settle_timeout))
