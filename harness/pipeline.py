@@ -180,7 +180,8 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
         raise PipelineError("must be a mapping", where=f"{path}: agents.{name}")
     unknown = sorted(set(node) - _AGENT_KEYS - {"__line__"})
     if unknown:
-        raise PipelineError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_AGENT_KEYS))})",
+        known = ", ".join(sorted(_AGENT_KEYS))
+        raise PipelineError(f"unknown field {unknown[0]!r} (known: {known})",
                             where=_where(path, node, ctx + unknown[0]))
     has_handler, has_command = "handler" in node, "command" in node
     if has_handler == has_command:
@@ -222,8 +223,8 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
                                                                   f"{ctx}dependencies.{dep_name}"))
         fallback = None
         if dep.get("fallback"):
-            fallback = load_object(str(dep["fallback"]), base=path.parent,
-                                   where=_where(path, dep, f"{ctx}dependencies.{dep_name}.fallback"))
+            where = _where(path, dep, f"{ctx}dependencies.{dep_name}.fallback")
+            fallback = load_object(str(dep["fallback"]), base=path.parent, where=where)
         deps[dep_name] = Dependency(
             dep_name, _num(dep, "timeout_ms", 1000, path, f"{ctx}dependencies.{dep_name}.",
                            minimum=1) / 1000, fallback)
