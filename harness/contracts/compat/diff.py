@@ -17,7 +17,7 @@ from harness.contracts.compat.javaorder import hashset_union_order
 from harness.contracts.compat.model import MISSING, Node, SchemaGraph, canonical
 from harness.contracts.compat.structure import compare_array, compare_object
 
-__all__ = ["Context", "compare"]
+__all__ = ["Context", "compare", "compare_nodes"]
 
 Pair = tuple[int, int]
 
@@ -77,6 +77,14 @@ def compare(old: SchemaGraph, new: SchemaGraph, allowed: frozenset[str]) -> list
         if not shared.optimistic or incompatible.keys() == seed.keys():
             return ctx.diffs
         seed = incompatible
+
+
+def compare_nodes(writer: SchemaGraph, reader: SchemaGraph, original: Node, update: Node,
+                  allowed: frozenset[str]) -> list[Difference]:
+    """Differences between two nodes of two graphs (one pass; cycles assumed compatible)."""
+    ctx = Context(_Shared(allowed, {}, writer, reader))
+    _compare(ctx, original, update)
+    return ctx.diffs
 
 
 def _compare(ctx: Context, original: Node | None, update: Node | None) -> None:
