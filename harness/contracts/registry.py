@@ -33,7 +33,7 @@ from referencing.jsonschema import DRAFT7
 
 from harness.errors import SchemaError, ValidationFailed
 
-__all__ = ["MODES", "SchemaRegistry", "Subject", "SchemaVersion", "default_registry_path"]
+__all__ = ["MODES", "SchemaRegistry", "SchemaVersion", "Subject", "default_registry_path"]
 
 MODES = (
     "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
