@@ -107,7 +107,8 @@ class SchemaGraph:
             self._fill(node, value, base, pointer)
             return node
         else:
-            raise SchemaError(f"expected a schema (object or boolean), found {canonical(value)[:60]}",
+            found = canonical(value)[:60]
+            raise SchemaError(f"expected a schema (object or boolean), found {found}",
                               where=f"{self.where}: {pointer}")
         self._nodes[cache_key] = node
         return node
@@ -215,7 +216,8 @@ class SchemaGraph:
             if isinstance(dep, list):
                 prop_deps[name] = frozenset(dep)
             else:
-                schema_deps[name] = self.node(dep, base, pointer_join(pointer, "dependencies", name))
+                schema_deps[name] = self.node(dep, base,
+                                              pointer_join(pointer, "dependencies", name))
         for name, dep in (value.get("dependentRequired") or {}).items():
             prop_deps[name] = frozenset(dep)
         for name, dep in (value.get("dependentSchemas") or {}).items():

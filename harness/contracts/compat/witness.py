@@ -92,6 +92,8 @@ def _property_names(node: Node, graph: SchemaGraph, seen: set[int], depth: int) 
     names: set[str] = set()
     if node.kind == "object":
         names.update(node.a["properties"])
+        names.update(node.a["propertyDeps"])
+        names.update(node.a["schemaDeps"])
         for child in node.a["properties"].values():
             names |= _property_names(child, graph, seen, depth + 1)
     elif node.kind == "combined":
@@ -177,8 +179,13 @@ class _Generator:
             for value in itertools.islice(self.values(schema, depth + 1), 12):
                 yield {**base, name: value}
         extras = [*self.hints, "extra_field"]
-        for pattern, schema in a["patterns"]:
+        for pattern, _schema in a["patterns"]:
             extras.append(_pattern_name(pattern))
+        for limit in (a["maxProperties"], a["minProperties"]):
+            if limit is not None and limit < 64:
+                filler = {f"p{i}": 0 for i in range(limit + 1)}
+                yield {**filler, **base}
+                yield dict(itertools.islice({**base, **filler}.items(), limit))
         for name in extras[:8]:
             if name in props:
                 continue
@@ -227,6 +234,11 @@ def _strings(a: dict[str, Any]) -> Iterator[str]:
     for length in lengths:
         if length >= 0 and (high is None or length <= high):
             yield "a" * length
+    if a["pattern"]:
+        literal = "".join(ch for ch in a["pattern"] if ch not in "^$\\()[]{}*+?|")
+        yield literal
+        if "." in literal:
+            yield literal.replace(".", "a")
     yield from _STRINGS
 
 
