@@ -43,9 +43,10 @@ def test_corpus_through_cli_jsonl(monkeypatch: pytest.MonkeyPatch,
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 1
     assert [o["line"] for o in out] == list(range(1, len(records) + 1))
-    verdicts = sum(o["compatible"] == r["compatible"] for o, (_, _, r) in zip(out, records))
+    pairs = list(zip(out, (r for _, _, r in records), strict=True))
+    verdicts = sum(o["compatible"] == r["compatible"] for o, r in pairs)
     exact = sum([f"{c['type']} {c['path']}" for c in o["changes"]] == r["changes"]
-                for o, (_, _, r) in zip(out, records))
+                for o, r in pairs)
     assert verdicts / len(records) >= 0.99
     assert exact / len(records) >= 0.95
 
