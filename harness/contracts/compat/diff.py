@@ -106,7 +106,7 @@ def _compare(ctx: Context, original: Node | None, update: Node | None) -> None:
     prefix = ctx.pointer()
     for d in diffs:
         path = prefix if len(d.path) <= 2 else prefix + "/" + d.path[2:]
-        ctx.diffs.append(Difference(d.type, path, d.node))
+        ctx.diffs.append(Difference(d.type, path, d.node, d.detail))
 
 
 def _memoized(ctx: Context, original: Node, update: Node,
@@ -283,6 +283,7 @@ def _compare_combined(ctx: Context, original: Node, update: Node) -> None:
     elif len(o_subs) > len(u_subs):
         ctx.add("SUM_TYPE_NARROWED" if o_crit in ("anyOf", "oneOf") else "PRODUCT_TYPE_NARROWED")
     edges: dict[int, dict[int, list[Difference]]] = {}
+    failed: dict[int, list[Difference]] = {}
     for i, o_sub in enumerate(o_subs):
         ctx.path.append(f"{o_crit}/{i}")
         for j, u_sub in enumerate(u_subs):
@@ -290,12 +291,20 @@ def _compare_combined(ctx: Context, original: Node, update: Node) -> None:
             sub.schema(o_sub, u_sub)
             if sub.compatible():
                 edges.setdefault(i, {})[j] = sub.diffs
+            elif o_sub.kind == u_sub.kind and i not in failed:
+                failed[i] = sub.diffs
         ctx.path.pop()
     matching = _max_matching(edges, len(o_subs))
     for i in sorted(matching):
         ctx.diffs.extend(edges[i][matching[i]])
     if len(matching) < min(len(o_subs), len(u_subs)):
-        ctx.add("COMBINED_TYPE_SUBSCHEMAS_CHANGED")
+        allowed = ctx.shared.allowed
+        base = len(ctx.pointer())
+        detail = tuple(f"{d.type} {d.path[base:].lstrip('/') or '#/'}"
+                       for i, diffs in failed.items() if i not in matching
+                       for d in diffs if d.type not in allowed)
+        ctx.diffs.append(Difference("COMBINED_TYPE_SUBSCHEMAS_CHANGED", ctx.pointer(),
+                                    detail=detail))
 
 
 def _max_matching(edges: dict[int, dict[int, list[Difference]]], left: int) -> dict[int, int]:

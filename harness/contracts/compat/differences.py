@@ -133,11 +133,14 @@ class Difference:
         path: JSON pointer into the schema, as Confluent writes it (``#/properties/foo``).
         node: for property additions and removals, the property's schema node (used to pair
             renames); not part of equality.
+        detail: for COMBINED_TYPE_SUBSCHEMAS_CHANGED, the inner differences of the branches
+            left unmatched (``"ENUM_ARRAY_NARROWED enum"``); not part of equality.
     """
 
     type: str
     path: str
     node: Any = field(default=None, compare=False, repr=False)
+    detail: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.type} {self.path}"

@@ -109,7 +109,8 @@ def _name(path: str) -> str:
 
 
 def _parent_place(path: str) -> str:
-    return path.rsplit("/", 1)[0] or "#/"
+    parent = path.rsplit("/", 1)[0]
+    return "the root" if parent in ("", "#") else parent
 
 
 def explain(diff: Difference, *, direction: str = "backward", compatible: bool = True) -> str:
@@ -133,6 +134,10 @@ def explain(diff: Difference, *, direction: str = "backward", compatible: bool =
         else:
             template = diff.type.lower().replace("_", " ") + " at {place}"
     text = template.format(writer=writer, reader=reader, name=name, place=place)
+    if diff.detail:
+        inner = "; ".join(explain(Difference(*item.split(" ", 1)), direction=direction,
+                                  compatible=False) for item in diff.detail[:3])
+        text += f" ({inner})"
     if not compatible and "rejected" not in text:
         text += f" (not allowed by this policy: {writer} data may not be readable)"
     return text

@@ -297,10 +297,12 @@ def _has_siblings(value: dict[str, Any]) -> bool:
 def _number_attrs(value: dict[str, Any], integer: bool, draft: int) -> dict[str, Any]:
     maximum, minimum = value.get("maximum"), value.get("minimum")
     exc_max, exc_min = value.get("exclusiveMaximum"), value.get("exclusiveMinimum")
+    # Draft 4: a boolean flag makes "maximum" exclusive; model it as an added exclusive limit,
+    # so false -> true is a tightening and true -> false a loosening.
     if isinstance(exc_max, bool):
-        exc_max, maximum = (maximum, None) if exc_max and maximum is not None else (None, maximum)
+        exc_max = maximum if exc_max else None
     if isinstance(exc_min, bool):
-        exc_min, minimum = (minimum, None) if exc_min and minimum is not None else (None, minimum)
+        exc_min = minimum if exc_min else None
     multiple = value.get("multipleOf")
     try:
         multiple_dec = None if multiple is None else Decimal(str(multiple))
