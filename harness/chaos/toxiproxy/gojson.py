@@ -93,7 +93,8 @@ def _mismatch(value: Any, where: str, gotype: str) -> GoJSONError:
     shown = kind(value)
     if shown == "number":
         shown = f"number {getattr(value, 'literal', value)}"
-    return GoJSONError(f"json: cannot unmarshal {shown} into Go struct field {where} of type {gotype}")
+    return GoJSONError(
+        f"json: cannot unmarshal {shown} into Go struct field {where} of type {gotype}")
 
 
 def get_string(obj: dict[str, Any], key: str, where: str) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -120,7 +121,8 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
                 writer.write(_render(_plain(400, "400 Bad Request"), close=True))
                 break
             conn_header = headers.get("connection", "").lower()
-            close = conn_header == "close" or (version == "HTTP/1.0" and conn_header != "keep-alive")
+            close = conn_header == "close" or (
+                version == "HTTP/1.0" and conn_header != "keep-alive")
             if headers.get("expect", "").lower() == "100-continue" and length <= max_body:
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -134,7 +136,8 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
             else:
                 body = await reader.readexactly(length) if length else b""
             if body is None:
-                msg = f'{{"error":"request body too large (limit {max_body} bytes)","status":413}}\n'
+                msg = json.dumps({"error": f"request body too large (limit {max_body} bytes)",
+                                  "status": 413}) + "\n"
                 writer.write(_render(Response(413, msg.encode(),
                                               {"Content-Type": "application/json"}), close=True))
                 await _discard(reader, writer)

@@ -70,7 +70,7 @@ class NoopToxic(Toxic):
 
 
 class LatencyToxic(Toxic):
-    """``latency``: each chunk leaves ``latency +- jitter`` ms after it was read; never reordered."""
+    """``latency``: each chunk leaves ``latency +- jitter`` ms after its read; never reordered."""
 
     ATTRS = ("latency", "jitter")
     BUFFER = 1024
@@ -170,7 +170,7 @@ class TimeoutToxic(Toxic):
 
 
 class ResetPeerToxic(Toxic):
-    """``reset_peer``: on the first chunk or EOF, wait ``timeout`` ms, then reset (RST) both sides."""
+    """``reset_peer``: on the first chunk or EOF, wait ``timeout`` ms, then RST both sides."""
 
     ATTRS = ("timeout",)
 
@@ -186,7 +186,7 @@ class ResetPeerToxic(Toxic):
 
 
 class SlicerToxic(Toxic):
-    """``slicer``: split chunks around ``average_size`` +- ``size_variation`` bytes, ``delay`` us apart."""
+    """``slicer``: split chunks into ``average_size`` +- ``size_variation`` bytes, ``delay`` us."""
 
     ATTRS = ("average_size", "size_variation", "delay")
 
@@ -224,7 +224,7 @@ class SlicerToxic(Toxic):
 
 
 class LimitDataToxic(Toxic):
-    """``limit_data``: forward ``bytes`` bytes per connection (count survives updates), then close."""
+    """``limit_data``: forward ``bytes`` bytes per connection (kept across updates), then close."""
 
     ATTRS = ("bytes",)
 
