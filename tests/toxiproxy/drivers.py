@@ -199,7 +199,8 @@ class NodeDriver:
         ensure_node_modules()
         self.proc = subprocess.Popen(
             ["node", str(NODE_DIR / "driver.js"), url], cwd=NODE_DIR, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, bufsize=1, env={**os.environ, "NODE_NO_WARNINGS": "1"})
+            stdout=subprocess.PIPE, text=True, bufsize=1,
+            env={**os.environ, "NODE_NO_WARNINGS": "1"})
         self.lock = threading.Lock()
         self.next_id = 0
 
