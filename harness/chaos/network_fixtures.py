@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,3 +28,21 @@ def toxiproxy_url() -> Iterator[str]:
 
     with ToxiproxyServer(port=0).run_in_thread() as embedded:
         yield embedded
+
+
+@pytest.fixture
+def network_faults(request: pytest.FixtureRequest, toxiproxy_url: str) -> Iterator[Any]:
+    """A :class:`~harness.chaos.network.NetworkFaults` on ``toxiproxy_url``.
+
+    Faults are recorded into the ``harness_recorder`` fixture's history when a test uses that
+    fixture (or when the test sets ``network_faults.recorder``). Every proxy made is deleted
+    at teardown.
+    """
+    from harness.chaos.network import NetworkFaults
+
+    recorder = None
+    if "harness_recorder" in request.fixturenames:
+        recorder = request.getfixturevalue("harness_recorder")
+    faults = NetworkFaults(toxiproxy_url, recorder=recorder)
+    yield faults
+    faults.close()
