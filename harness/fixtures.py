@@ -38,7 +38,7 @@ def _docker_available() -> bool:
 
         docker.from_env().ping()
         return True
-    except Exception:  # noqa: BLE001 - no engine, no client, no permission: all mean "no"
+    except Exception:
         return False
 
 
@@ -51,7 +51,7 @@ def _service_url(name: str, scheme_url: str) -> Iterator[str]:
         try:
             from testcontainers.rabbitmq import RabbitMqContainer  # type: ignore[import-not-found]
         except ImportError:
-            RabbitMqContainer = None  # noqa: N806
+            RabbitMqContainer = None
         if name == "rabbitmq" and RabbitMqContainer is not None:
             with RabbitMqContainer("rabbitmq:3.13-management") as container:
                 url = (f"amqp://guest:guest@{container.get_container_host_ip()}:"
@@ -94,7 +94,7 @@ def harness_history(tmp_path: Path) -> Iterator[Recorder]:
 
 
 @pytest.fixture
-async def harness_transport(harness_broker_url: str):  # noqa: ANN201
+async def harness_transport(harness_broker_url: str):
     """A connected transport for ``--harness-broker`` (queues prefixed per test)."""
     import uuid
 
@@ -110,7 +110,7 @@ async def harness_transport(harness_broker_url: str):  # noqa: ANN201
 
 @pytest.fixture
 def harness_pipeline(harness_broker_url: str, harness_history: Recorder, harness_seed_value: int,
-                     tmp_path: Path):  # noqa: ANN201
+                     tmp_path: Path):
     """A factory: ``async with harness_pipeline("examples/payments/pipeline.yaml") as run``.
 
     The run uses ``--harness-broker``, the test's history, a memory store (unless given) and
@@ -119,7 +119,7 @@ def harness_pipeline(harness_broker_url: str, harness_history: Recorder, harness
     from harness.pipeline import load_pipeline
     from harness.run import PipelineRun
 
-    def make(path: str | Path, *, store: str = "memory", **kwargs) -> PipelineRun:  # noqa: ANN003
+    def make(path: str | Path, *, store: str = "memory", **kwargs) -> PipelineRun:
         spec = load_pipeline(path, overrides=kwargs.pop("overrides", None))
         return PipelineRun(spec, broker=harness_broker_url, store=store,
                            recorder=harness_history, run_dir=tmp_path, seed=harness_seed_value,

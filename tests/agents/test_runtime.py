@@ -169,3 +169,25 @@ async def test_failing_handler_is_retried_then_dead_lettered_by_the_delivery_lim
     assert dead and dead[0]["reason"] == "delivery_limit"
     delivers = [e for e in run.recorder.events if e["kind"] == "deliver" and e["agent"] == "broken"]
     assert len(delivers) == spec.delivery_limit + 1
+
+
+@pytest.mark.parametrize("agent_name", ["orchestrator", "fraud", "authorization", "ledger",
+                                        "notification"])
+async def test_every_payments_agent_dead_letters_each_kind_of_bad_input(registry, agent_name):
+    agent = load_pipeline(PIPELINE).agents[agent_name].agent
+    ref = agent.consumes[0]
+    good = Envelope.ingress(type=ref.type, schema_version=ref.version, payload={"x": 1},
+                            correlation_id="pay-9")
+    bad_inputs = {
+        "not_json": b'{"envelope":1,"message_id":',
+        "unknown_version": good.to_bytes().replace(b'"schema_version":1', b'"schema_version":3'),
+        "schema_invalid": good.to_bytes(),  # payload misses every required field
+        "too_large": good.with_payload({"blob": "y" * 1_100_000}).to_bytes(),
+    }
+    async with AgentProbe(agent, registry) as probe:
+        for reason, body in bad_inputs.items():
+            result = await probe.send(body, headers={"x-correlation-id": "pay-9"})
+            assert [d.reason for d in result.dead_letters] == [reason]
+            assert result.dead_letters[0].correlation_id == "pay-9"
+            assert not result.emitted and not result.effects
+        assert not probe.runtime.crashed
