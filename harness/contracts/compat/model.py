@@ -65,6 +65,11 @@ class Node:
         return self.meta.get("default", MISSING) is not MISSING
 
     @property
+    def plain(self) -> bool:
+        """True when the node's JSON has no ``$ref``: equal text then means equal schemas."""
+        return '"$ref"' not in self.key
+
+    @property
     def key(self) -> str:
         """Structural identity used to collapse duplicate ``oneOf``/``allOf`` branches."""
         if self._key is None:
