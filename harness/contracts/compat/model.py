@@ -146,7 +146,7 @@ class SchemaGraph:
             parts.append(self._part("not", {"schema": self.node(value["not"], base,
                                                                 pointer_join(pointer, "not"))},
                                     {"not": value["not"]}, pointer))
-        if "const" in value:
+        if "const" in value and self.draft != 4:
             parts.append(self._part("const", {"value": value["const"]},
                                     {"const": value["const"]}, pointer))
         declared = value.get("type")
