@@ -63,6 +63,8 @@ def test_forward_witness_is_written_by_the_new_schema() -> None:
     ({"properties": {"a": {"$ref": "#/definitions/missing"}}}, "#/properties/a/$ref"),
     ({"properties": {"a": {"$ref": "#anchor"}}}, "no anchor"),
     ({"type": "object", "properties": 3}, "#/properties"),
+    ({"properties": {"a": {"items": [{"type": "strin"}]}}}, "#/properties/a/items/0/type"),
+    ({"definitions": {"x": {"minLength": -1}}}, "#/definitions/x/minLength"),
 ])
 def test_bad_schemas_raise_schema_error_naming_the_place(schema: dict, expected: str) -> None:
     with pytest.raises(SchemaError, match=r"^new: ") as info:
