@@ -69,11 +69,23 @@ def _load(path_text: str) -> tuple[Any, str]:
     path = Path(path_text)
     if path.is_dir():
         raise InputError("is a folder, not a schema file", where=path_text)
-    return load_json_file(path), path.resolve().as_uri()
+    try:
+        return load_json_file(path), path.resolve().as_uri()
+    except RecursionError:
+        raise InputError("JSON nests too deeply", where=path_text) from None
+
+
+_RECURSION_LIMIT = 20000
+
+
+def _deep_enough() -> None:
+    """Allow deeply nested schemas (each nesting level takes several frames)."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), _RECURSION_LIMIT))
 
 
 def run_compat(args: argparse.Namespace) -> int:
     """Check one pair of files, or JSON lines."""
+    _deep_enough()
     if args.jsonl is not None:
         if args.old or args.new:
             raise InputError("give either OLD NEW or --jsonl, not both", where="compat")
@@ -88,9 +100,14 @@ def run_compat(args: argparse.Namespace) -> int:
         raise InputError("needs OLD.json and NEW.json (or --jsonl)", where="compat")
     old, old_uri = _load(args.old)
     new, new_uri = _load(args.new)
-    result = check_compatibility(old, new, args.mode, args.policy, old_uri=old_uri,
-                                 new_uri=new_uri, fetch=file_fetcher(), old_where=args.old,
-                                 new_where=args.new, witness=not args.no_witness)
+    try:
+        result = check_compatibility(old, new, args.mode, args.policy, old_uri=old_uri,
+                                     new_uri=new_uri, fetch=file_fetcher(),
+                                     old_where=args.old, new_where=args.new,
+                                     witness=not args.no_witness)
+    except RecursionError:
+        raise InputError("schema nests too deeply to compare",
+                         where=f"{args.old} / {args.new}") from None
     if args.json:
         print_json(result.to_dict())
     else:
@@ -142,6 +159,7 @@ def run_registry_check(args: argparse.Namespace) -> int:
     """Check every subject of a registry folder."""
     from harness.contracts.registry import SchemaRegistry
 
+    _deep_enough()
     registry = SchemaRegistry(args.dir) if args.dir else SchemaRegistry()
     verdicts = check_registry(registry, witness=not args.no_witness)
     ok = all(v.compatible for v in verdicts)

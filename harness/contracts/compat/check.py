@@ -163,8 +163,11 @@ def _witness(results: list[Direction]) -> Witness | None:
         if result.compatible:
             continue
         names = ("old", "new") if result.direction == "backward" else ("new", "old")
-        found = find_witness(result.writer, result.reader, writer_name=names[0],
-                             reader_name=names[1])
+        try:
+            found = find_witness(result.writer, result.reader, writer_name=names[0],
+                                 reader_name=names[1])
+        except Exception:  # a validator that cannot run (e.g. an ECMA-only regex): no witness
+            found = None
         if found is not None:
             return found
     return None

@@ -33,6 +33,10 @@ class _Shared:
     optimistic: bool = False
     keep: list[tuple[Node, Node]] = field(default_factory=list)
 
+    @property
+    def same_draft(self) -> bool:
+        return self.old.draft == self.new.draft
+
 
 class Context:
     """A path and a list of differences, sharing memo and cycle state with its subcontexts."""
@@ -99,6 +103,8 @@ def _compare(ctx: Context, original: Node | None, update: Node | None) -> None:
     shared = ctx.shared
     original = shared.old.target(original) if original.kind == "ref" else original
     update = shared.new.target(update) if update.kind == "ref" else update
+    if original.key == update.key and original.plain and shared.same_draft:
+        return  # the same JSON without references: no differences
     diffs = _memoized(ctx, original, update, lambda sub: _compare_types(sub, original, update))
     if not ctx.path:
         ctx.diffs.extend(diffs)

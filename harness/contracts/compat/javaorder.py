@@ -9,6 +9,7 @@ the insertion sequence by bucket index at the final capacity.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 __all__ = ["hashmap_order", "hashset_union_order", "java_string_hash"]
 
@@ -16,6 +17,7 @@ _DEFAULT_CAPACITY = 16
 _LOAD_FACTOR = 0.75
 
 
+@lru_cache(maxsize=65536)
 def java_string_hash(text: str) -> int:
     """``String.hashCode()`` as an unsigned 32-bit int (over UTF-16 code units)."""
     h = 0

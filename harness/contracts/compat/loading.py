@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,18 +16,80 @@ from harness.errors import SchemaError
 __all__ = ["check_schema", "load_graph", "validator_for"]
 
 
+_SCHEMA_MAPS = ("properties", "patternProperties", "definitions", "$defs", "dependentSchemas")
+_SCHEMA_VALUES = ("additionalProperties", "additionalItems", "contains", "not", "if", "then",
+                  "else", "propertyNames", "unevaluatedProperties", "unevaluatedItems")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_checked: dict[tuple[str, str], str | None] = {}
+
+
 def check_schema(schema: Any, where: str) -> None:
     """Raise SchemaError (naming ``where`` and the place) unless ``schema`` is a JSON Schema."""
     if not isinstance(schema, dict | bool):
         raise SchemaError(f"not a schema: expected an object or boolean, found "
                           f"{type(schema).__name__}", where=f"{where}: #")
     cls = validators.validator_for(schema, default=validators.Draft7Validator)
+    error = _check(schema, cls, "#")
+    if error is not None:
+        raise SchemaError(error, where=where)
+
+
+def _check(schema: Any, cls: Any, pointer: str) -> str | None:
+    """Validate one (sub)schema against the meta-schema, each distinct subschema once.
+
+    Subschemas are checked on their own (cached by text) and replaced by ``{}`` in their
+    parent, which the meta-schema checks only for its own keywords.
+    """
+    if not isinstance(schema, dict):
+        return None
+    key = (cls.__name__, json.dumps(schema, sort_keys=True))
+    if key in _checked:
+        cached = _checked[key]
+        return None if cached is None else f"{pointer}{cached}"
+    shallow = dict(schema)
+    children: list[tuple[str, Any]] = []
+    for name in _SCHEMA_MAPS:
+        if isinstance(schema.get(name), dict):
+            shallow[name] = {k: {} if isinstance(v, dict) else v
+                             for k, v in schema[name].items()}
+            children += [(f"/{name}/{_escape(k)}", v) for k, v in schema[name].items()]
+    for name in _SCHEMA_VALUES:
+        if isinstance(schema.get(name), dict):
+            shallow[name] = {}
+            children.append((f"/{name}", schema[name]))
+    for name in (*_SCHEMA_LISTS, "items"):
+        value = schema.get(name)
+        if isinstance(value, list):
+            shallow[name] = [{} if isinstance(v, dict) else v for v in value]
+            children += [(f"/{name}/{i}", v) for i, v in enumerate(value)]
+        elif name == "items" and isinstance(value, dict):
+            shallow[name] = {}
+            children.append(("/items", value))
+    if isinstance(schema.get("dependencies"), dict):
+        shallow["dependencies"] = {k: {} if isinstance(v, dict) else v
+                                   for k, v in schema["dependencies"].items()}
+        children += [(f"/dependencies/{_escape(k)}", v)
+                     for k, v in schema["dependencies"].items() if isinstance(v, dict)]
+    relative: str | None = None
     try:
-        cls.check_schema(schema)
+        cls.check_schema(shallow)
     except JsonSchemaSchemaError as exc:
-        place = "#" + "".join(f"/{p}" for p in exc.absolute_path)
-        raise SchemaError(f"not a valid JSON Schema: {exc.message[:200]}",
-                          where=f"{where}: {place}") from None
+        place = "".join(f"/{_escape(str(p))}" for p in exc.absolute_path)
+        relative = f"{place}: not a valid JSON Schema: {exc.message[:200]}"
+    if relative is None:
+        for suffix, child in children:
+            found = _check(child, cls, suffix)
+            if found is not None:
+                relative = found
+                break
+    if len(_checked) > 100_000:
+        _checked.clear()
+    _checked[key] = relative
+    return None if relative is None else f"{pointer}{relative}"
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
 
 
 def load_graph(schema: Any, *, uri: str, where: str,

@@ -65,6 +65,11 @@ class Node:
         return self.meta.get("default", MISSING) is not MISSING
 
     @property
+    def plain(self) -> bool:
+        """True when the node's JSON has no ``$ref``: equal text then means equal schemas."""
+        return '"$ref"' not in self.key
+
+    @property
     def key(self) -> str:
         """Structural identity used to collapse duplicate ``oneOf``/``allOf`` branches."""
         if self._key is None:
@@ -141,7 +146,7 @@ class SchemaGraph:
             parts.append(self._part("not", {"schema": self.node(value["not"], base,
                                                                 pointer_join(pointer, "not"))},
                                     {"not": value["not"]}, pointer))
-        if "const" in value:
+        if "const" in value and self.draft != 4:
             parts.append(self._part("const", {"value": value["const"]},
                                     {"const": value["const"]}, pointer))
         declared = value.get("type")

@@ -7,7 +7,10 @@ Each version is checked as it would have been at publish time: against the versi
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from harness.contracts.compat.check import CompatResult, check_graphs
@@ -93,7 +96,21 @@ def check_subject(subject: Subject, *, root: Any = None, witness: bool = True) -
                           violations, pairs)
 
 
-def check_registry(registry: SchemaRegistry, *, witness: bool = True) -> list[SubjectVerdict]:
-    """Check every subject of a file registry; one verdict per subject, by name."""
-    return [check_subject(subject, root=registry.root, witness=witness)
-            for subject in registry]
+def check_registry(registry: SchemaRegistry, *, witness: bool = True,
+                   workers: int | None = None) -> list[SubjectVerdict]:
+    """Check every subject of a file registry; one verdict per subject, by name.
+
+    Args:
+        registry: the file registry.
+        witness: search a breaking payload for each violation.
+        workers: processes to use; by default one per CPU for 64 subjects or more.
+    """
+    subjects = list(registry)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(subjects) >= 64 else 1
+    check = partial(check_subject, root=registry.root, witness=witness)
+    if workers <= 1:
+        return [check(subject) for subject in subjects]
+    chunk = max(1, len(subjects) // (workers * 4))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(check, subjects, chunksize=chunk))
