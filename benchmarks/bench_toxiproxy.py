@@ -84,17 +84,23 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def rtts(port: int, count: int) -> list[float]:
-    """Seconds per 64-byte round trip on one connection (after a warm-up)."""
+def rtts(direct_port: int, proxy_port: int, count: int) -> tuple[list[float], list[float]]:
+    """Seconds per 64-byte round trip, direct and proxied, in interleaved blocks of 100.
+
+    Interleaving keeps both series under the same machine conditions (loaded VMs drift).
+    """
     payload = b"x" * 64
-    out = []
-    with _conn(port, b"E") as sock:
-        for i in range(count + 200):
-            start = time.perf_counter()
-            sock.sendall(payload)
-            _recv_exactly(sock, 64)
-            if i >= 200:
-                out.append(time.perf_counter() - start)
+    out: tuple[list[float], list[float]] = ([], [])
+    with _conn(direct_port, b"E") as direct, _conn(proxy_port, b"E") as proxied:
+        socks = (direct, proxied)
+        for block in range(count // 100 + 2):
+            for which, sock in enumerate(socks):
+                for _ in range(100):
+                    start = time.perf_counter()
+                    sock.sendall(payload)
+                    _recv_exactly(sock, 64)
+                    if block >= 2:  # the first two blocks warm up
+                        out[which].append(time.perf_counter() - start)
     return out
 
 
@@ -177,14 +183,18 @@ def run_variant(upstream_port: int, *, uvloop: bool, read_size: int, quick: bool
         res["tp_proxy"] = statistics.median(p for _, p in reps)
         if full:
             n = 1000 if quick else 5000
-            direct, proxied = rtts(upstream_port, n), rtts(port, n)
+            direct, proxied = rtts(upstream_port, port, n)
             res["rtt_direct_med"] = statistics.median(direct) * 1e6
             res["rtt_proxy_med"] = statistics.median(proxied) * 1e6
             res["rtt_direct_p99"] = _pct(direct, 0.99) * 1e6
             res["rtt_proxy_p99"] = _pct(proxied, 0.99) * 1e6
             rounds = 20 if quick else 50
-            lat_d, ops_d = concurrent(upstream_port, 200, rounds)
-            lat_p, ops_p = concurrent(port, 200, rounds)
+            runs = [(concurrent(upstream_port, 200, rounds), concurrent(port, 200, rounds))
+                    for _ in range(3)]
+            lat_d = [x for (d, _), _p in runs for x in d]
+            lat_p = [x for _d, (p, _) in runs for x in p]
+            ops_d = statistics.median(o for (_, o), _p in runs)
+            ops_p = statistics.median(o for _d, (_, o) in runs)
             res["c200_direct_med"] = statistics.median(lat_d) * 1e6
             res["c200_proxy_med"] = statistics.median(lat_p) * 1e6
             res["c200_direct_ops"] = ops_d
