@@ -33,12 +33,11 @@ def split_hostport(address: str) -> tuple[str, int]:
         raise ValueError(f"address {address}: missing port in address")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    try:
-        number = int(port) if port else 0
-    except ValueError:
-        raise ValueError(f"address {address}: invalid port") from None
+    if port and not port.isdigit():
+        raise ValueError(f"address tcp/{port}: unknown port")
+    number = int(port) if port else 0
     if not 0 <= number <= 65535:
-        raise ValueError(f"address {address}: invalid port")
+        raise ValueError(f"address {port}: invalid port")
     return host, number
 
 

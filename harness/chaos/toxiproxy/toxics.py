@@ -40,6 +40,7 @@ class Toxic:
 
     ATTRS: ClassVar[tuple[str, ...]] = ()
     BUFFER: ClassVar[int] = 1
+    GO_NAME: ClassVar[str] = "NoopToxic"
 
     def __init__(self, attributes: dict[str, int] | None = None) -> None:
         self.attributes = {name: 0 for name in self.ATTRS}
@@ -72,6 +73,7 @@ class NoopToxic(Toxic):
 class LatencyToxic(Toxic):
     """``latency``: each chunk leaves ``latency +- jitter`` ms after its read; never reordered."""
 
+    GO_NAME = "LatencyToxic"
     ATTRS = ("latency", "jitter")
     BUFFER = 1024
 
@@ -99,6 +101,7 @@ class LatencyToxic(Toxic):
 class BandwidthToxic(Toxic):
     """``bandwidth``: ``rate`` KB/s (1 KB = 1000 bytes); rate <= 0 stalls (Go panics below 0)."""
 
+    GO_NAME = "BandwidthToxic"
     ATTRS = ("rate",)
 
     async def pipe(self, stub: Stub) -> None:
@@ -134,6 +137,7 @@ class BandwidthToxic(Toxic):
 class SlowCloseToxic(Toxic):
     """``slow_close``: data passes; the close waits ``delay`` ms."""
 
+    GO_NAME = "SlowCloseToxic"
     ATTRS = ("delay",)
 
     async def pipe(self, stub: Stub) -> None:
@@ -151,6 +155,7 @@ class SlowCloseToxic(Toxic):
 class TimeoutToxic(Toxic):
     """``timeout``: drops data; closes after ``timeout`` ms without input (0: never)."""
 
+    GO_NAME = "TimeoutToxic"
     ATTRS = ("timeout",)
 
     async def pipe(self, stub: Stub) -> None:
@@ -172,6 +177,7 @@ class TimeoutToxic(Toxic):
 class ResetPeerToxic(Toxic):
     """``reset_peer``: on the first chunk or EOF, wait ``timeout`` ms, then RST both sides."""
 
+    GO_NAME = "ResetToxic"
     ATTRS = ("timeout",)
 
     async def pipe(self, stub: Stub) -> None:
@@ -188,6 +194,7 @@ class ResetPeerToxic(Toxic):
 class SlicerToxic(Toxic):
     """``slicer``: split chunks into ``average_size`` +- ``size_variation`` bytes, ``delay`` us."""
 
+    GO_NAME = "SlicerToxic"
     ATTRS = ("average_size", "size_variation", "delay")
 
     def cuts(self, length: int) -> list[tuple[int, int]]:
@@ -226,6 +233,7 @@ class SlicerToxic(Toxic):
 class LimitDataToxic(Toxic):
     """``limit_data``: forward ``bytes`` bytes per connection (kept across updates), then close."""
 
+    GO_NAME = "LimitDataToxic"
     ATTRS = ("bytes",)
 
     async def pipe(self, stub: Stub) -> None:
