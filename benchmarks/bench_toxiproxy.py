@@ -10,7 +10,7 @@ process; this process is the client. Measured per variant (event loop, read size
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/bench_toxiproxy.py [--quick] [--json]
+    PYTHONPATH=. python benchmarks/bench_toxiproxy.py [--quick] [--json] [--real-url URL]
 """
 
 from __future__ import annotations
@@ -166,18 +166,24 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run_variant(upstream_port: int, *, uvloop: bool, read_size: int, quick: bool,
-                full: bool) -> dict[str, Any]:
-    """All measurements for one proxy configuration."""
-    args = ["-m", "harness.commands.toxiproxy", "serve", "--port", "0", "--json",
-            "--read-size", str(read_size)] + ([] if uvloop else ["--no-uvloop"])
-    proc, info = _spawn(args, json_doc=True)
-    api = httpx.Client(base_url=info["url"])
+                full: bool, real_url: str | None = None) -> dict[str, Any]:
+    """All measurements for one proxy configuration (or for a real Toxiproxy at ``real_url``)."""
+    proc = None
+    if real_url is None:
+        args = ["-m", "harness.commands.toxiproxy", "serve", "--port", "0", "--json",
+                "--read-size", str(read_size)] + ([] if uvloop else ["--no-uvloop"])
+        proc, info = _spawn(args, json_doc=True)
+        real_url = info["url"]
+    api = httpx.Client(base_url=real_url)
+    api.delete("/proxies/bench")
     try:
         listen = api.post("/proxies", json={"name": "bench", "listen": "127.0.0.1:0",
                                             "upstream": f"127.0.0.1:{upstream_port}"}).json()
         port = int(listen["listen"].rsplit(":", 1)[1])
         total = (64 if quick else 200) * 1_000_000
         res: dict[str, Any] = {"loop": "uvloop" if uvloop else "asyncio", "read_size": read_size}
+        if proc is None:
+            res["loop"] = "real-go"
         reps = [(throughput(upstream_port, total), throughput(port, total)) for _ in range(3)]
         res["tp_direct"] = statistics.median(d for d, _ in reps)
         res["tp_proxy"] = statistics.median(p for _, p in reps)
@@ -204,9 +210,11 @@ def run_variant(upstream_port: int, *, uvloop: bool, read_size: int, quick: bool
             res["tp_latency100"] = statistics.median(throughput(port, total) for _ in range(3))
         return res
     finally:
+        api.delete("/proxies/bench")
         api.close()
-        proc.terminate()
-        proc.wait(10)
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
 
 
 def render(results: list[dict[str, Any]]) -> str:
@@ -239,6 +247,8 @@ def main() -> int:
     parser.add_argument("--role", default="bench", choices=["bench", "upstream"])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--real-url", default=None,
+                        help="also measure a real Toxiproxy whose API is at this URL")
     args = parser.parse_args()
     if args.role == "upstream":
         import uvloop
@@ -251,6 +261,9 @@ def main() -> int:
                     (True, 65536, False), (True, 262144, False)]
         results = [run_variant(port, uvloop=u, read_size=r, quick=args.quick, full=f)
                    for u, r, f in variants]
+        if args.real_url:
+            results.append(run_variant(port, uvloop=False, read_size=32768, quick=args.quick,
+                                       full=True, real_url=args.real_url))
     finally:
         up.terminate()
         up.wait(10)
