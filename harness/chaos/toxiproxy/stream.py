@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,8 @@ class ChunkQueue:
         self.limit = max(1, limit)
         self.redirect: ChunkQueue | None = None
         self.sink = False
+        #: called once when the queue has room again (the socket reader paused on a full queue)
+        self.on_space: Callable[[], None] | None = None
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] = deque()
 
@@ -127,6 +130,10 @@ class ChunkQueue:
             fut.set_result(None)
 
     def _wake_putters(self) -> None:
+        if self.on_space is not None and (len(self.items) < self.limit or self.sink
+                                          or self.redirect is not None):
+            callback, self.on_space = self.on_space, None
+            callback()
         while self._putters:
             fut = self._putters.popleft()
             if not fut.done():
