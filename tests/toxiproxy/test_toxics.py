@@ -262,3 +262,29 @@ def test_upstream_unreachable_closes_client(api, new_name):
     listen = api.create(name, f"127.0.0.1:{port}")["listen"]
     with connect(listen) as sock:
         assert _closed(sock, 3) < 1.0
+
+
+@embedded_only
+def test_live_changes_do_not_hang_on_a_stalled_reader(api, proxy):
+    """Go's Toxiproxy can hang here (issues 210, 412); the embedded server must not."""
+    name, listen = proxy
+    _toxic(api, name, "slicer", average_size=1000, size_variation=10)
+    _toxic(api, name, "latency", latency=1)
+    with connect(listen) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+
+        def flood():
+            try:
+                sock.settimeout(5)
+                sock.sendall(b"f" * (16 * 1024 * 1024))
+            except OSError:
+                pass
+
+        threading.Thread(target=flood, daemon=True).start()
+        time.sleep(1.0)  # buffers fill up: the client never reads
+        start = time.monotonic()
+        api.update_toxic(name, "slicer_downstream", {"attributes": {"average_size": 500}})
+        api.remove_toxic(name, "slicer_downstream")
+        api.remove_toxic(name, "latency_downstream")
+        assert time.monotonic() - start < 2.0
+    assert api.get(name)["toxics"] == []

@@ -60,7 +60,8 @@ class Toxic:
             if chunk is EOF:
                 stub.close()
                 return
-            await stub.put(chunk)
+            if not await stub.put(chunk):
+                return
 
     def on_remove(self, stub: Stub) -> None:
         """Called when the toxic is removed from a live link (timeout closes the link)."""
@@ -95,7 +96,8 @@ class LatencyToxic(Toxic):
                 stub.flush(chunk)
                 return
             chunk.ts += max(delay, 0.0)
-            await stub.put(chunk)
+            if not await stub.put(chunk):
+                return
 
 
 class BandwidthToxic(Toxic):
@@ -123,15 +125,19 @@ class BandwidthToxic(Toxic):
                 if not await stub.sleep(0.1):
                     stub.flush(Chunk(data, chunk.ts))
                     return
-                await stub.put(Chunk(data[:piece], chunk.ts))
+                sent = await stub.put(Chunk(data[:piece], chunk.ts))
                 data = data[piece:]
+                if not sent:
+                    stub.flush(Chunk(data, chunk.ts))
+                    return
                 owed -= 0.1
             start = now()
             if not await stub.sleep(owed):
                 stub.flush(Chunk(data, chunk.ts))
                 return
             owed -= now() - start
-            await stub.put(Chunk(data, chunk.ts))
+            if not await stub.put(Chunk(data, chunk.ts)):
+                return
 
 
 class SlowCloseToxic(Toxic):
@@ -149,7 +155,8 @@ class SlowCloseToxic(Toxic):
                 else:
                     stub.unget(EOF)
                 return
-            await stub.put(chunk)
+            if not await stub.put(chunk):
+                return
 
 
 class TimeoutToxic(Toxic):
@@ -224,7 +231,9 @@ class SlicerToxic(Toxic):
                 return
             data = chunk.data
             for start, end in self.cuts(len(data)):
-                await stub.put(Chunk(data[start:end], chunk.ts))
+                if not await stub.put(Chunk(data[start:end], chunk.ts)):
+                    stub.flush(Chunk(data[end:], chunk.ts))
+                    return
                 if not await stub.sleep(self.delay / 1_000_000.0):
                     stub.flush(Chunk(data[end:], chunk.ts))
                     return
@@ -247,8 +256,11 @@ class LimitDataToxic(Toxic):
             remaining = max(0, self.bytes - state["sent"])
             data = chunk.data[:remaining] if remaining < len(chunk.data) else chunk.data
             if data:
-                await stub.put(Chunk(data, chunk.ts))
                 state["sent"] += len(data)
+                if not await stub.put(Chunk(data, chunk.ts)):
+                    if self.bytes - state["sent"] <= 0:
+                        stub.close()
+                    return
             if self.bytes - state["sent"] <= 0:
                 stub.close()
                 return
