@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from urllib.parse import urlsplit
 
@@ -296,3 +297,13 @@ def test_populate_errors_keep_populate_shape(http):
     assert resp.status_code == 400 and resp.json()["proxies"] is None
     assert resp.json()["error"].startswith(
         "bad request body: json: cannot unmarshal object into Go value of type []struct {")
+
+
+def test_deep_nesting_and_chunked_body(http, toxiproxy_url, new_name, echo_upstream):
+    resp = http.post("/proxies", content=b"[" * 200_000)
+    _error(resp, 400, prefix="bad request body: ")
+    name = new_name()
+    body = json.dumps({"name": name, "upstream": echo_upstream, "listen": "127.0.0.1:0"})
+    resp = http.post("/proxies", content=iter([body[:10].encode(), body[10:].encode()]))
+    assert resp.status_code == 201 and resp.json()["name"] == name
+    assert http.get("/version").status_code == 200
