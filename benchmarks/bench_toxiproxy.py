@@ -10,7 +10,7 @@ process; this process is the client. Measured per variant (event loop, read size
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/bench_toxiproxy.py [--quick] [--json]
+    PYTHONPATH=. python benchmarks/bench_toxiproxy.py [--quick] [--json] [--real-url URL]
 """
 
 from __future__ import annotations
@@ -84,17 +84,23 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def rtts(port: int, count: int) -> list[float]:
-    """Seconds per 64-byte round trip on one connection (after a warm-up)."""
+def rtts(direct_port: int, proxy_port: int, count: int) -> tuple[list[float], list[float]]:
+    """Seconds per 64-byte round trip, direct and proxied, in interleaved blocks of 100.
+
+    Interleaving keeps both series under the same machine conditions (loaded VMs drift).
+    """
     payload = b"x" * 64
-    out = []
-    with _conn(port, b"E") as sock:
-        for i in range(count + 200):
-            start = time.perf_counter()
-            sock.sendall(payload)
-            _recv_exactly(sock, 64)
-            if i >= 200:
-                out.append(time.perf_counter() - start)
+    out: tuple[list[float], list[float]] = ([], [])
+    with _conn(direct_port, b"E") as direct, _conn(proxy_port, b"E") as proxied:
+        socks = (direct, proxied)
+        for block in range(count // 100 + 2):
+            for which, sock in enumerate(socks):
+                for _ in range(100):
+                    start = time.perf_counter()
+                    sock.sendall(payload)
+                    _recv_exactly(sock, 64)
+                    if block >= 2:  # the first two blocks warm up
+                        out[which].append(time.perf_counter() - start)
     return out
 
 
@@ -160,31 +166,41 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run_variant(upstream_port: int, *, uvloop: bool, read_size: int, quick: bool,
-                full: bool) -> dict[str, Any]:
-    """All measurements for one proxy configuration."""
-    args = ["-m", "harness.commands.toxiproxy", "serve", "--port", "0", "--json",
-            "--read-size", str(read_size)] + ([] if uvloop else ["--no-uvloop"])
-    proc, info = _spawn(args, json_doc=True)
-    api = httpx.Client(base_url=info["url"])
+                full: bool, real_url: str | None = None) -> dict[str, Any]:
+    """All measurements for one proxy configuration (or for a real Toxiproxy at ``real_url``)."""
+    proc = None
+    if real_url is None:
+        args = ["-m", "harness.commands.toxiproxy", "serve", "--port", "0", "--json",
+                "--read-size", str(read_size)] + ([] if uvloop else ["--no-uvloop"])
+        proc, info = _spawn(args, json_doc=True)
+        real_url = info["url"]
+    api = httpx.Client(base_url=real_url)
+    api.delete("/proxies/bench")
     try:
         listen = api.post("/proxies", json={"name": "bench", "listen": "127.0.0.1:0",
                                             "upstream": f"127.0.0.1:{upstream_port}"}).json()
         port = int(listen["listen"].rsplit(":", 1)[1])
         total = (64 if quick else 200) * 1_000_000
         res: dict[str, Any] = {"loop": "uvloop" if uvloop else "asyncio", "read_size": read_size}
+        if proc is None:
+            res["loop"] = "real-go"
         reps = [(throughput(upstream_port, total), throughput(port, total)) for _ in range(3)]
         res["tp_direct"] = statistics.median(d for d, _ in reps)
         res["tp_proxy"] = statistics.median(p for _, p in reps)
         if full:
             n = 1000 if quick else 5000
-            direct, proxied = rtts(upstream_port, n), rtts(port, n)
+            direct, proxied = rtts(upstream_port, port, n)
             res["rtt_direct_med"] = statistics.median(direct) * 1e6
             res["rtt_proxy_med"] = statistics.median(proxied) * 1e6
             res["rtt_direct_p99"] = _pct(direct, 0.99) * 1e6
             res["rtt_proxy_p99"] = _pct(proxied, 0.99) * 1e6
             rounds = 20 if quick else 50
-            lat_d, ops_d = concurrent(upstream_port, 200, rounds)
-            lat_p, ops_p = concurrent(port, 200, rounds)
+            runs = [(concurrent(upstream_port, 200, rounds), concurrent(port, 200, rounds))
+                    for _ in range(3)]
+            lat_d = [x for (d, _), _p in runs for x in d]
+            lat_p = [x for _d, (p, _) in runs for x in p]
+            ops_d = statistics.median(o for (_, o), _p in runs)
+            ops_p = statistics.median(o for _d, (_, o) in runs)
             res["c200_direct_med"] = statistics.median(lat_d) * 1e6
             res["c200_proxy_med"] = statistics.median(lat_p) * 1e6
             res["c200_direct_ops"] = ops_d
@@ -194,9 +210,11 @@ def run_variant(upstream_port: int, *, uvloop: bool, read_size: int, quick: bool
             res["tp_latency100"] = statistics.median(throughput(port, total) for _ in range(3))
         return res
     finally:
+        api.delete("/proxies/bench")
         api.close()
-        proc.terminate()
-        proc.wait(10)
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
 
 
 def render(results: list[dict[str, Any]]) -> str:
@@ -229,6 +247,8 @@ def main() -> int:
     parser.add_argument("--role", default="bench", choices=["bench", "upstream"])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--real-url", default=None,
+                        help="also measure a real Toxiproxy whose API is at this URL")
     args = parser.parse_args()
     if args.role == "upstream":
         import uvloop
@@ -241,6 +261,9 @@ def main() -> int:
                     (True, 65536, False), (True, 262144, False)]
         results = [run_variant(port, uvloop=u, read_size=r, quick=args.quick, full=f)
                    for u, r, f in variants]
+        if args.real_url:
+            results.append(run_variant(port, uvloop=False, read_size=32768, quick=args.quick,
+                                       full=True, real_url=args.real_url))
     finally:
         up.terminate()
         up.wait(10)

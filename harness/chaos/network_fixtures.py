@@ -1,7 +1,8 @@
 """Pytest fixtures for network faults (registered through ``FIXTURE_MODULES``).
 
 - ``toxiproxy_url`` (session): ``TOXIPROXY_URL`` when set (a real Toxiproxy), else the URL of an
-  embedded server started in a thread on a free loopback port.
+  embedded server started in a thread on a free loopback port (on uvloop, or on the stock
+  asyncio loop when ``HARNESS_TOXIPROXY_LOOP=asyncio``).
 - ``network_faults`` (function): a :class:`harness.chaos.network.NetworkFaults` on that server;
   every proxy it created is deleted when the test ends.
 """
@@ -26,7 +27,8 @@ def toxiproxy_url() -> Iterator[str]:
         return
     from harness.chaos.toxiproxy import ToxiproxyServer
 
-    with ToxiproxyServer(port=0).run_in_thread() as embedded:
+    use_uvloop = os.environ.get("HARNESS_TOXIPROXY_LOOP", "uvloop") != "asyncio"
+    with ToxiproxyServer(port=0).run_in_thread(use_uvloop=use_uvloop) as embedded:
         yield embedded
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from urllib.parse import urlsplit
 
@@ -253,4 +254,56 @@ def test_keep_alive_and_malformed_request_line(toxiproxy_url, http):
     assert out.count(b"HTTP/1.1 200 OK") == 2
     out = _raw(toxiproxy_url, b"THIS IS NOT HTTP\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 400")
+    assert http.get("/version").status_code == 200
+
+
+# Exact texts observed from Toxiproxy 2.12.0 (built from source) for the same requests.
+_GO_TEXTS = [
+    ("/proxies", b'{"name":"b",}',
+     "bad request body: invalid character '}' looking for beginning of object key string"),
+    ("/proxies", b'{"name":5}',
+     "bad request body: json: cannot unmarshal number into Go struct field Proxy.name of type "
+     "string"),
+    ("/proxies", b'{"name":"b","upstream":"x","listen":"127.0.0.1:99999"}',
+     "listen tcp: address 99999: invalid port"),
+    ("/proxies", b'{"name":"b","upstream":"x","listen":"nope"}',
+     "listen tcp: address nope: missing port in address"),
+    ("/proxies/{p}/toxics", b'{"type":"latency","attributes":{"latency":1e3}}',
+     "bad request body: json: cannot unmarshal number 1e3 into Go struct field "
+     "LatencyToxic.attributes.latency of type int64"),
+    ("/proxies/{p}/toxics", b'{"type":"latency","attributes":[1]}',
+     "bad request body: json: cannot unmarshal array into Go struct field "
+     "ToxicWrapper.attributes of type toxics.NoopToxic"),
+    ("/proxies/{p}/toxics", b'{"type":5}',
+     "bad request body: json: cannot unmarshal number into Go struct field ToxicWrapper.type of "
+     "type string"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "text"), _GO_TEXTS)
+def test_error_texts_match_go(http, new_name, echo_upstream, path, body, text):
+    name = new_name()
+    _proxy(http, name, echo_upstream)
+    resp = http.post(path.format(p=name), content=body)
+    assert resp.json()["error"] == text
+
+
+def test_populate_errors_keep_populate_shape(http):
+    resp = http.post("/populate", content=b"[null]")
+    assert resp.status_code == 400
+    assert resp.json() == {"error": "missing required field: name at proxy 1", "status": 400,
+                           "proxies": None}
+    resp = http.post("/populate", content=b"{}")
+    assert resp.status_code == 400 and resp.json()["proxies"] is None
+    assert resp.json()["error"].startswith(
+        "bad request body: json: cannot unmarshal object into Go value of type []struct {")
+
+
+def test_deep_nesting_and_chunked_body(http, toxiproxy_url, new_name, echo_upstream):
+    resp = http.post("/proxies", content=b"[" * 200_000)
+    _error(resp, 400, prefix="bad request body: ")
+    name = new_name()
+    body = json.dumps({"name": name, "upstream": echo_upstream, "listen": "127.0.0.1:0"})
+    resp = http.post("/proxies", content=iter([body[:10].encode(), body[10:].encode()]))
+    assert resp.status_code == 201 and resp.json()["name"] == name
     assert http.get("/version").status_code == 200

@@ -20,6 +20,8 @@ from harness.chaos.toxiproxy.toxics import TOXIC_TYPES, ToxicSpec
 __all__ = ["VERSION", "ApiError", "ToxiproxyApi"]
 
 VERSION = "2.12.0"
+#: Go's name for populate's element type, as its decode errors print it.
+_POP = 'struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }'
 
 
 class ApiError(Exception):
@@ -147,6 +149,12 @@ class ToxiproxyApi:
 
     async def populate(self, request: Request) -> tuple[int, Any]:
         try:
+            return await self._populate(request)
+        except ApiError as exc:  # populate replies with its own shape, even for errors
+            return exc.status, {"error": exc.message, "status": exc.status, "proxies": None}
+
+    async def _populate(self, request: Request) -> tuple[int, Any]:
+        try:
             value = gojson.decode_first(request.body)
         except gojson.GoJSONError as exc:
             raise _bad_body(exc) from None
@@ -154,12 +162,12 @@ class ToxiproxyApi:
             value = []
         if not isinstance(value, list):
             raise _bad_body(gojson.GoJSONError(
-                f"json: cannot unmarshal {gojson.kind(value)} into Go value of type []struct"))
+                f"json: cannot unmarshal {gojson.kind(value)} into Go value of type []{_POP}"))
         entries = []
         for index, item in enumerate(value, start=1):
             if item is not None and not isinstance(item, dict):
                 raise _bad_body(gojson.GoJSONError(
-                    f"json: cannot unmarshal {gojson.kind(item)} into Go value of type struct"))
+                    f"json: cannot unmarshal {gojson.kind(item)} into Go value of type {_POP}"))
             try:
                 fields = _proxy_fields(item or {})
             except gojson.GoJSONError as exc:
@@ -254,7 +262,8 @@ class ToxiproxyApi:
             _, attrs = gojson.lookup(obj, "attributes")
             if attrs is not None and not isinstance(attrs, dict):
                 raise gojson.GoJSONError(f"json: cannot unmarshal {gojson.kind(attrs)} into Go "
-                                         f"struct field {where}.attributes of type toxics.Toxic")
+                                         f"struct field {where}.attributes of type "
+                                         "toxics.NoopToxic")
         except gojson.GoJSONError as exc:
             raise _bad_body(exc) from None
         stream = "downstream" if stream is None else stream
@@ -321,7 +330,7 @@ def _decode_attributes(cls: type, attrs: dict[str, Any], base: dict[str, int]) -
     merged = dict(base)
     for attr in cls.ATTRS:
         try:
-            value = gojson.get_int64(attrs, attr, f"{cls.__name__}.{attr}")
+            value = gojson.get_int64(attrs, attr, f"{cls.GO_NAME}.attributes.{attr}")
         except gojson.GoJSONError as exc:
             raise _bad_body(exc) from None
         if value is not None:

@@ -40,6 +40,17 @@ def _no_constant(name: str) -> Any:
     raise GoJSONError(f"invalid character '{name[0]}' looking for beginning of value")
 
 
+#: Python's JSON error reasons in the words Go's scanner uses.
+_GO_CONTEXT = {
+    "Expecting value": "looking for beginning of value",
+    "Expecting property name enclosed in double quotes":
+        "looking for beginning of object key string",
+    "Expecting ':' delimiter": "after object key",
+    "Expecting ',' delimiter": "after object key:value pair",
+    "Extra data": "after top-level value",
+    "Invalid control character at": "in string literal",
+}
+
 _DECODER = json.JSONDecoder(parse_float=_Float, parse_constant=_no_constant)
 
 
@@ -58,7 +69,8 @@ def decode_first(body: bytes) -> Any:
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip(" \t\r\n")):
             raise GoJSONError("unexpected EOF") from None
-        raise GoJSONError(f"invalid character {text[exc.pos]!r} ({exc.msg.lower()})") from None
+        context = _GO_CONTEXT.get(exc.msg, f"({exc.msg.lower()})")
+        raise GoJSONError(f"invalid character '{text[exc.pos]}' {context}") from None
     except RecursionError:
         raise GoJSONError("exceeded max depth") from None
     return value
@@ -91,7 +103,7 @@ def lookup(obj: dict[str, Any], key: str) -> tuple[bool, Any]:
 
 def _mismatch(value: Any, where: str, gotype: str) -> GoJSONError:
     shown = kind(value)
-    if shown == "number":
+    if shown == "number" and gotype in ("int64", "float32"):
         shown = f"number {getattr(value, 'literal', value)}"
     return GoJSONError(
         f"json: cannot unmarshal {shown} into Go struct field {where} of type {gotype}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,8 @@ class ChunkQueue:
         self.limit = max(1, limit)
         self.redirect: ChunkQueue | None = None
         self.sink = False
+        #: called once when the queue has room again (the socket reader paused on a full queue)
+        self.on_space: Callable[[], None] | None = None
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] = deque()
 
@@ -67,23 +70,34 @@ class ChunkQueue:
         target.items.append(item)
         target._wake_getter()
 
-    async def put(self, item: Chunk | None) -> None:
-        """Append, waiting while the queue holds ``limit`` items."""
+    async def put(self, item: Chunk | None, stub: Stub | None = None) -> bool:
+        """Append, waiting while the queue holds ``limit`` items.
+
+        Returns False when ``stub`` was interrupted while waiting: the item is then appended
+        anyway (over the limit), so that an interrupt never waits on a stalled reader and never
+        loses data.
+        """
         while True:
             if self.redirect is not None:
-                await self.redirect.put(item)
-                return
+                return await self.redirect.put(item, stub)
             if self.sink:
-                return
+                return True
             if len(self.items) < self.limit:
                 self.items.append(item)
                 self._wake_getter()
-                return
+                return True
+            if stub is not None and stub.interrupted:
+                self.put_nowait(item)
+                return False
             fut = asyncio.get_running_loop().create_future()
             self._putters.append(fut)
+            if stub is not None:
+                stub.waiter = fut
             try:
                 await fut
             finally:
+                if stub is not None:
+                    stub.waiter = None
                 if fut in self._putters:
                     self._putters.remove(fut)
 
@@ -127,6 +141,10 @@ class ChunkQueue:
             fut.set_result(None)
 
     def _wake_putters(self) -> None:
+        if self.on_space is not None and (len(self.items) < self.limit or self.sink
+                                          or self.redirect is not None):
+            callback, self.on_space = self.on_space, None
+            callback()
         while self._putters:
             fut = self._putters.popleft()
             if not fut.done():
@@ -187,9 +205,13 @@ class Stub:
         """Put an item back at the front of the input (re-read after a restart)."""
         self.inq.items.appendleft(item)
 
-    async def put(self, chunk: Chunk) -> None:
-        """Pass a chunk on (waits while the next stage is full)."""
-        await self.out.put(chunk)
+    async def put(self, chunk: Chunk) -> bool:
+        """Pass a chunk on (waits while the next stage is full).
+
+        Returns False when interrupted meanwhile (the chunk was still passed on): the toxic
+        should then flush what else it holds and return.
+        """
+        return await self.out.put(chunk, self)
 
     def flush(self, chunk: Chunk | None) -> None:
         """Pass a held chunk on immediately, ignoring the limit (used when interrupted)."""

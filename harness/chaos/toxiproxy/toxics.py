@@ -40,6 +40,7 @@ class Toxic:
 
     ATTRS: ClassVar[tuple[str, ...]] = ()
     BUFFER: ClassVar[int] = 1
+    GO_NAME: ClassVar[str] = "NoopToxic"
 
     def __init__(self, attributes: dict[str, int] | None = None) -> None:
         self.attributes = {name: 0 for name in self.ATTRS}
@@ -59,7 +60,8 @@ class Toxic:
             if chunk is EOF:
                 stub.close()
                 return
-            await stub.put(chunk)
+            if not await stub.put(chunk):
+                return
 
     def on_remove(self, stub: Stub) -> None:
         """Called when the toxic is removed from a live link (timeout closes the link)."""
@@ -72,6 +74,7 @@ class NoopToxic(Toxic):
 class LatencyToxic(Toxic):
     """``latency``: each chunk leaves ``latency +- jitter`` ms after its read; never reordered."""
 
+    GO_NAME = "LatencyToxic"
     ATTRS = ("latency", "jitter")
     BUFFER = 1024
 
@@ -93,12 +96,14 @@ class LatencyToxic(Toxic):
                 stub.flush(chunk)
                 return
             chunk.ts += max(delay, 0.0)
-            await stub.put(chunk)
+            if not await stub.put(chunk):
+                return
 
 
 class BandwidthToxic(Toxic):
     """``bandwidth``: ``rate`` KB/s (1 KB = 1000 bytes); rate <= 0 stalls (Go panics below 0)."""
 
+    GO_NAME = "BandwidthToxic"
     ATTRS = ("rate",)
 
     async def pipe(self, stub: Stub) -> None:
@@ -120,20 +125,25 @@ class BandwidthToxic(Toxic):
                 if not await stub.sleep(0.1):
                     stub.flush(Chunk(data, chunk.ts))
                     return
-                await stub.put(Chunk(data[:piece], chunk.ts))
+                sent = await stub.put(Chunk(data[:piece], chunk.ts))
                 data = data[piece:]
+                if not sent:
+                    stub.flush(Chunk(data, chunk.ts))
+                    return
                 owed -= 0.1
             start = now()
             if not await stub.sleep(owed):
                 stub.flush(Chunk(data, chunk.ts))
                 return
             owed -= now() - start
-            await stub.put(Chunk(data, chunk.ts))
+            if not await stub.put(Chunk(data, chunk.ts)):
+                return
 
 
 class SlowCloseToxic(Toxic):
     """``slow_close``: data passes; the close waits ``delay`` ms."""
 
+    GO_NAME = "SlowCloseToxic"
     ATTRS = ("delay",)
 
     async def pipe(self, stub: Stub) -> None:
@@ -145,12 +155,14 @@ class SlowCloseToxic(Toxic):
                 else:
                     stub.unget(EOF)
                 return
-            await stub.put(chunk)
+            if not await stub.put(chunk):
+                return
 
 
 class TimeoutToxic(Toxic):
     """``timeout``: drops data; closes after ``timeout`` ms without input (0: never)."""
 
+    GO_NAME = "TimeoutToxic"
     ATTRS = ("timeout",)
 
     async def pipe(self, stub: Stub) -> None:
@@ -172,6 +184,7 @@ class TimeoutToxic(Toxic):
 class ResetPeerToxic(Toxic):
     """``reset_peer``: on the first chunk or EOF, wait ``timeout`` ms, then RST both sides."""
 
+    GO_NAME = "ResetToxic"
     ATTRS = ("timeout",)
 
     async def pipe(self, stub: Stub) -> None:
@@ -188,6 +201,7 @@ class ResetPeerToxic(Toxic):
 class SlicerToxic(Toxic):
     """``slicer``: split chunks into ``average_size`` +- ``size_variation`` bytes, ``delay`` us."""
 
+    GO_NAME = "SlicerToxic"
     ATTRS = ("average_size", "size_variation", "delay")
 
     def cuts(self, length: int) -> list[tuple[int, int]]:
@@ -217,7 +231,9 @@ class SlicerToxic(Toxic):
                 return
             data = chunk.data
             for start, end in self.cuts(len(data)):
-                await stub.put(Chunk(data[start:end], chunk.ts))
+                if not await stub.put(Chunk(data[start:end], chunk.ts)):
+                    stub.flush(Chunk(data[end:], chunk.ts))
+                    return
                 if not await stub.sleep(self.delay / 1_000_000.0):
                     stub.flush(Chunk(data[end:], chunk.ts))
                     return
@@ -226,6 +242,7 @@ class SlicerToxic(Toxic):
 class LimitDataToxic(Toxic):
     """``limit_data``: forward ``bytes`` bytes per connection (kept across updates), then close."""
 
+    GO_NAME = "LimitDataToxic"
     ATTRS = ("bytes",)
 
     async def pipe(self, stub: Stub) -> None:
@@ -239,8 +256,11 @@ class LimitDataToxic(Toxic):
             remaining = max(0, self.bytes - state["sent"])
             data = chunk.data[:remaining] if remaining < len(chunk.data) else chunk.data
             if data:
-                await stub.put(Chunk(data, chunk.ts))
                 state["sent"] += len(data)
+                if not await stub.put(Chunk(data, chunk.ts)):
+                    if self.bytes - state["sent"] <= 0:
+                        stub.close()
+                    return
             if self.bytes - state["sent"] <= 0:
                 stub.close()
                 return
