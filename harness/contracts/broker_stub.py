@@ -342,9 +342,9 @@ def _for_verification(srv: _Server, provider: str, body: Any, **_: Any) -> tuple
 
 
 def _pact_entry(srv: _Server, pact: _Pact, pending: bool, wip: bool, why: str) -> dict[str, Any]:
+    url = srv.base + _pact_path(pact.provider, pact.consumer, pact.sha)
     notices = [{"when": "before_verification",
-                "text": f"The pact at {srv.base}{_pact_path(pact.provider, pact.consumer, pact.sha)}"
-                        f" is being verified because it is {why}"}]
+                "text": f"The pact at {url} is being verified because it is {why}"}]
     if pending:
         notices.append({"when": "before_verification", "text": "This pact is in pending state "
                         "for this version of the provider: a failure will not fail the build"})
