@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bodies import payment_fields
 from pact import match
+from payments_pact_bodies import payment_fields
 
 
 def test_fraud_assesses_an_accepted_payment(message_pact, agent):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bodies import payment_fields
 from pact import match
+from payments_pact_bodies import payment_fields
 
 
 def test_ledger_posts_an_authorized_payment(message_pact, agent):

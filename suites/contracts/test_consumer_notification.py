@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bodies import payment_fields
 from pact import match
+from payments_pact_bodies import payment_fields
 
 
 def test_notification_tells_the_customer_of_a_decline(message_pact, agent):

@@ -8,14 +8,17 @@ consumer tests just generated must equal the committed ones (regenerate them wit
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from conftest import PACTS, PIPELINE
 
 from harness.contracts.pactfiles import load_pacts
 from harness.contracts.target import resolve_target
 from harness.contracts.verify import verify_provider
 
+ROOT = Path(__file__).resolve().parents[2]
+PIPELINE = ROOT / "examples" / "payments" / "pipeline.yaml"
+PACTS = ROOT / "contracts" / "pacts"
 PROVIDERS = ["orchestrator", "fraud", "authorization", "ledger", "notification"]
 
 
