@@ -107,6 +107,8 @@ def verify_main(args: argparse.Namespace) -> int:
                             variant=args.variant, incident=args.incident,
                             registry_overlay=args.registry_overlay, states_ref=args.states)
     broker = None
+    if args.publish and not args.broker:
+        raise InputError("results are published to a broker: give --broker URL", where="--publish")
     if args.broker:
         broker = BrokerOptions(url=args.broker, token=os.environ.get("PACT_BROKER_TOKEN"),
                                username=os.environ.get("PACT_BROKER_USERNAME"),
