@@ -164,10 +164,17 @@ def render_report(report: Any) -> None:
                           result if first else "", m.path, m.expected, actual)
     console.print(table)
     failed = [o for o in report.outcomes if not o.ok and not o.pending]
+    for o in report.failures:
+        for m in o.mismatches:
+            what = (m.detail if m.kind == "HarnessError"
+                    else f"{m.path}: expected {m.expected}, got {m.actual}")
+            console.print(f"{'pending: ' if o.pending else ''}{o.consumer} <- {report.provider} "
+                          f"{o.description!r}: {what}", markup=False, soft_wrap=True)
     if failed:
         who = ", ".join(sorted({o.consumer for o in failed}))
         console.print(f"FAILED: {len(failed)} of {len(report.outcomes)} interactions; "
-                      f"{report.provider} {report.provider_version} breaks: {who}", markup=False)
+                      f"{report.provider} {report.provider_version} breaks: {who}", markup=False,
+                      soft_wrap=True)
     else:
         console.print(f"OK: {len(report.outcomes)} interactions verified", markup=False)
 
