@@ -63,6 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(pub)
     pub.set_defaults(func=publish_main)
 
+    env = csub.add_parser("create-environment", help="create a deployment environment")
+    env.add_argument("--broker", default=None, help="broker URL (default: PACT_BROKER_BASE_URL)")
+    env.add_argument("--name", required=True)
+    env.add_argument("--production", action="store_true")
+    add_json_flag(env)
+    env.set_defaults(func=environment_main)
+
     rec = csub.add_parser("record-deployment", help="record that a version is deployed")
     rec.add_argument("--broker", default=None, help="broker URL (default: PACT_BROKER_BASE_URL)")
     rec.add_argument("--pacticipant", required=True)
@@ -203,6 +210,16 @@ def publish_main(args: argparse.Namespace) -> int:
             for notice in res.get("notices", []):
                 console.print(f"{notice.get('type', 'info')}: {notice.get('text', '')}",
                               markup=False)
+    return 0
+
+
+def environment_main(args: argparse.Namespace) -> int:
+    result = _client(args).create_environment(args.name, production=args.production)
+    if args.json:
+        print_json(result)
+    else:
+        out_console().print(f"created environment {args.name} ({result.get('uuid', '?')})",
+                            markup=False)
     return 0
 
 

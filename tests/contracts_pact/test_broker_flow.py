@@ -109,7 +109,7 @@ def test_wip_pacts_are_included_as_pending(client, broker_url, published):
 
 
 def test_deployments_and_can_i_deploy(client, published, capsys, broker_url):
-    client.create_environment(ENV)
+    assert main(["contracts", "create-environment", "--broker", broker_url, "--name", ENV]) == 0
     client.record_deployment("authorization", V1, ENV)
     answer = client.can_i_deploy("fraud", FRAUD2, ENV)
     assert answer["summary"]["deployable"] is not True
