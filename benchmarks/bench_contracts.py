@@ -70,8 +70,9 @@ def main() -> None:
     args = parser.parse_args()
     verify_all()  # warm-up: imports, FFI initialisation
     rows = []
-    for name, fn in (("all example pacts", verify_all),
-                     (f"{args.n} generated interactions (fraud)", lambda: verify_generated(args.n))):
+    cases = (("all example pacts", verify_all),
+             (f"{args.n} generated interactions (fraud)", lambda: verify_generated(args.n)))
+    for name, fn in cases:
         times, count = [], 0
         for _ in range(args.repeat):
             elapsed, count = fn()

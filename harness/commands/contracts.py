@@ -63,6 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(pub)
     pub.set_defaults(func=publish_main)
 
+    env = csub.add_parser("create-environment", help="create a deployment environment")
+    env.add_argument("--broker", default=None, help="broker URL (default: PACT_BROKER_BASE_URL)")
+    env.add_argument("--name", required=True)
+    env.add_argument("--production", action="store_true")
+    add_json_flag(env)
+    env.set_defaults(func=environment_main)
+
     rec = csub.add_parser("record-deployment", help="record that a version is deployed")
     rec.add_argument("--broker", default=None, help="broker URL (default: PACT_BROKER_BASE_URL)")
     rec.add_argument("--pacticipant", required=True)
@@ -107,6 +114,8 @@ def verify_main(args: argparse.Namespace) -> int:
                             variant=args.variant, incident=args.incident,
                             registry_overlay=args.registry_overlay, states_ref=args.states)
     broker = None
+    if args.publish and not args.broker:
+        raise InputError("results are published to a broker: give --broker URL", where="--publish")
     if args.broker:
         broker = BrokerOptions(url=args.broker, token=os.environ.get("PACT_BROKER_TOKEN"),
                                username=os.environ.get("PACT_BROKER_USERNAME"),
@@ -162,10 +171,17 @@ def render_report(report: Any) -> None:
                           result if first else "", m.path, m.expected, actual)
     console.print(table)
     failed = [o for o in report.outcomes if not o.ok and not o.pending]
+    for o in report.failures:
+        for m in o.mismatches:
+            what = (m.detail if m.kind == "HarnessError"
+                    else f"{m.path}: expected {m.expected}, got {m.actual}")
+            console.print(f"{'pending: ' if o.pending else ''}{o.consumer} <- {report.provider} "
+                          f"{o.description!r}: {what}", markup=False, soft_wrap=True)
     if failed:
         who = ", ".join(sorted({o.consumer for o in failed}))
         console.print(f"FAILED: {len(failed)} of {len(report.outcomes)} interactions; "
-                      f"{report.provider} {report.provider_version} breaks: {who}", markup=False)
+                      f"{report.provider} {report.provider_version} breaks: {who}", markup=False,
+                      soft_wrap=True)
     else:
         console.print(f"OK: {len(report.outcomes)} interactions verified", markup=False)
 
@@ -194,6 +210,16 @@ def publish_main(args: argparse.Namespace) -> int:
             for notice in res.get("notices", []):
                 console.print(f"{notice.get('type', 'info')}: {notice.get('text', '')}",
                               markup=False)
+    return 0
+
+
+def environment_main(args: argparse.Namespace) -> int:
+    result = _client(args).create_environment(args.name, production=args.production)
+    if args.json:
+        print_json(result)
+    else:
+        out_console().print(f"created environment {args.name} ({result.get('uuid', '?')})",
+                            markup=False)
     return 0
 
 

@@ -136,8 +136,10 @@ class ConsumerPact:
         if any(e.description == description for e in self.expectations):
             raise ConsumerContractError(f"{self.consumer.name}: {description!r} is declared twice")
         inter = self.pact.upon_receiving(description, "Async")
-        if state:
-            inter.given(state, params or None) if params else inter.given(state)
+        if state and params:
+            inter.given(state, params)
+        elif state:
+            inter.given(state)
         inter.with_body(body, content_type="application/json")
         inter.with_metadata({"type": ref.type, "schema_version": str(ref.version),
                              "producer": self.provider})

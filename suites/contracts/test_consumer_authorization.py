@@ -13,6 +13,7 @@ def test_authorization_declines_a_high_risk_payment(message_pact, agent):
         "a high-risk assessment",
         message="payment.risk_assessed@1",
         state="a high-risk payment was accepted",
+        params={"amount_cents": 900_000},
         body={**payment_fields(900_000), "risk_level": "high"},
     )
     [result] = pact.verify()

@@ -36,7 +36,10 @@ def test_every_consumer_producer_pair_has_a_pact():
                      ("notification", "ledger"), ("orchestrator", "notification")}
 
 
-def test_committed_pacts_match_the_consumer_tests(generated_pacts):
+def test_committed_pacts_match_the_consumer_tests(generated_pacts, pytestconfig):
+    target = pytestconfig.getoption("--harness-pact-dir")
+    if target and Path(target).resolve() == PACTS.resolve():
+        pytest.skip("regenerating contracts/pacts in this run")
     merged = generated_pacts.merged()
     if not merged:
         pytest.skip("no consumer tests ran in this session")
