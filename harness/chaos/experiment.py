@@ -45,7 +45,7 @@ from typing import Any
 from harness.chaos.schedule import ALL_FAULTS, FaultSpec
 from harness.checkers import CHECKERS
 from harness.errors import PipelineError
-from harness.pipeline import load_yaml_with_lines
+from harness.pipeline import is_meta, load_yaml_with_lines
 
 __all__ = ["Experiment", "Probe", "load_experiment", "parse_tolerance"]
 
@@ -116,13 +116,16 @@ class Experiment:
 
 
 def _where(path: Path, node: Any, name: str) -> str:
-    line = node.get("__line__") if isinstance(node, dict) else None
+    line = None
+    if isinstance(node, dict):
+        key = name.rsplit(".", 1)[-1]
+        line = (node.get("__lines__") or {}).get(key) or node.get("__line__")
     return f"{path}:{line}: {name}" if line else f"{path}: {name}"
 
 
 def _clean(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: _clean(v) for k, v in node.items() if k != "__line__"}
+        return {k: _clean(v) for k, v in node.items() if not is_meta(k)}
     if isinstance(node, list):
         return [_clean(v) for v in node]
     return node
@@ -179,7 +182,7 @@ def _probe(node: Any, path: Path, i: int) -> Probe:
     if not isinstance(node, dict) or "checker" not in node:
         raise PipelineError("must be a mapping with 'checker'", where=_where(path, node,
                                                                              ctx.rstrip(".")))
-    unknown = sorted(set(node) - _PROBE_KEYS - {"__line__"})
+    unknown = sorted(k for k in set(node) - _PROBE_KEYS if not is_meta(k))
     if unknown:
         raise PipelineError(f"unknown field {unknown[0]!r}", where=_where(path, node,
                                                                           ctx + unknown[0]))
@@ -214,7 +217,7 @@ def _fault(node: Any, path: Path, i: int) -> FaultSpec:
     if not isinstance(node, dict) or "fault" not in node:
         raise PipelineError("must be a mapping with 'fault' (e.g. fault: duplicate)",
                             where=_where(path, node, ctx.rstrip(".")))
-    unknown = sorted(set(node) - _FAULT_KEYS - {"__line__"})
+    unknown = sorted(k for k in set(node) - _FAULT_KEYS if not is_meta(k))
     if unknown:
         known = ", ".join(sorted(_FAULT_KEYS))
         raise PipelineError(f"unknown field {unknown[0]!r} (known: {known})",
@@ -248,7 +251,7 @@ def load_experiment(path: str | Path) -> Experiment:
     raw = load_yaml_with_lines(path)
     if not isinstance(raw, dict):
         raise PipelineError("must be a mapping with pipeline, workload and method", where=str(path))
-    unknown = sorted(set(raw) - _TOP - {"__line__"})
+    unknown = sorted(k for k in set(raw) - _TOP if not is_meta(k))
     if unknown:
         raise PipelineError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_TOP))})",
                             where=_where(path, raw, unknown[0]))
@@ -266,7 +269,7 @@ def load_experiment(path: str | Path) -> Experiment:
     workload = raw.get("workload") or {}
     if not isinstance(workload, dict):
         raise PipelineError("must be a mapping", where=_where(path, raw, "workload"))
-    unknown = sorted(set(workload) - _WORKLOAD_KEYS - {"__line__"})
+    unknown = sorted(k for k in set(workload) - _WORKLOAD_KEYS if not is_meta(k))
     if unknown:
         raise PipelineError(f"unknown field {unknown[0]!r}", where=_where(path, workload,
                                                                           f"workload.{unknown[0]}"))
@@ -310,7 +313,7 @@ def load_experiment(path: str | Path) -> Experiment:
         count=int(_number(workload, "count", 60, path, "workload.", minimum=1, integer=True)),
         rate=float(_number(workload, "rate", 0, path, "workload.")),
         mix={str(k): float(v) for k, v in mix.items()}, probes=probes, faults=faults,
-        variants={str(k): str(v) for k, v in variants.items() if k != "__line__"},
+        variants={str(k): str(v) for k, v in variants.items() if not is_meta(k)},
         expect_valid=expect.get("valid", True), caught_by=[str(c) for c in caught_by],
         settle_timeout=float(_number(raw, "settle_timeout", 20, path, "", minimum=0.1)),
         description=str(raw.get("description", "")),

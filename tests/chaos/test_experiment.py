@@ -50,14 +50,14 @@ steady-state-hypothesis:
 
 @pytest.mark.parametrize("body, needle, line", [
     ("method:\n  - fault: meteor\n", "unknown fault 'meteor'", 3),
-    ("method:\n  - fault: duplicate\n    probability: 2\n", "<= 1", 3),
-    ("method:\n  - fault: delay\n    at: [3, 1]\n", "[low, high]", 3),
-    ("method:\n  - fault: drop\n    params: {mode: maybe}\n", "confirm or lose", 3),
+    ("method:\n  - fault: duplicate\n    probability: 2\n", "<= 1", 4),
+    ("method:\n  - fault: delay\n    at: [3, 1]\n", "[low, high]", 4),
+    ("method:\n  - fault: drop\n    params: {mode: maybe}\n", "confirm or lose", 4),
     ("steady-state-hypothesis:\n  probes:\n    - checker: vibes\n", "unknown checker", 4),
     ("steady-state-hypothesis:\n  probes:\n    - checker: latency\n"
-     "      tolerance: p99 soon\n", "not like", 4),
+     "      tolerance: p99 soon\n", "not like", 5),
     ("workload:\n  mix: {valid: 0.5}\n", "add up to 1", 3),
-    ("colour: blue\n", "unknown field 'colour'", 1),
+    ("colour: blue\n", "unknown field 'colour'", 2),
     ("method: [\n", "not valid YAML", None),
 ])
 def test_bad_files_get_one_clear_error_with_the_line(tmp_path, body, needle, line):
