@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from harness.agents.runtime import AgentCrash, AgentRuntime
@@ -87,9 +87,8 @@ class FaultyTransport(Transport):
         self.clock = clock or (lambda: time.monotonic() - self._t0)
         self.fired: dict[str, int] = {}
         self._done: set[tuple[str, str]] = set()
-        self._held: dict[str, list[Any]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._delayed: list[Any] = []
+        self._pending: list[dict[str, Any]] = []
+        self._releaser: asyncio.Future[None] | None = None
         self.enabled = True
 
     def start_clock(self) -> None:
@@ -154,8 +153,8 @@ class FaultyTransport(Transport):
                     self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
                     break
         if chosen is None:
-            await self._flush_held(queue)
             await self.inner.publish(queue, body, headers=headers)
+            await self._flush_held(queue)
             return
         await self._apply(chosen, queue, body, headers, ids, mid)
 
@@ -173,14 +172,12 @@ class FaultyTransport(Transport):
             lo, hi = _range(p.get("ms", 100))
             ms = lo + (hi - lo) * fraction(self.seed, fault.id, mid, "delay")
             self._record("fault_start", fault, ids, queue, params={"ms": round(ms, 1)})
-            self._spawn(self._later(ms / 1000, fault, queue, body, headers, ids))
+            self._hold(queue, body, headers, fault, ids, due=time.monotonic() + ms / 1000)
         elif kind == "reorder":
             self._record("fault_start", fault, ids, queue)
-            hold_ms = float(p.get("max_hold_ms", 100))
-            loop = asyncio.get_running_loop()
-            handle = loop.call_later(hold_ms / 1000,
-                                     lambda: self._spawn(self._flush_held(queue)))
-            self._held.setdefault(queue, []).append((body, headers, handle, fault, ids))
+            hold = float(p.get("max_hold_ms", 100)) / 1000
+            self._hold(queue, body, headers, fault, ids, due=time.monotonic() + hold,
+                       reorder=True)
         elif kind == "drop":
             mode = p.get("mode", "confirm")
             self._record("fault_start", fault, ids, queue, mode=mode)
@@ -209,45 +206,44 @@ class FaultyTransport(Transport):
         else:  # pragma: no cover - plan() only lets MESSAGE_FAULTS through
             await self.inner.publish(queue, body, headers=headers)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _hold(self, queue: str, body: bytes, headers: dict[str, Any], fault: PlannedFault,
+              ids: dict[str, Any], *, due: float, reorder: bool = False) -> None:
+        self._pending.append({"queue": queue, "body": body, "headers": headers, "fault": fault,
+                              "ids": ids, "due": due, "reorder": reorder, "done": False})
+        if self._releaser is None or self._releaser.done():
+            self._releaser = asyncio.ensure_future(self._release_loop())
 
-    async def _later(self, delay: float, fault: PlannedFault, queue: str, body: bytes,
-                     headers: dict[str, Any], ids: dict[str, Any]) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.create_future()
-        handle = loop.call_later(delay, lambda: due.done() or due.set_result(None))
-        self._delayed.append((due, handle))
-        try:
-            await due
-        finally:
-            handle.cancel()
-            await self.inner.publish(queue, body, headers=headers)
-            self._record("fault_end", fault, ids, queue)
+    async def _release_loop(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0.005)
+            await self.release_due()
+
+    async def _release(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            if item["done"]:
+                continue
+            item["done"] = True
+            await self.inner.publish(item["queue"], item["body"], headers=item["headers"])
+            self._record("fault_end", item["fault"], item["ids"], item["queue"])
+        self._pending = [i for i in self._pending if not i["done"]]
+
+    async def release_due(self, *, force: bool = False) -> None:
+        """Publish held messages whose time has come (all of them with ``force``)."""
+        now = time.monotonic()
+        await self._release([i for i in self._pending if force or i["due"] <= now])
 
     async def _flush_held(self, queue: str) -> None:
-        held = self._held.pop(queue, [])
-        for body, headers, handle, fault, ids in held:
-            handle.cancel()
-            await self.inner.publish(queue, body, headers=headers)
-            self._record("fault_end", fault, ids, queue)
+        """A message went to ``queue``: the reordered ones held for it may follow now."""
+        await self._release([i for i in self._pending if i["reorder"] and i["queue"] == queue])
 
     async def heal(self) -> None:
-        """Stop injecting; release held and delayed messages."""
+        """Stop injecting; release every held and delayed message."""
         self.enabled = False
-        for queue in list(self._held):
-            await self._flush_held(queue)
-        for due, _ in self._delayed:
-            if not due.done():
-                due.set_result(None)
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.release_due(force=True)
 
     async def pending(self) -> int:
         """Messages the faults are still holding back."""
-        return len(self._tasks) + sum(len(v) for v in self._held.values())
+        return sum(1 for i in self._pending if not i["done"])
 
 
 def _range(value: Any) -> tuple[float, float]:

@@ -261,7 +261,8 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
             deadline = time.monotonic() + exp.settle_timeout
             settled_at = None
             while time.monotonic() < deadline:
-                if await run.settle(timeout=0.25):
+                await faulty.release_due()
+                if await run.settle(timeout=0.1):
                     settled_at = settled_at or time.monotonic()
                     # every input has its fate: give held-back copies a moment, then heal
                     if not await faulty.pending() or time.monotonic() - settled_at > 0.5:
