@@ -292,3 +292,13 @@ def test_hand_edited_history_is_never_valid():
 
 def test_complete_history_is_valid():
     assert overall(run_checkers(H(ing("a"), out("a")))) is True
+
+
+def test_wire_parallel_path_gives_the_same_verdict():
+    bad = {k: v for k, v in GOOD.items() if k != "risk_level"}
+    pubs = [pub(f"m{i}", "a", "m-a", body=_env(bad if i % 7 == 0 else GOOD)) for i in range(40)]
+    h = H(ing("a"), *pubs)
+    serial = CHECKERS["wire"](h, {})
+    parallel = CHECKERS["wire"](h, {"parallel_threshold": 1, "workers": 2})
+    assert serial.to_dict() == parallel.to_dict()
+    assert serial.counts["schema_invalid"] == 6
