@@ -51,7 +51,7 @@ __all__ = ["Experiment", "Probe", "load_experiment", "parse_tolerance"]
 
 _TOP = {"title", "description", "pipeline", "variants", "seed", "workload",
         "steady-state-hypothesis", "method", "rollbacks", "expect", "settle_timeout", "tags",
-        "configuration", "broker"}
+        "configuration", "broker", "registry_overlay"}
 _FAULT_KEYS = {"fault", "target", "at", "duration", "probability", "repeat", "max", "params",
                "type", "name", "description"}
 _PROBE_KEYS = {"checker", "tolerance", "agent", "options", "name", "type", "description"}
