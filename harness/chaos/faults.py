@@ -215,15 +215,22 @@ class FaultyTransport(Transport):
 
     async def _release_loop(self) -> None:
         while self._pending:
-            await asyncio.sleep(0.005)
-            await self.release_due()
+            await asyncio.sleep(0.002)
+            try:
+                await self.release_due()
+            except Exception:  # the broker refused: try again on the next tick
+                await asyncio.sleep(0.05)
 
     async def _release(self, items: list[dict[str, Any]]) -> None:
         for item in items:
             if item["done"]:
                 continue
             item["done"] = True
-            await self.inner.publish(item["queue"], item["body"], headers=item["headers"])
+            try:
+                await self.inner.publish(item["queue"], item["body"], headers=item["headers"])
+            except BaseException:
+                item["done"] = False  # not published: it stays held and is retried
+                raise
             self._record("fault_end", item["fault"], item["ids"], item["queue"])
         self._pending = [i for i in self._pending if not i["done"]]
 
@@ -233,8 +240,16 @@ class FaultyTransport(Transport):
         await self._release([i for i in self._pending if force or i["due"] <= now])
 
     async def _flush_held(self, queue: str) -> None:
-        """A message went to ``queue``: the reordered ones held for it may follow now."""
-        await self._release([i for i in self._pending if i["reorder"] and i["queue"] == queue])
+        """A message went to ``queue``: the reordered ones held for it may follow now. They go
+        out from the releaser task, never from the publisher's (an agent's task may be cancelled
+        by a crash half way)."""
+        due = False
+        for item in self._pending:
+            if item["reorder"] and item["queue"] == queue and not item["done"]:
+                item["due"] = 0.0
+                due = True
+        if due and (self._releaser is None or self._releaser.done()):
+            self._releaser = asyncio.ensure_future(self._release_loop())
 
     async def heal(self) -> None:
         """Stop injecting; release every held and delayed message."""
