@@ -279,6 +279,8 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
             summary = await run.summary()
         finally:
             await run.stop()
+            if broker != "memory":
+                await _delete_queues(broker, prefix, spec)
     finally:
         recorder.close()
         shutil.rmtree(store_dir, ignore_errors=True)
@@ -313,3 +315,21 @@ async def _send(run: PipelineRun, item: WorkItem) -> None:
                 raise
             with contextlib.suppress(Exception):
                 await asyncio.sleep(0.01 * (attempt + 1))
+
+
+async def _delete_queues(broker: str, prefix: str, spec: PipelineSpec) -> None:
+    """Remove the run's own (prefixed) queues from a real broker; best effort."""
+    transport = open_transport(broker, prefix=prefix)
+    delete = getattr(transport, "delete", None)
+    if delete is None:
+        return
+    try:
+        await transport.connect()
+        for agent in spec.agents.values():
+            with contextlib.suppress(Exception):
+                await delete(prefix + agent.queue)
+    except Exception:
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            await transport.close()
