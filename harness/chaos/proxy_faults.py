@@ -90,6 +90,13 @@ class NetworkFaults:
                                                      "127.0.0.1:0", "upstream": upstream,
                                                      "enabled": True})
 
+    async def prepare(self, faults: list[PlannedFault]) -> None:
+        """Create the proxies the faults name before the run connects through them."""
+        for fault in faults:
+            if fault.fault in NETWORK_FAULTS and fault.params.get("upstream"):
+                await self.ensure_proxy(fault.target, listen=fault.params.get("listen"),
+                                        upstream=fault.params["upstream"])
+
     async def start(self, fault: PlannedFault) -> None:
         """Open a fault window."""
         if fault.fault not in NETWORK_FAULTS:

@@ -242,6 +242,8 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         windows = [f for f in planned if f.fault in ("restart", "pause", "slow_dependency",
                                                      "dependency_down") or
                    f.fault in NETWORK_FAULTS]
+        if network is not None and hasattr(network, "prepare"):
+            await network.prepare([f for f in planned if f.fault in NETWORK_FAULTS])
         await run.start()
         try:
             recorder.record("note", note="experiment", experiment=exp.describe(),
