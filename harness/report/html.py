@@ -62,6 +62,11 @@ def _sequence(cid: str, why: str, events: list[dict[str, Any]], lanes: list[str]
             rows.append(e)
         if len(rows) >= 80:
             break
+    if rows:  # window faults (pause, restart, slow dependency, network) while it was in flight
+        t0, t1 = float(rows[0].get("time", 0)), float(rows[-1].get("time", 0))
+        windows = [e for e in events if e.get("kind") in ("fault_start", "fault_end")
+                   and not e.get("message_id") and t0 <= float(e.get("time", 0)) <= t1]
+        rows = sorted(rows + windows, key=lambda e: float(e.get("time", 0)))[:100]
     col = {name: 90 + i * 150 for i, name in enumerate(lanes)}
     width = 90 + 150 * len(lanes)
     height = 50 + 22 * (len(rows) + 1)
@@ -104,8 +109,9 @@ def _sequence(cid: str, why: str, events: list[dict[str, Any]], lanes: list[str]
             label, color = f"OUTCOME {e.get('outcome')}", "#1f4fb3"
         elif kind == "dead_letter":
             label, color = f"DEAD LETTER {e.get('reason')}", "#c62828"
-        elif kind == "fault_start":
-            label, color = f"FAULT {e.get('fault')}", "#d84315"
+        elif kind in ("fault_start", "fault_end"):
+            label = f"FAULT {e.get('fault')}" + (" ends" if kind == "fault_end" else "")
+            color = "#d84315"
             x = col.get(str(e.get("agent") or queue_agent.get(str(e.get("target")), "")), x)
         elif kind == "agent_crash":
             label, color = "CRASH", "#d84315"
