@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jsonschema import validators
-from jsonschema.exceptions import SchemaError as JsonSchemaSchemaError
+from jsonschema.exceptions import best_match
 
 from harness.contracts.compat.model import SchemaGraph
 from harness.contracts.compat.resolve import RefResolver, iter_refs
@@ -21,6 +21,7 @@ _SCHEMA_VALUES = ("additionalProperties", "additionalItems", "contains", "not", 
                   "else", "propertyNames", "unevaluatedProperties", "unevaluatedItems")
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _checked: dict[tuple[str, str], str | None] = {}
+_META: dict[type, Any] = {}
 
 
 def check_schema(schema: Any, where: str) -> None:
@@ -37,8 +38,8 @@ def check_schema(schema: Any, where: str) -> None:
 def _check(schema: Any, cls: Any, pointer: str) -> str | None:
     """Validate one (sub)schema against the meta-schema, each distinct subschema once.
 
-    Subschemas are checked on their own (cached by text) and replaced by ``{}`` in their
-    parent, which the meta-schema checks only for its own keywords.
+    Subschemas are checked on their own (cached by text) and left out of (or replaced by
+    ``{}`` in) their parent, which the meta-schema then checks only for its own keywords.
     """
     if not isinstance(schema, dict):
         return None
@@ -50,8 +51,7 @@ def _check(schema: Any, cls: Any, pointer: str) -> str | None:
     children: list[tuple[str, Any]] = []
     for name in _SCHEMA_MAPS:
         if isinstance(schema.get(name), dict):
-            shallow[name] = {k: {} if isinstance(v, dict) else v
-                             for k, v in schema[name].items()}
+            shallow[name] = {k: v for k, v in schema[name].items() if not isinstance(v, dict)}
             children += [(f"/{name}/{_escape(k)}", v) for k, v in schema[name].items()]
     for name in _SCHEMA_VALUES:
         if isinstance(schema.get(name), dict):
@@ -66,14 +66,16 @@ def _check(schema: Any, cls: Any, pointer: str) -> str | None:
             shallow[name] = {}
             children.append(("/items", value))
     if isinstance(schema.get("dependencies"), dict):
-        shallow["dependencies"] = {k: {} if isinstance(v, dict) else v
-                                   for k, v in schema["dependencies"].items()}
+        shallow["dependencies"] = {k: v for k, v in schema["dependencies"].items()
+                                   if not isinstance(v, dict)}
         children += [(f"/dependencies/{_escape(k)}", v)
                      for k, v in schema["dependencies"].items() if isinstance(v, dict)]
     relative: str | None = None
-    try:
-        cls.check_schema(shallow)
-    except JsonSchemaSchemaError as exc:
+    meta = _META.get(cls)
+    if meta is None:
+        meta = _META[cls] = cls(cls.META_SCHEMA, format_checker=cls.FORMAT_CHECKER)
+    if not meta.is_valid(shallow):
+        exc = best_match(meta.iter_errors(shallow))
         place = "".join(f"/{_escape(str(p))}" for p in exc.absolute_path)
         relative = f"{place}: not a valid JSON Schema: {exc.message[:200]}"
     if relative is None:
