@@ -108,10 +108,12 @@ def load_graph(schema: Any, *, uri: str, where: str,
         SchemaError: not a schema, or a ``$ref`` that cannot be resolved.
     """
     check_schema(schema, where)
+    text = json.dumps(schema)
     resolver = RefResolver(fetch)
-    resolver.add_document(uri, schema)
+    resolver.add_document(uri, schema, text=text)
     graph = SchemaGraph(schema, resolver, uri, where)
-    _check_refs(schema, uri, where, resolver)
+    if '"$ref"' in text:
+        _check_refs(schema, uri, where, resolver)
     return graph
 
 
