@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urldefrag, urljoin
 
 from jsonschema import validators
 from jsonschema.exceptions import best_match
@@ -132,7 +133,6 @@ def _check_refs(schema: Any, uri: str, where: str, resolver: RefResolver) -> Non
             resolver.resolve(ref, base, where=place)
             target_doc = ref.partition("#")[0]
             if target_doc:
-                from urllib.parse import urldefrag, urljoin
                 url = urldefrag(urljoin(base, ref))[0]
                 pending.append((resolver.resolve(url, url, where=place)[0], url, url))
 
@@ -159,6 +159,6 @@ def validator_for(schema: Any, graph: SchemaGraph) -> Any:
     cls = validators.validator_for(schema, default=validators.Draft7Validator)
     resolver = graph.resolver
     resources = [(uri, Resource.from_contents(doc, default_specification=DRAFT7))
-                 for uri, doc in resolver._resources.items() if isinstance(doc, dict | bool)]
+                 for uri, doc in resolver.documents().items() if isinstance(doc, dict | bool)]
     registry = Registry().with_resources(resources)
     return cls(schema, registry=registry)

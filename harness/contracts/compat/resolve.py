@@ -101,7 +101,6 @@ class RefResolver:
         self._fetch = fetch
         self._resources: dict[str, Any] = {}
         self._anchors: dict[str, tuple[Any, str]] = {}
-        self._drafts: dict[int, int] = {}
 
     def add_document(self, uri: str, contents: Any, *, text: str | None = None) -> None:
         """Register a document at ``uri`` (and every ``$id``/anchor inside it).
@@ -116,9 +115,9 @@ class RefResolver:
         if text is None or any(f'"{k}"' in text for k in _ID_KEYWORDS):
             self._index(contents, uri, draft)
 
-    def draft(self, document: Any) -> int:
-        """The draft of a registered document root (7 when unknown)."""
-        return self._drafts.get(id(document), 7)
+    def documents(self) -> dict[str, Any]:
+        """Every known document and ``$id`` resource, by URI."""
+        return dict(self._resources)
 
     def _index(self, node: Any, base: str, draft: int) -> None:
         if isinstance(node, dict):
@@ -148,7 +147,6 @@ class RefResolver:
                 return base
         if url:
             self._resources.setdefault(url, node)
-            self._drafts.setdefault(id(node), draft)
             return url
         return base
 

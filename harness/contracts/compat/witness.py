@@ -81,7 +81,7 @@ def _with_base(graph: SchemaGraph) -> Any:
     key = "id" if graph.draft == 4 else "$id"
     if key in schema:
         return schema
-    uri = next(iter(graph.resolver._resources), None)
+    uri = next(iter(graph.resolver.documents()), None)
     return {**schema, key: uri} if uri else schema
 
 
