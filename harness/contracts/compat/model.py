@@ -61,6 +61,7 @@ class Node:
     source: Any = None
     pointer: str = "#"
     _key: str | None = None
+    _plain: bool | None = None
 
     @property
     def has_default(self) -> bool:
@@ -69,7 +70,9 @@ class Node:
     @property
     def plain(self) -> bool:
         """True when the node's JSON has no ``$ref``: equal text then means equal schemas."""
-        return '"$ref"' not in self.key
+        if self._plain is None:
+            self._plain = '"$ref"' not in self.key
+        return self._plain
 
     @property
     def key(self) -> str:
