@@ -118,6 +118,9 @@ def main() -> None:
                        stdout=subprocess.DEVNULL, check=False)
 
     def jsonl_in_process() -> None:
+        from harness.contracts.compat import loading
+
+        loading._checked.clear()  # no meta-schema results carried over from the last run
         ns = argparse.Namespace(mode="BACKWARD", policy="strict", no_witness=False)
         run_jsonl(io.StringIO(data), io.StringIO(), ns)
 
