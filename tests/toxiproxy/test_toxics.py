@@ -288,3 +288,64 @@ def test_live_changes_do_not_hang_on_a_stalled_reader(api, proxy):
         api.remove_toxic(name, "latency_downstream")
         assert time.monotonic() - start < 2.0
     assert api.get(name)["toxics"] == []
+
+
+def test_random_live_changes_lose_and_reorder_nothing(api, proxy):
+    """Toxics added, updated and removed at random under traffic: the echo stream stays exact."""
+    import random
+
+    rnd = random.Random(4)
+    name, listen = proxy
+    payload = bytes(rnd.randrange(256) for _ in range(400_000))
+    received = bytearray()
+    with connect(listen, timeout=10) as sock:
+
+        def reader():
+            while len(received) < len(payload):
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                received.extend(data)
+
+        def writer():
+            for i in range(0, len(payload), 4000):
+                sock.sendall(payload[i:i + 4000])
+                time.sleep(0.002)
+
+        threads = [threading.Thread(target=reader), threading.Thread(target=writer)]
+        for t in threads:
+            t.start()
+        kinds = {"latency": {"latency": (0, 30), "jitter": (0, 10)},
+                 "bandwidth": {"rate": (200, 5000)},
+                 "slicer": {"average_size": (1, 2000), "size_variation": (0, 500),
+                            "delay": (0, 500)},
+                 "noop": {}}
+        live: dict[str, str] = {}
+        for step in range(40):
+            action = rnd.choice(["add", "update", "remove"]) if live else "add"
+            if action == "add":
+                kind = rnd.choice(list(kinds))
+                stream = rnd.choice(["upstream", "downstream"])
+                toxic = f"{kind}_{stream}_{step}"
+                attrs = {k: rnd.randint(*r) for k, r in kinds[kind].items()}
+                api.add_toxic(name, {"name": toxic, "type": kind, "stream": stream,
+                                     "toxicity": rnd.choice([0.0, 0.5, 1.0]), "attributes": attrs})
+                live[toxic] = kind
+            elif action == "update":
+                toxic = rnd.choice(list(live))
+                attrs = {k: rnd.randint(*r) for k, r in kinds[live[toxic]].items()}
+                api.update_toxic(name, toxic, {"attributes": attrs, "toxicity": rnd.random()})
+            else:
+                toxic = rnd.choice(list(live))
+                api.remove_toxic(name, toxic)
+                del live[toxic]
+            time.sleep(0.03)
+        for toxic in list(live):
+            api.remove_toxic(name, toxic)
+        for t in threads:
+            t.join(20)
+    assert len(received) == len(payload)
+    assert bytes(received) == payload
