@@ -349,3 +349,28 @@ def test_random_live_changes_lose_and_reorder_nothing(api, proxy):
             t.join(20)
     assert len(received) == len(payload)
     assert bytes(received) == payload
+
+
+def test_toxicity_is_drawn_per_connection(api, proxy):
+    name, listen = proxy
+    _toxic(api, name, "latency", toxicity=0.5, latency=150)
+    slow = 0
+    for _ in range(16):
+        with connect(listen) as sock:
+            slow += _rtt(sock) >= 0.14
+    assert 0 < slow < 16
+
+
+def test_upstream_change_and_delete_close_connections(api, proxy, echo_upstream):
+    name, listen = proxy
+    sock = connect(listen)
+    assert _rtt(sock) < 1
+    moved = api._call("PATCH", f"/proxies/{name}", {"upstream": echo_upstream.replace(
+        "127.0.0.1", "localhost")})
+    assert moved["listen"] == listen and moved["enabled"] is True
+    assert _closed(sock, 3) < 1.0
+    sock.close()
+    with connect(listen) as again:
+        assert _rtt(again) < 1
+        api.delete(name)
+        assert _closed(again, 3) < 1.0
