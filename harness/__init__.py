@@ -1,7 +1,16 @@
-"""A contract-testing and chaos harness for agent pipelines."""
+"""A contract-testing and chaos harness for agent pipelines.
+
+The front door: declare agents with :class:`Agent`, write handlers against :class:`Context`,
+build messages as :class:`Envelope`, apply double-entry effects with :class:`LedgerRow`.
+"""
 
 from __future__ import annotations
 
+from harness.agents.context import Context, Dependency
+from harness.agents.sdk import Agent
+from harness.agents.stores import LedgerRow
+from harness.envelope import Envelope, Producer
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["Agent", "Context", "Dependency", "Envelope", "LedgerRow", "Producer", "__version__"]

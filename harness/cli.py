@@ -20,7 +20,10 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "run",
+    "agent",
+    "compat",
     "toxiproxy",
+    "contracts",
 )
 
 

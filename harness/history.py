@@ -25,6 +25,7 @@ Event kinds (the vocabulary checkers rely on):
 - ``handled`` an agent finished a delivery {latency_ms}
 - ``agent_start`` / ``agent_stop`` / ``agent_crash`` {agent, reason?}
 - ``fault_start`` / ``fault_end`` {fault, target, params}
+- ``snapshot`` end-of-run state read back from a store {store, effects: [...], ledger: {...}}
 - ``note`` free-form
 """
 
@@ -48,7 +49,7 @@ KINDS = frozenset(
     {
         "run_start", "run_end", "ingress", "publish", "deliver", "ack", "nack", "dead_letter",
         "effect", "emit", "outcome", "fallback", "handled", "agent_start", "agent_stop",
-        "agent_crash", "fault_start", "fault_end", "note",
+        "agent_crash", "fault_start", "fault_end", "note", "snapshot",
     }
 )
 
@@ -95,10 +96,12 @@ class Recorder:
         self._lock = threading.Lock()
         self._index = 0
         self.events: list[Event] = []
+        #: called with each event after it is recorded (e.g. to track settled correlations)
+        self.listeners: list[Any] = []
         self._fh: IO[str] | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            self._fh = open(self.path, "a", encoding="utf-8", buffering=1)
 
     @property
     def origin(self) -> float:
@@ -123,6 +126,8 @@ class Recorder:
                 self._fh.write(json.dumps(event, separators=(",", ":"), default=str) + "\n")
             if self.keep:
                 self.events.append(event)
+        for listener in self.listeners:
+            listener(event)
         return event
 
     def close(self) -> None:

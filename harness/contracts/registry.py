@@ -33,7 +33,7 @@ from referencing.jsonschema import DRAFT7
 
 from harness.errors import SchemaError, ValidationFailed
 
-__all__ = ["MODES", "SchemaRegistry", "Subject", "SchemaVersion", "default_registry_path"]
+__all__ = ["MODES", "SchemaRegistry", "SchemaVersion", "Subject", "default_registry_path"]
 
 MODES = (
     "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
@@ -203,7 +203,8 @@ class SchemaRegistry:
         try:
             cls.check_schema(schema)
         except JsonSchemaSchemaError as exc:
-            raise SchemaError(f"not a valid JSON Schema: {exc.message}", where=str(sv.path)) from exc
+            raise SchemaError(f"not a valid JSON Schema: {exc.message}",
+                              where=str(sv.path)) from exc
         resource = Resource.from_contents(schema, default_specification=DRAFT7)
         registry = self.referencing_registry.with_resource(sv.uri, resource)
         schema_with_id = dict(schema) if isinstance(schema, dict) else schema

@@ -1,0 +1,260 @@
+"""The agent runtime: what happens around every handler call.
+
+For each delivery, in order:
+
+1. record ``deliver``; parse the envelope (bad bytes -> dead letter with the parser's reason);
+2. check the (type, version) is one the agent consumes and validate the payload against the
+   registry (-> dead letter ``unexpected_type`` / ``unknown_version`` / ``schema_invalid``);
+3. run the handler under the agent's timeout; effects go through the idempotency store;
+   on timeout, the agent's fallback handler runs if the pipeline allows it, else the delivery is
+   returned for redelivery (the transport's delivery limit dead-letters a message that never
+   succeeds);
+4. validate every emitted envelope against the registry (an agent never forwards what its
+   consumers would reject: a bad emission dead-letters the input with ``emitted_invalid``);
+5. publish the emissions (confirmed), then ack. A crash anywhere before the ack leaves the
+   message unacked, so the broker redelivers it; derived identities and the idempotency store
+   make the retry safe.
+
+Every step is recorded in the history. Fault hooks (``hooks.at(point, ...)``) let the chaos
+layer crash the agent at ``delivered``, ``after_effect`` or ``before_ack``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from harness.agents.context import Context, Dependency
+from harness.agents.sdk import Agent
+from harness.agents.stores import EffectStore, LedgerRow
+from harness.contracts.registry import SchemaRegistry
+from harness.envelope import Envelope, peek_correlation_id
+from harness.errors import EnvelopeError, ValidationFailed
+from harness.history import Recorder, b64
+from harness.transport.base import Delivery, Subscription, Transport
+
+__all__ = ["AgentCrash", "AgentRuntime", "Hooks", "Router"]
+
+#: type -> queues that receive it
+Router = Callable[[str], list[str]]
+
+
+class AgentCrash(Exception):
+    """Raised by a fault hook to crash the agent at a point (the delivery stays unacked)."""
+
+
+class Hooks(Protocol):
+    async def at(self, point: str, runtime: AgentRuntime, envelope: Envelope | None) -> None:
+        """Called at ``delivered``, ``after_effect`` and ``before_ack``; may raise AgentCrash."""
+
+
+class AgentRuntime:
+    """Runs one agent instance on a transport.
+
+    Args:
+        agent: the agent.
+        transport: where it consumes and publishes.
+        registry: schemas for ingress and egress validation.
+        store: the idempotency store for effects and outcomes.
+        recorder: the history (a disabled Recorder records nothing).
+        route: maps an emitted type to the queues that receive it.
+        queue: the input queue (default: the agent's name).
+        concurrency: deliveries handled at once.
+        dependencies: declared dependencies with timeouts and fallbacks.
+        allow_fallback: whether the agent's fallback handler may be used on timeout.
+        params: free parameters from the pipeline file (``ctx.params``).
+        hooks: fault hooks (chaos).
+        instance: instance number when the agent is scaled out.
+        on_crash: called when a hook crashes the agent (the supervisor restarts it).
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        transport: Transport,
+        registry: SchemaRegistry,
+        store: EffectStore,
+        recorder: Recorder,
+        route: Router,
+        *,
+        queue: str | None = None,
+        concurrency: int = 8,
+        dependencies: dict[str, Dependency] | None = None,
+        allow_fallback: bool = True,
+        params: dict[str, Any] | None = None,
+        hooks: Hooks | None = None,
+        instance: int = 0,
+        on_crash: Callable[[AgentRuntime, str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.agent = agent
+        self.transport = transport
+        self.registry = registry
+        self.store = store
+        self.recorder = recorder
+        self.route = route
+        self.queue = queue or agent.name
+        self.concurrency = concurrency
+        self.dependencies = dependencies or {}
+        self.allow_fallback = allow_fallback
+        self.params = params or {}
+        self.hooks = hooks
+        self.instance = instance
+        self.on_crash = on_crash
+        self.cache: dict[str, Any] = {}
+        self._sub: Subscription | None = None
+        self.crashed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Subscribe to the input queue."""
+        self.crashed = False
+        self._sub = await self.transport.consume(self.queue, self.handle, prefetch=self.concurrency)
+        self.record("agent_start", version=self.agent.version, instance=self.instance)
+
+    async def stop(self) -> None:
+        """Stop consuming; unsettled deliveries go back to the queue."""
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            await sub.cancel()
+            self.record("agent_stop", instance=self.instance)
+
+    async def crash(self, reason: str) -> None:
+        """Die like a process would: stop consuming without settling anything."""
+        if self.crashed:
+            return
+        self.crashed = True
+        self.record("agent_crash", reason=reason, instance=self.instance)
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            # cancel from a separate task: we may be running inside one of its handlers
+            asyncio.get_running_loop().create_task(sub.cancel())
+        if self.on_crash is not None:
+            asyncio.get_running_loop().create_task(self.on_crash(self, reason))
+
+    # -- recording -----------------------------------------------------------------------------
+    def record(self, kind: str, **fields: Any) -> None:
+        self.recorder.record(kind, agent=self.agent.name, **fields)
+
+    # -- the delivery path ---------------------------------------------------------------------
+    async def handle(self, delivery: Delivery) -> None:
+        """Process one delivery (the transport's consumer callback)."""
+        started = time.monotonic()
+        body = delivery.body
+        try:
+            envelope = Envelope.from_bytes(body)
+        except EnvelopeError as exc:
+            cid = peek_correlation_id(body) or _header_str(delivery, "x-correlation-id")
+            self.record("deliver", queue=delivery.queue, delivery_count=delivery.delivery_count,
+                        correlation_id=cid)
+            await self._dead_letter(delivery, exc.reason, str(exc), cid)
+            return
+        ids = envelope.identities()
+        self.record("deliver", queue=delivery.queue, delivery_count=delivery.delivery_count, **ids)
+        try:
+            await self._hook("delivered", envelope)
+            self._validate_ingress(envelope)
+        except ValidationFailed as exc:
+            await self._dead_letter(delivery, exc.reason, exc.detail, envelope.correlation_id, ids)
+            return
+        except AgentCrash as exc:
+            await self.crash(str(exc))
+            return
+        ctx = Context(self, envelope, attempt=delivery.delivery_count)
+        try:
+            await self._run_handler(ctx)
+            for emitted in ctx.emitted:
+                self._validate(emitted, direction="egress")
+        except ValidationFailed as exc:
+            await self._dead_letter(delivery, "emitted_invalid", exc.detail,
+                                    envelope.correlation_id, ids)
+            return
+        except AgentCrash as exc:
+            await self.crash(str(exc))
+            return
+        except Exception as exc:
+            self.record("nack", queue=delivery.queue, requeue=True,
+                        error=f"{type(exc).__name__}: {str(exc)[:200]}", **ids)
+            await delivery.nack(requeue=True)
+            return
+        try:
+            for emitted in ctx.emitted:
+                headers = {"x-correlation-id": emitted.correlation_id,
+                           "x-message-type": emitted.type}
+                for queue in self.route(emitted.type):
+                    await self.transport.publish(queue, emitted.to_bytes(), headers=headers)
+                    self.record("publish", queue=queue, producer=self.agent.name,
+                                **emitted.identities())
+            await self._hook("before_ack", envelope)
+        except AgentCrash as exc:
+            await self.crash(str(exc))
+            return
+        await delivery.ack()
+        self.record("ack", queue=delivery.queue,
+                    latency_ms=round((time.monotonic() - started) * 1000, 3),
+                    fallback=ctx.used_fallback or None, **ids)
+
+    async def _run_handler(self, ctx: Context) -> None:
+        agent = self.agent
+        if agent.fn is None:
+            raise RuntimeError(f"agent {agent.name} has no handler")
+        try:
+            await asyncio.wait_for(agent.fn(ctx, ctx.message), timeout=agent.timeout)
+        except TimeoutError:
+            if agent.fallback_fn is None or not self.allow_fallback:
+                raise
+            self.record("fallback", dependency="handler", reason="timeout",
+                        **ctx.message.identities())
+            ctx.emitted.clear()
+            ctx.used_fallback = True
+            await asyncio.wait_for(agent.fallback_fn(ctx, ctx.message), timeout=agent.timeout)
+
+    def _validate_ingress(self, envelope: Envelope) -> None:
+        versions = self.agent.consumed_versions(envelope.type)
+        if not versions:
+            accepted = ", ".join(map(str, self.agent.consumes))
+            raise ValidationFailed("unexpected_type", f"agent {self.agent.name} does not consume "
+                                   f"{envelope.type} (consumes {accepted})", path="#/type")
+        if envelope.schema_version not in versions:
+            raise ValidationFailed("unknown_version", f"agent {self.agent.name} consumes "
+                                   f"{envelope.type} v{versions} not v{envelope.schema_version}",
+                                   path="#/schema_version")
+        self._validate(envelope, direction="ingress")
+
+    def _validate(self, envelope: Envelope, *, direction: str) -> None:
+        self.registry.validate(envelope.type, envelope.schema_version, envelope.payload)
+
+    async def _dead_letter(self, delivery: Delivery, reason: str, detail: str,
+                           correlation_id: str | None, ids: dict[str, Any] | None = None) -> None:
+        await delivery.dead_letter(reason, detail, correlation_id=correlation_id)
+        fields = dict(ids or {})
+        fields["correlation_id"] = correlation_id
+        self.record("dead_letter", queue=delivery.queue, reason=reason, detail=detail[:500],
+                    body=b64(delivery.body) if len(delivery.body) <= 65536 else None,
+                    body_len=len(delivery.body), **fields)
+
+    async def apply_effect(self, ctx: Context, name: str, key: str, data: Any,
+                           rows: tuple[LedgerRow, ...], *, outcome: str | None = None) -> bool:
+        """Apply through the store and record it; crash hooks run right after."""
+        env = ctx.message
+        applied = await self.store.apply(key, agent=self.agent.name, effect=name,
+                                         correlation_id=env.correlation_id, data=data, rows=rows)
+        self.record("effect", effect=name, key=key, applied=applied,
+                    amount=sum(r.debit for r in rows) or None, **env.identities())
+        if outcome is not None and applied:
+            self.record("outcome", outcome=outcome, correlation_id=env.correlation_id,
+                        message_id=env.message_id)
+        await self._hook("after_effect", env)
+        return applied
+
+    async def _hook(self, point: str, envelope: Envelope | None) -> None:
+        if self.hooks is not None:
+            await self.hooks.at(point, self, envelope)
+
+
+def _header_str(delivery: Delivery, name: str) -> str | None:
+    value = delivery.headers.get(name) if delivery.headers else None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value[:512] if isinstance(value, str) and value else None
