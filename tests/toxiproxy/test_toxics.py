@@ -103,7 +103,7 @@ def test_bandwidth_480kb_at_1mbps(api, proxy):
         got = first + recv_exactly(sock, len(payload) - 1)
         elapsed = time.monotonic() - start
     assert got == payload
-    assert 0.480 - 0.040 <= elapsed <= 0.480 + 0.010 + SLACK
+    assert 0.480 - 0.010 <= elapsed <= 0.480 + 0.010 + SLACK
 
 
 @embedded_only
@@ -374,3 +374,26 @@ def test_upstream_change_and_delete_close_connections(api, proxy, echo_upstream)
         assert _rtt(again) < 1
         api.delete(name)
         assert _closed(again, 3) < 1.0
+
+
+async def test_200_concurrent_connections(api, proxy):
+    import asyncio
+
+    name, listen = proxy
+    _toxic(api, name, "latency", latency=20)
+    host, port = listen.rsplit(":", 1)
+
+    async def one(i: int) -> bytes:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        msg = b"conn-%03d|" % i
+        out = b""
+        for _ in range(3):
+            writer.write(msg)
+            out += await reader.readexactly(len(msg))
+        writer.close()
+        return out
+
+    start = time.monotonic()
+    results = await asyncio.gather(*(one(i) for i in range(200)))
+    assert results == [(b"conn-%03d|" % i) * 3 for i in range(200)]
+    assert time.monotonic() - start < 10
