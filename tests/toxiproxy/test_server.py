@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _serve(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "harness.commands.toxiproxy", "serve", *args],
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", "toxiproxy", "serve", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 

@@ -47,6 +47,7 @@ class ToxiproxyServer:
         self.api = ToxiproxyApi(read_size=read_size)
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def url(self) -> str:
@@ -86,6 +87,10 @@ class ToxiproxyServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conns.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         try:
             await serve_connection(reader, writer, self.api.handle, max_body=self.max_body)
         finally:
@@ -98,6 +103,8 @@ class ToxiproxyServer:
             self._server = None
         for writer in list(self._conns):
             writer.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2)
         for proxy in list(self.api.proxies.values()):
             await proxy.stop()
         self.api.proxies.clear()
