@@ -245,7 +245,8 @@ class PipelineRun:
             return
         self.terminal[cid] = event.get("outcome", "dead_lettered")
         self.done_at[cid] = time.monotonic()
-        if self.sent and all(c in self.terminal for c in self.sent):
+        if (self.sent and len(self.terminal) >= len(self.sent)  # O(1) guard, then the O(n) check
+                and all(c in self.terminal for c in self.sent)):
             self._settled.set()
 
     async def drain_dead_letters(self) -> list[DeadLetter]:

@@ -36,15 +36,15 @@ def toxiproxy_url() -> Iterator[str]:
 def network_faults(request: pytest.FixtureRequest, toxiproxy_url: str) -> Iterator[Any]:
     """A :class:`~harness.chaos.network.NetworkFaults` on ``toxiproxy_url``.
 
-    Faults are recorded into the ``harness_recorder`` fixture's history when a test uses that
-    fixture (or when the test sets ``network_faults.recorder``). Every proxy made is deleted
-    at teardown.
+    Faults are recorded into the run's history (the ``harness_history`` fixture) when the test
+    uses that fixture, or into ``network_faults.recorder`` when the test sets it. Every proxy
+    made is deleted at teardown.
     """
     from harness.chaos.network import NetworkFaults
 
     recorder = None
-    if "harness_recorder" in request.fixturenames:
-        recorder = request.getfixturevalue("harness_recorder")
+    if "harness_history" in request.fixturenames:
+        recorder = request.getfixturevalue("harness_history")
     faults = NetworkFaults(toxiproxy_url, recorder=recorder)
     yield faults
     faults.close()

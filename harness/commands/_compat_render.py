@@ -38,6 +38,9 @@ def render_result(result: CompatResult, console: Console, *, old_name: str = "ol
         console.print(f"A payload the {w.writer} schema accepts and the {w.reader} schema "
                       f"rejects ({escape(w.path)}: {escape(w.error)}):")
         console.print(escape(json.dumps(w.payload, indent=2)))
+    elif not result.compatible:
+        console.print("No breaking payload found: Confluent's rules reject this change, but the "
+                      "search found no payload the writer accepts and the reader rejects.")
     fixes = dict.fromkeys(f for c in result.changes for f in c.fixes)
     if fixes:
         console.print("Ways to fix:")

@@ -237,9 +237,10 @@ class AmqpTransport(Transport):
                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
         try:
             ch = await self._publish_channel()
-            confirm = await ch.default_exchange.publish(message, routing_key=queue,
-                                                        mandatory=True,
-                                                        timeout=self.confirm_timeout)
+            # asyncio.timeout, not aio-pika's timeout= (a wait_for task per publish)
+            async with asyncio.timeout(self.confirm_timeout):
+                confirm = await ch.default_exchange.publish(message, routing_key=queue,
+                                                            mandatory=True)
         except aio_pika.exceptions.DeliveryError as exc:
             raise TransportError(f"publish to {queue!r} not confirmed (no such queue?): "
                                  f"{exc!r}") from exc

@@ -84,3 +84,12 @@ def test_embedded_and_unreachable():
     with pytest.raises(ServiceUnavailable):
         faults.proxy("x", "127.0.0.1:1")
     faults.close()
+
+
+def test_fixture_records_into_the_run_history(harness_history, network_faults, echo_upstream):
+    dep = network_faults.proxy("netfault_hist", echo_upstream)
+    with dep.outage():
+        pass
+    faults = [(e["kind"], e["fault"], e["target"]) for e in harness_history.events]
+    assert faults == [("fault_start", "down", "netfault_hist"),
+                      ("fault_end", "down", "netfault_hist")]

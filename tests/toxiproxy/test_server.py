@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _serve(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "harness.commands.toxiproxy", "serve", *args],
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", "toxiproxy", "serve", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -101,3 +102,15 @@ def test_cli_taken_port_is_exit_2():
         holder.close()
     assert proc.returncode == 2
     assert "error" in err and "--port" in err
+
+
+def test_idle_and_slow_api_connections_are_closed():
+    server = ToxiproxyServer(port=0, idle_timeout=0.3, read_timeout=0.3)
+    with server.run_in_thread() as url:
+        for data in (b"", b"POST /proxies HTTP/1.1\r\nContent-Length: 10\r\n\r\n{"):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                sock.sendall(data)
+                start = time.monotonic()
+                assert sock.recv(100) == b""
+                assert time.monotonic() - start < 3
+        assert httpx.get(f"{url}/version").status_code == 200

@@ -103,7 +103,7 @@ def test_bandwidth_480kb_at_1mbps(api, proxy):
         got = first + recv_exactly(sock, len(payload) - 1)
         elapsed = time.monotonic() - start
     assert got == payload
-    assert 0.480 - 0.040 <= elapsed <= 0.480 + 0.010 + SLACK
+    assert 0.480 - 0.010 <= elapsed <= 0.480 + 0.010 + SLACK
 
 
 @embedded_only
@@ -264,9 +264,8 @@ def test_upstream_unreachable_closes_client(api, new_name):
         assert _closed(sock, 3) < 1.0
 
 
-@embedded_only
 def test_live_changes_do_not_hang_on_a_stalled_reader(api, proxy):
-    """Go's Toxiproxy can hang here (issues 210, 412); the embedded server must not."""
+    """Updating and removing toxics while the client reads nothing must not hang the API."""
     name, listen = proxy
     _toxic(api, name, "slicer", average_size=1000, size_variation=10)
     _toxic(api, name, "latency", latency=1)
@@ -288,3 +287,112 @@ def test_live_changes_do_not_hang_on_a_stalled_reader(api, proxy):
         api.remove_toxic(name, "latency_downstream")
         assert time.monotonic() - start < 2.0
     assert api.get(name)["toxics"] == []
+
+
+def test_random_live_changes_lose_and_reorder_nothing(api, proxy):
+    """Toxics added, updated and removed at random under traffic: the echo stream stays exact."""
+    import random
+
+    rnd = random.Random(4)
+    name, listen = proxy
+    payload = bytes(rnd.randrange(256) for _ in range(400_000))
+    received = bytearray()
+    with connect(listen, timeout=10) as sock:
+
+        def reader():
+            while len(received) < len(payload):
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                received.extend(data)
+
+        def writer():
+            for i in range(0, len(payload), 4000):
+                sock.sendall(payload[i:i + 4000])
+                time.sleep(0.002)
+
+        threads = [threading.Thread(target=reader), threading.Thread(target=writer)]
+        for t in threads:
+            t.start()
+        kinds = {"latency": {"latency": (0, 30), "jitter": (0, 10)},
+                 "bandwidth": {"rate": (200, 5000)},
+                 "slicer": {"average_size": (1, 2000), "size_variation": (0, 500),
+                            "delay": (0, 500)},
+                 "noop": {}}
+        live: dict[str, str] = {}
+        for step in range(40):
+            action = rnd.choice(["add", "update", "remove"]) if live else "add"
+            if action == "add":
+                kind = rnd.choice(list(kinds))
+                stream = rnd.choice(["upstream", "downstream"])
+                toxic = f"{kind}_{stream}_{step}"
+                attrs = {k: rnd.randint(*r) for k, r in kinds[kind].items()}
+                api.add_toxic(name, {"name": toxic, "type": kind, "stream": stream,
+                                     "toxicity": rnd.choice([0.0, 0.5, 1.0]), "attributes": attrs})
+                live[toxic] = kind
+            elif action == "update":
+                toxic = rnd.choice(list(live))
+                attrs = {k: rnd.randint(*r) for k, r in kinds[live[toxic]].items()}
+                api.update_toxic(name, toxic, {"attributes": attrs, "toxicity": rnd.random()})
+            else:
+                toxic = rnd.choice(list(live))
+                api.remove_toxic(name, toxic)
+                del live[toxic]
+            time.sleep(0.03)
+        for toxic in list(live):
+            api.remove_toxic(name, toxic)
+        for t in threads:
+            t.join(20)
+    assert len(received) == len(payload)
+    assert bytes(received) == payload
+
+
+def test_toxicity_is_drawn_per_connection(api, proxy):
+    name, listen = proxy
+    _toxic(api, name, "latency", toxicity=0.5, latency=150)
+    slow = 0
+    for _ in range(16):
+        with connect(listen) as sock:
+            slow += _rtt(sock) >= 0.14
+    assert 0 < slow < 16
+
+
+def test_upstream_change_and_delete_close_connections(api, proxy, echo_upstream):
+    name, listen = proxy
+    sock = connect(listen)
+    assert _rtt(sock) < 1
+    moved = api._call("PATCH", f"/proxies/{name}", {"upstream": echo_upstream.replace(
+        "127.0.0.1", "localhost")})
+    assert moved["listen"] == listen and moved["enabled"] is True
+    assert _closed(sock, 3) < 1.0
+    sock.close()
+    with connect(listen) as again:
+        assert _rtt(again) < 1
+        api.delete(name)
+        assert _closed(again, 3) < 1.0
+
+
+async def test_200_concurrent_connections(api, proxy):
+    import asyncio
+
+    name, listen = proxy
+    _toxic(api, name, "latency", latency=20)
+    host, port = listen.rsplit(":", 1)
+
+    async def one(i: int) -> bytes:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        msg = b"conn-%03d|" % i
+        out = b""
+        for _ in range(3):
+            writer.write(msg)
+            out += await reader.readexactly(len(msg))
+        writer.close()
+        return out
+
+    start = time.monotonic()
+    results = await asyncio.gather(*(one(i) for i in range(200)))
+    assert results == [(b"conn-%03d|" % i) * 3 for i in range(200)]
+    assert time.monotonic() - start < 10

@@ -92,17 +92,23 @@ async def _discard(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
 
 
 async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                           handler: Handler, *, max_body: int) -> None:
-    """Serve requests on one connection until it closes or a request asks to close."""
+                           handler: Handler, *, max_body: int, idle_timeout: float = 60.0,
+                           read_timeout: float = 15.0) -> None:
+    """Serve requests on one connection until it closes or a request asks to close.
+
+    Like Go's http.Server for Toxiproxy: a keep-alive connection idle for ``idle_timeout``
+    seconds is closed, and a request body must arrive within ``read_timeout`` seconds.
+    """
     try:
         while True:
             try:
-                head = await reader.readuntil(b"\r\n\r\n")
+                async with asyncio.timeout(idle_timeout):
+                    head = await reader.readuntil(b"\r\n\r\n")
             except asyncio.LimitOverrunError:
                 writer.write(_render(_plain(431, "431 Request Header Fields Too Large"),
                                      close=True))
                 break
-            except (asyncio.IncompleteReadError, ConnectionError):
+            except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
                 break
             try:
                 request_line, *header_lines = head.decode("latin-1").split("\r\n")
@@ -127,14 +133,16 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             if "chunked" in headers.get("transfer-encoding", "").lower():
                 try:
-                    body = await _read_chunked(reader, max_body)
+                    async with asyncio.timeout(read_timeout):
+                        body = await _read_chunked(reader, max_body)
                 except ValueError:
                     writer.write(_render(_plain(400, "400 Bad Request"), close=True))
                     break
             elif length > max_body:
                 body = None
             else:
-                body = await reader.readexactly(length) if length else b""
+                async with asyncio.timeout(read_timeout):
+                    body = await reader.readexactly(length) if length else b""
             if body is None:
                 msg = json.dumps({"error": f"request body too large (limit {max_body} bytes)",
                                   "status": 413}) + "\n"
@@ -148,7 +156,8 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
             await writer.drain()
             if close:
                 break
-    except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+    except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+            TimeoutError):
         pass
     finally:
         with contextlib.suppress(Exception):

@@ -35,18 +35,24 @@ class ToxiproxyServer:
         config: a JSON file of proxies, loaded like ``toxiproxy-server -config``.
         read_size: bytes per socket read in the proxies (one chunk).
         max_body: largest request body accepted (413 beyond).
+        idle_timeout: seconds an idle keep-alive API connection is kept (Go: 60).
+        read_timeout: seconds allowed to read a request body (Go: 15).
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 8474,
                  config: str | Path | None = None, read_size: int = 32768,
-                 max_body: int = DEFAULT_MAX_BODY) -> None:
+                 max_body: int = DEFAULT_MAX_BODY, idle_timeout: float = 60.0,
+                 read_timeout: float = 15.0) -> None:
         self.host = host
         self.port = port
         self.config = Path(config) if config is not None else None
         self.max_body = max_body
+        self.idle_timeout = idle_timeout
+        self.read_timeout = read_timeout
         self.api = ToxiproxyApi(read_size=read_size)
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def url(self) -> str:
@@ -86,8 +92,14 @@ class ToxiproxyServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conns.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         try:
-            await serve_connection(reader, writer, self.api.handle, max_body=self.max_body)
+            await serve_connection(reader, writer, self.api.handle, max_body=self.max_body,
+                                   idle_timeout=self.idle_timeout,
+                                   read_timeout=self.read_timeout)
         finally:
             self._conns.discard(writer)
 
@@ -98,6 +110,8 @@ class ToxiproxyServer:
             self._server = None
         for writer in list(self._conns):
             writer.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2)
         for proxy in list(self.api.proxies.values()):
             await proxy.stop()
         self.api.proxies.clear()

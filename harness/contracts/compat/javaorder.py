@@ -59,6 +59,11 @@ def hashmap_order(keys: Iterable[str]) -> list[str]:
 
 def hashset_union_order(first: Iterable[str], second: Iterable[str]) -> list[str]:
     """Order of ``new HashSet<>(first)`` followed by ``addAll(second)``."""
+    return list(_union_order(tuple(first), tuple(second)))
+
+
+@lru_cache(maxsize=4096)
+def _union_order(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
     head = _dedup(first)
     capacity = _table_size_for(max(int(len(head) / _LOAD_FACTOR) + 1, _DEFAULT_CAPACITY))
-    return _ordered(_dedup([*head, *second]), capacity)
+    return tuple(_ordered(_dedup([*head, *second]), capacity))

@@ -8,9 +8,7 @@ failure; the plain levels check the latest earlier version only. NONE: nothing i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from harness.contracts.compat.diff import compare
 from harness.contracts.compat.differences import Difference, allowed_set
@@ -77,13 +75,3 @@ def pair_directions(old: SchemaGraph, new: SchemaGraph, mode: str,
         out.append(Direction(direction, writer, reader, diffs,
                              all(d.type in allowed for d in diffs)))
     return out
-
-
-def check_chain(graphs: Sequence[Any], mode: str, policy: str,
-                check: Callable[[Any, Any], bool]) -> tuple[bool, int | None]:
-    """Check the newest of ``graphs`` against earlier ones; returns (ok, failing index)."""
-    newest = graphs[-1]
-    for index in previous_versions(mode, len(graphs)):
-        if not check(graphs[index], newest):
-            return False, index
-    return True, None

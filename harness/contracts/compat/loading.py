@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urldefrag, urljoin
 
 from jsonschema import validators
-from jsonschema.exceptions import SchemaError as JsonSchemaSchemaError
+from jsonschema.exceptions import best_match
 
 from harness.contracts.compat.model import SchemaGraph
 from harness.contracts.compat.resolve import RefResolver, iter_refs
@@ -21,6 +22,7 @@ _SCHEMA_VALUES = ("additionalProperties", "additionalItems", "contains", "not", 
                   "else", "propertyNames", "unevaluatedProperties", "unevaluatedItems")
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _checked: dict[tuple[str, str], str | None] = {}
+_META: dict[type, Any] = {}
 
 
 def check_schema(schema: Any, where: str) -> None:
@@ -37,8 +39,8 @@ def check_schema(schema: Any, where: str) -> None:
 def _check(schema: Any, cls: Any, pointer: str) -> str | None:
     """Validate one (sub)schema against the meta-schema, each distinct subschema once.
 
-    Subschemas are checked on their own (cached by text) and replaced by ``{}`` in their
-    parent, which the meta-schema checks only for its own keywords.
+    Subschemas are checked on their own (cached by text) and left out of (or replaced by
+    ``{}`` in) their parent, which the meta-schema then checks only for its own keywords.
     """
     if not isinstance(schema, dict):
         return None
@@ -50,8 +52,7 @@ def _check(schema: Any, cls: Any, pointer: str) -> str | None:
     children: list[tuple[str, Any]] = []
     for name in _SCHEMA_MAPS:
         if isinstance(schema.get(name), dict):
-            shallow[name] = {k: {} if isinstance(v, dict) else v
-                             for k, v in schema[name].items()}
+            shallow[name] = {k: v for k, v in schema[name].items() if not isinstance(v, dict)}
             children += [(f"/{name}/{_escape(k)}", v) for k, v in schema[name].items()]
     for name in _SCHEMA_VALUES:
         if isinstance(schema.get(name), dict):
@@ -66,14 +67,16 @@ def _check(schema: Any, cls: Any, pointer: str) -> str | None:
             shallow[name] = {}
             children.append(("/items", value))
     if isinstance(schema.get("dependencies"), dict):
-        shallow["dependencies"] = {k: {} if isinstance(v, dict) else v
-                                   for k, v in schema["dependencies"].items()}
+        shallow["dependencies"] = {k: v for k, v in schema["dependencies"].items()
+                                   if not isinstance(v, dict)}
         children += [(f"/dependencies/{_escape(k)}", v)
                      for k, v in schema["dependencies"].items() if isinstance(v, dict)]
     relative: str | None = None
-    try:
-        cls.check_schema(shallow)
-    except JsonSchemaSchemaError as exc:
+    meta = _META.get(cls)
+    if meta is None:
+        meta = _META[cls] = cls(cls.META_SCHEMA, format_checker=cls.FORMAT_CHECKER)
+    if not meta.is_valid(shallow):
+        exc = best_match(meta.iter_errors(shallow))
         place = "".join(f"/{_escape(str(p))}" for p in exc.absolute_path)
         relative = f"{place}: not a valid JSON Schema: {exc.message[:200]}"
     if relative is None:
@@ -106,10 +109,12 @@ def load_graph(schema: Any, *, uri: str, where: str,
         SchemaError: not a schema, or a ``$ref`` that cannot be resolved.
     """
     check_schema(schema, where)
+    text = json.dumps(schema)
     resolver = RefResolver(fetch)
-    resolver.add_document(uri, schema)
+    resolver.add_document(uri, schema, text=text)
     graph = SchemaGraph(schema, resolver, uri, where)
-    _check_refs(schema, uri, where, resolver)
+    if '"$ref"' in text:
+        _check_refs(schema, uri, where, resolver)
     return graph
 
 
@@ -128,7 +133,6 @@ def _check_refs(schema: Any, uri: str, where: str, resolver: RefResolver) -> Non
             resolver.resolve(ref, base, where=place)
             target_doc = ref.partition("#")[0]
             if target_doc:
-                from urllib.parse import urldefrag, urljoin
                 url = urldefrag(urljoin(base, ref))[0]
                 pending.append((resolver.resolve(url, url, where=place)[0], url, url))
 
@@ -155,6 +159,6 @@ def validator_for(schema: Any, graph: SchemaGraph) -> Any:
     cls = validators.validator_for(schema, default=validators.Draft7Validator)
     resolver = graph.resolver
     resources = [(uri, Resource.from_contents(doc, default_specification=DRAFT7))
-                 for uri, doc in resolver._resources.items() if isinstance(doc, dict | bool)]
+                 for uri, doc in resolver.documents().items() if isinstance(doc, dict | bool)]
     registry = Registry().with_resources(resources)
     return cls(schema, registry=registry)

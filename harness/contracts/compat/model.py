@@ -34,6 +34,8 @@ _STRING_KW = ("minLength", "maxLength", "pattern", "format")
 _TYPE_KW = {"string": _STRING_KW, "number": _NUMBER_KW, "integer": _NUMBER_KW,
             "object": _OBJECT_KW, "array": _ARRAY_KW, "boolean": (), "null": ()}
 _COMBINERS = tuple(hashmap_order(["allOf", "anyOf", "oneOf"]))
+_SNIFFED = (("array", frozenset(_ARRAY_KW)), ("object", frozenset(_OBJECT_KW)),
+            ("number", frozenset(_NUMBER_KW)), ("string", frozenset(_STRING_KW)))
 
 
 def canonical(value: Any) -> str:
@@ -59,6 +61,7 @@ class Node:
     source: Any = None
     pointer: str = "#"
     _key: str | None = None
+    _plain: bool | None = None
 
     @property
     def has_default(self) -> bool:
@@ -67,7 +70,9 @@ class Node:
     @property
     def plain(self) -> bool:
         """True when the node's JSON has no ``$ref``: equal text then means equal schemas."""
-        return '"$ref"' not in self.key
+        if self._plain is None:
+            self._plain = '"$ref"' not in self.key
+        return self._plain
 
     @property
     def key(self) -> str:
@@ -162,9 +167,9 @@ class SchemaGraph:
                                     {"type": declared}, pointer))
         if self.draft >= 2019 and value.get("properties") == {}:
             used.add("properties")  # json-sKema drops an empty "properties"
-        for kind, keywords in (("array", _ARRAY_KW), ("object", _OBJECT_KW),
-                               ("number", _NUMBER_KW), ("string", _STRING_KW)):
-            if any(k in value and k not in used for k in keywords):
+        present = value.keys() - used
+        for kind, keywords in _SNIFFED:
+            if not present.isdisjoint(keywords):
                 parts.append(self._typed(kind, value, base, pointer, sniffed=True))
         if self.draft >= 7 and any(k in value for k in ("if", "then", "else")):
             parts.append(self._part("conditional", {}, {k: value[k] for k in ("if", "then", "else")

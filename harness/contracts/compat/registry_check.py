@@ -7,6 +7,7 @@ Each version is checked as it would have been at publish time: against the versi
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -96,6 +97,14 @@ def check_subject(subject: Subject, *, root: Any = None, witness: bool = True) -
                           violations, pairs)
 
 
+_SHARED: dict[str, Subject] = {}
+
+
+def _check_named(name: str, *, root: Any, witness: bool) -> SubjectVerdict:
+    """Check a subject inherited from the parent process (fork: no pickling of schemas)."""
+    return check_subject(_SHARED[name], root=root, witness=witness)
+
+
 def check_registry(registry: SchemaRegistry, *, witness: bool = True,
                    workers: int | None = None) -> list[SubjectVerdict]:
     """Check every subject of a file registry; one verdict per subject, by name.
@@ -108,9 +117,18 @@ def check_registry(registry: SchemaRegistry, *, witness: bool = True,
     subjects = list(registry)
     if workers is None:
         workers = (os.cpu_count() or 1) if len(subjects) >= 64 else 1
-    check = partial(check_subject, root=registry.root, witness=witness)
     if workers <= 1:
-        return [check(subject) for subject in subjects]
+        return [check_subject(s, root=registry.root, witness=witness) for s in subjects]
     chunk = max(1, len(subjects) // (workers * 4))
+    if "fork" in multiprocessing.get_all_start_methods():
+        _SHARED.clear()
+        _SHARED.update((s.name, s) for s in subjects)
+        try:
+            with ProcessPoolExecutor(workers, multiprocessing.get_context("fork")) as pool:
+                check = partial(_check_named, root=registry.root, witness=witness)
+                return list(pool.map(check, [s.name for s in subjects], chunksize=chunk))
+        finally:
+            _SHARED.clear()
     with ProcessPoolExecutor(max_workers=workers) as pool:
+        check = partial(check_subject, root=registry.root, witness=witness)
         return list(pool.map(check, subjects, chunksize=chunk))

@@ -22,6 +22,8 @@ __all__ = ["RefResolver", "draft_of", "file_fetcher", "iter_refs", "pointer_join
 #: Keywords whose values are data, not schemas: never searched for ``$id`` or ``$ref``.
 _DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
 
+_ID_KEYWORDS = ("$id", "id", "$anchor", "$dynamicAnchor")
+
 Fetch = Callable[[str], Any]
 
 
@@ -47,16 +49,23 @@ def pointer_join(pointer: str, *parts: object) -> str:
 
 def iter_refs(schema: Any, pointer: str = "#") -> Iterator[tuple[str, str]]:
     """Every ``$ref`` string in a schema document, with the JSON pointer where it sits."""
-    if isinstance(schema, dict):
-        ref = schema.get("$ref")
-        if isinstance(ref, str):
-            yield ref, pointer_join(pointer, "$ref")
-        for key, value in schema.items():
-            if key not in _DATA_KEYWORDS:
-                yield from iter_refs(value, pointer_join(pointer, key))
-    elif isinstance(schema, list):
-        for index, value in enumerate(schema):
-            yield from iter_refs(value, pointer_join(pointer, index))
+    stack: list[tuple[Any, tuple[object, ...]]] = [(schema, ())]
+    found: list[tuple[tuple[object, ...], str]] = []
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                found.append(((*path, "$ref"), ref))
+            for key, value in node.items():
+                if key not in _DATA_KEYWORDS and isinstance(value, dict | list):
+                    stack.append((value, (*path, key)))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                if isinstance(value, dict | list):
+                    stack.append((value, (*path, index)))
+    for path, ref in sorted(found, key=lambda item: [str(p) for p in item[0]]):
+        yield ref, pointer_join(pointer, *path)
 
 
 def file_fetcher(root: Path | None = None) -> Fetch:
@@ -92,17 +101,23 @@ class RefResolver:
         self._fetch = fetch
         self._resources: dict[str, Any] = {}
         self._anchors: dict[str, tuple[Any, str]] = {}
-        self._drafts: dict[int, int] = {}
 
-    def add_document(self, uri: str, contents: Any) -> None:
-        """Register a document at ``uri`` (and every ``$id``/anchor inside it)."""
+    def add_document(self, uri: str, contents: Any, *, text: str | None = None) -> None:
+        """Register a document at ``uri`` (and every ``$id``/anchor inside it).
+
+        Args:
+            uri: the document's URI.
+            contents: the parsed document.
+            text: its JSON text, if known: skips the ``$id`` walk when there is none.
+        """
         draft = draft_of(contents)
         self._resources.setdefault(uri, contents)
-        self._index(contents, uri, draft)
+        if text is None or any(f'"{k}"' in text for k in _ID_KEYWORDS):
+            self._index(contents, uri, draft)
 
-    def draft(self, document: Any) -> int:
-        """The draft of a registered document root (7 when unknown)."""
-        return self._drafts.get(id(document), 7)
+    def documents(self) -> dict[str, Any]:
+        """Every known document and ``$id`` resource, by URI."""
+        return dict(self._resources)
 
     def _index(self, node: Any, base: str, draft: int) -> None:
         if isinstance(node, dict):
@@ -132,7 +147,6 @@ class RefResolver:
                 return base
         if url:
             self._resources.setdefault(url, node)
-            self._drafts.setdefault(id(node), draft)
             return url
         return base
 

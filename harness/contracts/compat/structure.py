@@ -68,7 +68,13 @@ def compare_object(ctx: Context, original: Node, update: Node, order: Order) -> 
                         if u["properties"][name].has_default else "REQUIRED_ATTRIBUTE_ADDED",
                         name)
     ctx.path[-1] = "properties"
-    for name in order(o["properties"], u["properties"]):
+    same_draft = ctx.shared.same_draft
+    o_props, u_props = o["properties"], u["properties"]
+    for name in order(o_props, u_props):
+        before, after = o_props.get(name), u_props.get(name)
+        if (same_draft and before is not None and after is not None
+                and before.key == after.key and before.plain):
+            continue  # the same JSON without references: no differences
         ctx.path.append(name)
         _compare_property(ctx, original, update, name)
         ctx.path.pop()

@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.contracts.compat.loading import validator_for
 from harness.contracts.compat.model import Node, SchemaGraph
+from harness.contracts.compat.regex_sample import sample_matching
 
 __all__ = ["Witness", "find_witness"]
 
@@ -80,7 +81,7 @@ def _with_base(graph: SchemaGraph) -> Any:
     key = "id" if graph.draft == 4 else "$id"
     if key in schema:
         return schema
-    uri = next(iter(graph.resolver._resources), None)
+    uri = next(iter(graph.resolver.documents()), None)
     return {**schema, key: uri} if uri else schema
 
 
@@ -146,7 +147,7 @@ class _Generator:
             yield from self._object(node, depth)
         elif kind == "array":
             yield from self._array(node, depth)
-        if node.meta.get("default") is not None:
+        if node.has_default:
             yield node.meta["default"]
 
     def _combined(self, node: Node, depth: int) -> Iterator[Any]:
@@ -228,18 +229,28 @@ def _pattern_name(pattern: str) -> str:
 def _strings(a: dict[str, Any]) -> Iterator[str]:
     low = a["minLength"] or 0
     high = a["maxLength"]
+    pattern = a["pattern"]
+    if pattern:
+        for extra in (0, 1, 4, 16, 64):
+            sample = sample_matching(pattern, extra=extra)
+            if sample is not None:
+                yield sample
+                yield from _fit(sample, low, high)
     lengths = [max(low, 1), low, low + 1]
     if high is not None:
         lengths += [high, max(high - 1, 0)]
     for length in lengths:
         if length >= 0 and (high is None or length <= high):
             yield "a" * length
-    if a["pattern"]:
-        literal = "".join(ch for ch in a["pattern"] if ch not in "^$\\()[]{}*+?|")
-        yield literal
-        if "." in literal:
-            yield literal.replace(".", "a")
     yield from _STRINGS
+
+
+def _fit(sample: str, low: int, high: int | None) -> Iterator[str]:
+    """The sample padded or cut to the length limits (the validator decides if it fits)."""
+    if len(sample) < low:
+        yield sample + sample[-1:] * (low - len(sample)) if sample else "a" * low
+    if high is not None and len(sample) > high:
+        yield sample[:high]
 
 
 def _numbers(a: dict[str, Any]) -> Iterator[float | int]:
