@@ -226,3 +226,18 @@ def test_unknown_mode_and_policy_are_rejected() -> None:
         check_compatibility({}, {}, "SIDEWAYS")
     with pytest.raises(ValueError, match="policy"):
         check_compatibility({}, {}, policy="loose")
+
+
+def test_version_chain_plain_versus_transitive() -> None:
+    from harness.contracts.compat import check_versions
+
+    v1 = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    v2 = {"type": "object"}
+    v3 = {"type": "object", "properties": {"n": {"type": "string"}}}
+    assert check_versions([v1, v2, v3], "BACKWARD", "lenient") == []
+    violations = check_versions([v1, v2, v3], "BACKWARD_TRANSITIVE", "lenient")
+    assert [(v.version, v.against) for v in violations] == [(3, 1)]
+    assert violations[0].result.witness is not None
+    assert check_versions([v1, v2, v3], "NONE") == []
+    full = check_versions([v1, v2], "FULL_TRANSITIVE", "strict")
+    assert [(v.version, v.against) for v in full] == [(2, 1)]
