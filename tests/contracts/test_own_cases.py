@@ -167,10 +167,22 @@ def test_optional_rename_in_open_model_is_named() -> None:
     _assert_witness(result, old, new)
 
 
-def test_rename_pairs_need_the_same_shape() -> None:
-    old = {"type": "object", "properties": {"risk_level": {"type": "string"}}}
-    new = {"type": "object", "properties": {"risk_score": {"type": "number"}}}
+def test_unrelated_names_of_different_shapes_are_not_a_rename() -> None:
+    old = {"type": "object", "properties": {"colour": {"type": "string"}}}
+    new = {"type": "object", "properties": {"weight": {"type": "number"}}}
     assert check_compatibility(old, new).renames == []
+
+
+def test_retyped_rename_of_the_incident_is_named() -> None:
+    old = {"type": "object", "required": ["risk_level"], "properties": {
+        "risk_level": {"type": "string", "enum": ["low", "medium", "high"]}}}
+    new = {"type": "object", "required": ["risk_score"], "properties": {
+        "risk_score": {"type": "number", "minimum": 0, "maximum": 1}}}
+    result = check_compatibility(old, new)
+    assert not result.compatible
+    assert [(r.old_name, r.new_name, r.same_shape) for r in result.renames] == [
+        ("risk_level", "risk_score", False)]
+    assert result.renames[0].message.startswith("renamed risk_level -> risk_score")
 
 
 def test_several_renames_pair_by_shape_then_name() -> None:
