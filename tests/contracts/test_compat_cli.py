@@ -181,3 +181,19 @@ def test_registry_cross_file_ref_and_dangling_ref(tmp_path: Path,
 def test_registry_folder_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["registry", "check", str(tmp_path / "nope")]) == 2
     assert "registry folder not found" in capsys.readouterr().err
+
+
+def test_registry_check_in_parallel_workers(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    base = {"type": "object", "properties": {"id": {"type": "string"}}}
+    for n in range(70):
+        _subject(tmp_path, f"s{n:02d}", [base, base], mode="FULL_TRANSITIVE")
+    _subject(tmp_path, "zz.risk", [OLD, NEW])
+    assert main(["registry", "check", str(tmp_path), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["subjects"]) == 71
+    assert [s["subject"] for s in out["subjects"] if not s["compatible"]] == ["zz.risk"]
+    _write(tmp_path / "s05" / "v3.json", {"properties": {"a": {"$ref": "#/nope"}}})
+    assert main(["registry", "check", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "s05/v3.json" in err[0] and "#/properties/a/$ref" in err[0]

@@ -167,10 +167,22 @@ def test_optional_rename_in_open_model_is_named() -> None:
     _assert_witness(result, old, new)
 
 
-def test_rename_pairs_need_the_same_shape() -> None:
-    old = {"type": "object", "properties": {"risk_level": {"type": "string"}}}
-    new = {"type": "object", "properties": {"risk_score": {"type": "number"}}}
+def test_unrelated_names_of_different_shapes_are_not_a_rename() -> None:
+    old = {"type": "object", "properties": {"colour": {"type": "string"}}}
+    new = {"type": "object", "properties": {"weight": {"type": "number"}}}
     assert check_compatibility(old, new).renames == []
+
+
+def test_retyped_rename_of_the_incident_is_named() -> None:
+    old = {"type": "object", "required": ["risk_level"], "properties": {
+        "risk_level": {"type": "string", "enum": ["low", "medium", "high"]}}}
+    new = {"type": "object", "required": ["risk_score"], "properties": {
+        "risk_score": {"type": "number", "minimum": 0, "maximum": 1}}}
+    result = check_compatibility(old, new)
+    assert not result.compatible
+    assert [(r.old_name, r.new_name, r.same_shape) for r in result.renames] == [
+        ("risk_level", "risk_score", False)]
+    assert result.renames[0].message.startswith("renamed risk_level -> risk_score")
 
 
 def test_several_renames_pair_by_shape_then_name() -> None:
@@ -226,3 +238,18 @@ def test_unknown_mode_and_policy_are_rejected() -> None:
         check_compatibility({}, {}, "SIDEWAYS")
     with pytest.raises(ValueError, match="policy"):
         check_compatibility({}, {}, policy="loose")
+
+
+def test_version_chain_plain_versus_transitive() -> None:
+    from harness.contracts.compat import check_versions
+
+    v1 = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    v2 = {"type": "object"}
+    v3 = {"type": "object", "properties": {"n": {"type": "string"}}}
+    assert check_versions([v1, v2, v3], "BACKWARD", "lenient") == []
+    violations = check_versions([v1, v2, v3], "BACKWARD_TRANSITIVE", "lenient")
+    assert [(v.version, v.against) for v in violations] == [(3, 1)]
+    assert violations[0].result.witness is not None
+    assert check_versions([v1, v2, v3], "NONE") == []
+    full = check_versions([v1, v2], "FULL_TRANSITIVE", "strict")
+    assert [(v.version, v.against) for v in full] == [(2, 1)]

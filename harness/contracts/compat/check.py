@@ -19,7 +19,7 @@ from harness.contracts.compat.model import SchemaGraph
 from harness.contracts.compat.renames import Rename, find_renames
 from harness.contracts.compat.witness import Witness, find_witness
 
-__all__ = ["Change", "CompatResult", "check_compatibility", "check_graphs", "load_graph"]
+__all__ = ["Change", "CompatResult", "check_compatibility", "check_graphs", "differences"]
 
 
 @dataclass(frozen=True)

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from harness.contracts.compat.check import CompatResult, check_graphs
-from harness.contracts.compat.levels import pair_directions, previous_versions
+from harness.contracts.compat.levels import normalise_mode, pair_directions, previous_versions
 from harness.contracts.compat.loading import load_graph
+from harness.contracts.compat.model import SchemaGraph
 from harness.contracts.compat.resolve import file_fetcher
 
 if TYPE_CHECKING:
     from harness.contracts.registry import SchemaRegistry, Subject
 
-__all__ = ["SubjectVerdict", "Violation", "check_registry", "check_subject"]
+__all__ = ["SubjectVerdict", "Violation", "check_chain", "check_registry", "check_subject",
+           "check_versions"]
 
 
 @dataclass(frozen=True)
@@ -74,16 +77,24 @@ class SubjectVerdict:
                 "violations": [v.to_dict() for v in self.violations]}
 
 
-def check_subject(subject: Subject, *, root: Any = None, witness: bool = True) -> SubjectVerdict:
-    """Check one subject's chain under its own mode and policy."""
-    chain = subject.chain()
-    mode, policy = subject.compatibility, subject.policy
-    fetch = file_fetcher(root)
-    graphs = [load_graph(sv.schema, uri=sv.uri, where=str(sv.path), fetch=fetch)
-              for sv in chain]
+def check_chain(graphs: Sequence[SchemaGraph], versions: Sequence[int], mode: str,
+                policy: str, *, witness: bool = True) -> tuple[list[Violation], int]:
+    """Check each version of a chain against earlier ones, as at publish time.
+
+    Args:
+        graphs: the loaded schemas, oldest first.
+        versions: their version numbers.
+        mode: the compatibility mode (``*_TRANSITIVE`` checks every earlier version).
+        policy: "strict" or "lenient".
+        witness: search a breaking payload for each violation.
+
+    Returns:
+        The violations (at most one per version: the newest earlier version it breaks) and
+        the number of pairs compared.
+    """
     violations: list[Violation] = []
     pairs = 0
-    for newest in range(1, len(chain)):
+    for newest in range(1, len(graphs)):
         for earlier in previous_versions(mode, newest + 1):
             pairs += 1
             results = pair_directions(graphs[earlier], graphs[newest], mode, policy)
@@ -91,9 +102,34 @@ def check_subject(subject: Subject, *, root: Any = None, witness: bool = True) -
                 continue
             detail = check_graphs(graphs[earlier], graphs[newest], mode, policy,
                                   witness=witness)
-            violations.append(Violation(chain[newest].version, chain[earlier].version, detail))
+            violations.append(Violation(versions[newest], versions[earlier], detail))
             break
-    return SubjectVerdict(subject.name, mode, policy, [sv.version for sv in chain],
+    return violations, pairs
+
+
+def check_versions(schemas: Sequence[Any], mode: str = "BACKWARD_TRANSITIVE",
+                   policy: str = "strict", *, witness: bool = True) -> list[Violation]:
+    """Check a list of schema versions (oldest first, numbered from 1) under a mode.
+
+    Raises:
+        SchemaError: a version is not a schema or has an unresolvable ``$ref``.
+    """
+    mode = normalise_mode(mode)
+    graphs = [load_graph(schema, uri=f"file:///harness/versions/v{n}.json", where=f"v{n}")
+              for n, schema in enumerate(schemas, start=1)]
+    return check_chain(graphs, range(1, len(graphs) + 1), mode, policy, witness=witness)[0]
+
+
+def check_subject(subject: Subject, *, root: Any = None, witness: bool = True) -> SubjectVerdict:
+    """Check one subject's chain under its own mode and policy."""
+    chain = subject.chain()
+    fetch = file_fetcher(root)
+    graphs = [load_graph(sv.schema, uri=sv.uri, where=str(sv.path), fetch=fetch)
+              for sv in chain]
+    numbers = [sv.version for sv in chain]
+    violations, pairs = check_chain(graphs, numbers, subject.compatibility, subject.policy,
+                                    witness=witness)
+    return SubjectVerdict(subject.name, subject.compatibility, subject.policy, numbers,
                           violations, pairs)
 
 

@@ -1,15 +1,19 @@
-"""Rename detection: a removed property paired with an added one of the same shape.
+"""Rename detection: a removed property paired with an added one.
 
 Confluent has no "renamed" difference: ``risk_level -> risk_score`` shows as one removal and
 one addition. Here a removal and an addition under the same object are paired when each schema
 reads the other's data with no difference beyond metadata (title, description, ``$id``,
-default); with several candidates, the most similar names pair first.
+default); with several candidates, the most similar names pair first. When exactly one removal
+and one addition remain under an object and their names share a word (``risk_level`` and
+``risk_score``), they are paired too, as a rename whose schema also changed.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from harness.contracts.compat.diff import compare_nodes
 from harness.contracts.compat.differences import Difference
@@ -33,15 +37,17 @@ class Rename:
     path: str
     old_name: str
     new_name: str
+    same_shape: bool = True
 
     @property
     def message(self) -> str:
         where = "" if self.path == "#/" else f" in {self.path}"
-        return f"renamed {self.old_name} -> {self.new_name}{where}"
+        also = "" if self.same_shape else " (and its schema changed)"
+        return f"renamed {self.old_name} -> {self.new_name}{where}{also}"
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "from": self.old_name, "to": self.new_name,
-                "message": self.message}
+                "same_shape": self.same_shape, "message": self.message}
 
 
 def _split(path: str) -> tuple[str, str] | None:
@@ -91,7 +97,23 @@ def find_renames(differences: list[Difference], old: SchemaGraph,
                 used_old.add(old_name)
                 used_new.add(new_name)
                 renames.append(Rename(parent, old_name, new_name))
+        left_old = [n for n in gone if n not in used_old]
+        left_new = [n for n in fresh if n not in used_new]
+        if len(left_old) == 1 and len(left_new) == 1 and _similar(left_old[0], left_new[0]):
+            renames.append(Rename(parent, left_old[0], left_new[0], same_shape=False))
     return renames
+
+
+def _words(name: str) -> set[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return {w.lower() for w in re.split(r"[\s_\-.]+", spaced) if len(w) >= 3}
+
+
+def _similar(old_name: str, new_name: str) -> bool:
+    """Names that share a word of 3+ letters, or are close as strings."""
+    if _words(old_name) & _words(new_name):
+        return True
+    return difflib.SequenceMatcher(None, old_name, new_name).ratio() >= 0.75
 
 
 def _same_shape(old: SchemaGraph, new: SchemaGraph, removed: Difference,

@@ -10,6 +10,7 @@ schemas; the first one the writer accepts and the reader rejects is the witness.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,8 @@ _STRINGS = ("2020-01-01T00:00:00Z", "2020-01-01", "00000000-0000-0000-0000-00000
             "user@example.com", "https://example.com", "A", "0", "abc")
 _MAX_PER_NODE = 48
 _MAX_CANDIDATES = 4000
-_MAX_DEPTH = 6
+_MAX_DEPTH = 16
+_MAX_PAYLOAD_NODES = 5_000
 
 
 @dataclass(frozen=True)
@@ -52,26 +54,63 @@ class Witness:
 
 
 def find_witness(writer: SchemaGraph, reader: SchemaGraph, *, writer_name: str,
-                 reader_name: str) -> Witness | None:
-    """Search a payload valid for ``writer`` and invalid for ``reader`` (``None`` if none found)."""
+                 reader_name: str, budget: float = 2.0) -> Witness | None:
+    """Search a payload valid for ``writer`` and invalid for ``reader``.
+
+    Args:
+        writer: the graph of the schema that writes the data.
+        reader: the graph of the schema that reads it.
+        writer_name: "old" or "new", as shown in the witness.
+        reader_name: the other one.
+        budget: seconds to search before giving up.
+
+    Returns:
+        The witness, or ``None`` when none was found within the budget.
+    """
     writer_check = validator_for(_with_base(writer), writer)
     reader_check = validator_for(_with_base(reader), reader)
     hints = _property_names(reader.root, reader, set(), 0) - _property_names(
         writer.root, writer, set(), 0)
-    gen = _Generator(writer, sorted(hints))
+    gen = _Generator(writer, sorted(hints), time.monotonic() + budget)
     seen: set[str] = set()
-    for candidate in itertools.islice(gen.values(writer.root, 0), _MAX_CANDIDATES):
-        key = repr(candidate)
-        if key in seen:
-            continue
-        seen.add(key)
-        if not writer_check.is_valid(candidate):
-            continue
-        error = next(iter(reader_check.iter_errors(candidate)), None)
-        if error is not None:
-            path = "#" + "".join(f"/{p}" for p in error.absolute_path)
-            return Witness(candidate, writer_name, reader_name, error.message[:300], path)
+    try:
+        for candidate in itertools.islice(gen.values(writer.root, 0), _MAX_CANDIDATES):
+            gen.check_time()
+            if _size(candidate, {}) > _MAX_PAYLOAD_NODES:
+                continue
+            key = repr(candidate)
+            if key in seen:
+                continue
+            seen.add(key)
+            if not writer_check.is_valid(candidate):
+                continue
+            error = next(iter(reader_check.iter_errors(candidate)), None)
+            if error is not None:
+                path = "#" + "".join(f"/{p}" for p in error.absolute_path)
+                return Witness(candidate, writer_name, reader_name, error.message[:300], path)
+    except _OutOfTime:
+        return None
     return None
+
+
+class _OutOfTime(Exception):
+    """The witness search ran past its time budget."""
+
+
+def _size(value: Any, memo: dict[int, int]) -> int:
+    """How many JSON values a payload holds (shared parts counted each time they appear)."""
+    if not isinstance(value, dict | list):
+        return 1
+    found = memo.get(id(value))
+    if found is None:
+        items = value.values() if isinstance(value, dict) else value
+        found = 1
+        for item in items:
+            found += _size(item, memo)
+            if found > _MAX_PAYLOAD_NODES:
+                break
+        memo[id(value)] = found
+    return found
 
 
 def _with_base(graph: SchemaGraph) -> Any:
@@ -108,11 +147,21 @@ def _property_names(node: Node, graph: SchemaGraph, seen: set[int], depth: int) 
 class _Generator:
     """Candidate values for nodes of one graph."""
 
-    def __init__(self, graph: SchemaGraph, hints: list[str]) -> None:
+    def __init__(self, graph: SchemaGraph, hints: list[str], deadline: float) -> None:
         self.graph = graph
         self.hints = hints
+        self.deadline = deadline
+        self._first: dict[tuple[int, int], Any] = {}
+        self._calls = 0
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _OutOfTime
 
     def values(self, node: Node | None, depth: int) -> Iterator[Any]:
+        self._calls += 1
+        if self._calls % 256 == 0:
+            self.check_time()
         if node is None:
             yield from _ANY_VALUES
             return
@@ -123,7 +172,11 @@ class _Generator:
         yield from itertools.islice(self._values(node, depth), _MAX_PER_NODE)
 
     def first(self, node: Node | None, depth: int) -> Any:
-        return next(iter(self.values(node, depth)), None)
+        """The first candidate of a node (memoised: objects ask for it several times)."""
+        key = (id(node), depth)
+        if key not in self._first:
+            self._first[key] = next(iter(self.values(node, depth)), None)
+        return self._first[key]  # candidates share parts; nothing mutates them
 
     def _values(self, node: Node, depth: int) -> Iterator[Any]:
         kind = node.kind
