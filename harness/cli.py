@@ -19,8 +19,12 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 #: Modules under harness.commands, each registering one or more subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
     "demo",
-    "agent",
     "run",
+    "agent",
+    "compat",
+    "toxiproxy",
+    "contracts",
+    "chaos",
 )
 
 

@@ -86,7 +86,8 @@ class TraceContext:
     @classmethod
     def new(cls, seed_text: str) -> TraceContext:
         """A root trace context derived from ``seed_text``."""
-        return cls(f"00-{derive_id('trace', seed_text)}-{derive_id('span', seed_text, length=16)}-01")
+        span = derive_id("span", seed_text, length=16)
+        return cls(f"00-{derive_id('trace', seed_text)}-{span}-01")
 
     def child(self, seed_text: str) -> TraceContext:
         """The same trace, with a new span id derived from ``seed_text``."""

@@ -87,6 +87,9 @@ class Agent:
     timeout: float = 5.0
     fn: HandlerFn | None = None
     fallback_fn: HandlerFn | None = None
+    #: validate each input against the registry before the handler runs (keep it True:
+    #: False is for deliberately broken bug-zoo agents that forward unvalidated input)
+    validate_ingress: bool = True
 
     def __post_init__(self) -> None:
         self.consumes = [parse_ref(r, where=f"agent {self.name}: consumes") for r in self.consumes]
@@ -120,6 +123,7 @@ class Agent:
     def variant(self, **changes: Any) -> Agent:
         """A copy with some fields changed (handy for bug-zoo variants)."""
         data = {k: getattr(self, k) for k in
-                ("name", "version", "consumes", "emits", "timeout", "fn", "fallback_fn")}
+                ("name", "version", "consumes", "emits", "timeout", "fn", "fallback_fn",
+                 "validate_ingress")}
         data.update(changes)
         return Agent(**data)

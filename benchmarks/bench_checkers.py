@@ -1,0 +1,187 @@
+"""Checker speed on generated histories, and the cost of recording (issue 6).
+
+    PYTHONPATH=. python benchmarks/bench_checkers.py [--sizes 100000,300000,1000000] [--repeat 3]
+        [--inputs 2000]
+
+Part 1 generates payments-like histories (per input: ingress, then for each of five hops a
+publish carrying the envelope bytes, a deliver and an ack, two effects, an outcome; plus a
+snapshot) of each size, reads them back from a JSON-lines file, and times every checker
+(median of --repeat runs). Part 2 runs the payments pipeline on the memory transport with
+--inputs inputs, once with the history recorder writing history.jsonl and once with it switched
+off (events built and dispatched to listeners, nothing kept or written), medians of --repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness.checkers import CHECKERS  # noqa: E402
+from harness.contracts.registry import SchemaRegistry  # noqa: E402
+from harness.history import Recorder, read_history  # noqa: E402
+
+HOPS = [("orchestrator", "payment.accepted"), ("fraud", "payment.risk_assessed"),
+        ("authorization", "payment.authorized"), ("ledger", "ledger.posted"),
+        ("notification", "notification.sent")]
+
+
+def _payload(kind: str, i: int) -> dict:
+    base = {"payment_id": f"pay-{i:06d}", "amount_cents": 1000 + i % 9000, "currency": "EUR",
+            "customer_id": f"cust-{i % 500:04d}", "merchant_id": f"merch-{i % 50:03d}"}
+    if kind == "payment.accepted":
+        base["card_last4"] = "1234"
+    if kind == "payment.risk_assessed":
+        base.update(risk_level="low", reasons=[], memo_summary="no memo")
+    if kind == "payment.authorized":
+        base.update(authorization_code="A1B2C3D4", risk_level="low")
+    if kind == "ledger.posted":
+        base.update(entries=2, authorization_code="A1B2C3D4")
+    if kind == "notification.sent":
+        base = {"payment_id": base["payment_id"], "customer_id": base["customer_id"],
+                "kind": "receipt", "text": "Paid"}
+    return base
+
+
+def generate(path: Path, n_events: int) -> int:
+    """Write a history of about n_events events; returns the number written."""
+    idx = 0
+    t = 0.0
+    with open(path, "w", encoding="utf-8") as fh:
+        def w(kind: str, **fields) -> None:
+            nonlocal idx, t
+            t += 0.0001
+            fh.write(json.dumps({"index": idx, "time": round(t, 6), "kind": kind, **fields},
+                                separators=(",", ":")) + "\n")
+            idx += 1
+        w("run_start", pipeline="payments", seed=0, registry=str(ROOT / "contracts"),
+          budgets={"fraud": {"p99_ms": 200}, "end_to_end": {"p99_ms": 2000}},
+          fallbacks={})
+        i = 0
+        per_input = 2 + len(HOPS) * 3 + 2
+        keys = []
+        while idx + per_input + 3 < n_events:
+            cid = f"pay-0-{i:07d}"
+            mid = f"m{i}-0"
+            w("ingress", correlation_id=cid, message_id=mid, valid=True, expect="completed")
+            prev = mid
+            for h, (agent, mtype) in enumerate(HOPS):
+                m = f"m{i}-{h + 1}"
+                env = {"envelope": 1, "message_id": m, "correlation_id": cid,
+                       "causation_id": prev, "type": mtype, "schema_version": 1,
+                       "idempotency_key": f"k{i}-{h}", "producer": {"agent": agent,
+                                                                    "version": "1"},
+                       "payload": _payload(mtype, i)}
+                body = base64.b64encode(json.dumps(env).encode()).decode()
+                ids = {"message_id": m, "correlation_id": cid, "causation_id": prev,
+                       "type": mtype, "schema_version": 1}
+                w("publish", queue=agent, producer=agent, body=body, **ids)
+                w("deliver", queue=agent, agent=agent, delivery_count=1, **ids)
+                w("ack", queue=agent, agent=agent, latency_ms=1.0 + (i % 7), **ids)
+                prev = m
+            key = f"e{i}"
+            keys.append(key)
+            w("effect", agent="ledger", effect="ledger.post", key=key, applied=True,
+              correlation_id=cid)
+            w("outcome", correlation_id=cid, outcome="completed")
+            i += 1
+        w("snapshot", ledger={"debits": 0, "credits": 0, "balanced": True},
+          effects=[{"key": k, "agent": "ledger", "effect": "ledger.post"} for k in keys])
+        w("run_end")
+    return idx
+
+
+def bench_checkers(sizes: list[int], repeat: int) -> list[dict]:
+    rows = []
+    registry = SchemaRegistry(ROOT / "contracts")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            path = Path(tmp) / f"h{size}.jsonl"
+            n = generate(path, size)
+            t0 = time.perf_counter()
+            history = read_history(path)
+            read_s = time.perf_counter() - t0
+            row = {"events": n, "read_s": read_s, "checkers": {}}
+            for name, fn in CHECKERS.items():
+                opts = {"registry": registry} if name == "wire" else {}
+                times = []
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    verdict = fn(history, opts)
+                    times.append(time.perf_counter() - t0)
+                assert verdict.valid is True, (name, verdict)
+                row["checkers"][name] = statistics.median(times)
+            row["total_s"] = sum(row["checkers"].values())
+            rows.append(row)
+            del history
+    return rows
+
+
+async def _pipeline_run(inputs: int, record: bool, tmp: Path) -> float:
+    from harness.pipeline import load_pipeline
+    from harness.run import PipelineRun
+    from harness.workload import payments_workload
+
+    spec = load_pipeline(ROOT / "examples" / "payments" / "pipeline.yaml")
+    items = payments_workload(inputs, 1)
+    path = tmp / f"history-{record}-{time.monotonic_ns()}.jsonl"
+    recorder = Recorder(path) if record else Recorder(None, keep=False)
+    run = PipelineRun(spec, broker="memory", store="memory", recorder=recorder, run_dir=tmp)
+    async with run:
+        t0 = time.perf_counter()
+        for item in items:
+            if item.envelope is not None:
+                await run.send(item.envelope, expect=item.expect)
+            else:
+                await run.send(item.body, correlation_id=item.correlation_id, valid=False)
+        ok = await run.settle(timeout=300)
+        elapsed = time.perf_counter() - t0
+    recorder.close()
+    assert ok
+    return inputs / elapsed
+
+
+def bench_recording(inputs: int, repeat: int) -> dict:
+    out: dict = {"on": [], "off": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat):
+            for mode in ("off", "on"):
+                out[mode].append(asyncio.run(_pipeline_run(inputs, mode == "on", Path(tmp))))
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="100000,300000,1000000")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--inputs", type=int, default=2000)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; medians of {args.repeat}")
+    rows = bench_checkers(sizes, args.repeat)
+    names = list(CHECKERS)
+    print("\nchecker seconds (median) by history size")
+    print(f"{'events':>9} {'read':>6} " + " ".join(f"{n[:12]:>12}" for n in names)
+          + f" {'all':>7} {'us/event':>8}")
+    for r in rows:
+        print(f"{r['events']:>9} {r['read_s']:>6.2f} "
+              + " ".join(f"{r['checkers'][n]:>12.3f}" for n in names)
+              + f" {r['total_s']:>7.2f} {r['total_s'] / r['events'] * 1e6:>8.2f}")
+    rec = bench_recording(args.inputs, args.repeat)
+    print(f"\nrecording cost: payments pipeline, memory transport, {args.inputs} inputs")
+    print(f"  recorder off: {rec['off']:.0f} inputs/s; recorder on (history.jsonl): "
+          f"{rec['on']:.0f} inputs/s; cost {100 * (1 - rec['on'] / rec['off']):.1f} %")
+
+
+if __name__ == "__main__":
+    main()

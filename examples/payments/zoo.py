@@ -1,0 +1,128 @@
+"""The payments bug zoo: deliberately broken variants of the payments agents.
+
+Each is a real agent written against the documented agent API (docs/chaos.md) and selected by
+an experiment in chaos/zoo/ through ``variants: {agent: zoo.py:NAME}``; the experiment names the
+checker that must catch it. Never use these outside the zoo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from pathlib import Path
+
+from harness import Agent, Context, Envelope, LedgerRow
+from harness.envelope import derive_id
+from harness.pipeline import load_object
+
+
+def _ours(name: str):  # the example's own agents module (same module the pipeline loads)
+    return load_object(f"agents.py:{name}", base=Path(__file__).parent, where="zoo.py")
+
+
+assess_risk, authorization, fraud, ledger, orchestrator, payment_of, summarise_memo = (
+    _ours(n) for n in ("assess_risk", "authorization", "fraud", "ledger", "orchestrator",
+                       "payment_of", "summarise_memo"))
+
+# -- 1. a ledger that does not deduplicate (caught by exactly_once) -----------------------------
+ledger_no_dedup = ledger.variant(version="1.0.0-zoo-nodedup")
+
+
+@ledger_no_dedup.handler
+async def post_without_dedup(ctx: Context, msg: Envelope) -> None:
+    p = msg.payload
+    amount = p["amount_cents"]
+    rows = (LedgerRow(f"customer:{p['customer_id']}", debit=amount),
+            LedgerRow(f"merchant:{p['merchant_id']}", credit=amount))
+    # BUG: a new key on every delivery, so a redelivered or duplicated message posts again
+    await ctx.effect("ledger.post", {"payment_id": p["payment_id"], "amount_cents": amount},
+                     rows=rows, key=uuid.uuid4().hex)
+    ctx.emit("ledger.posted", {**payment_of(p), "entries": len(rows),
+                               "authorization_code": p["authorization_code"]})
+
+
+# -- 2. an idempotency key generated fresh per try (caught by exactly_once) ---------------------
+authorization_fresh_key = authorization.variant(version="1.0.0-zoo-freshkey")
+
+
+@authorization_fresh_key.handler
+async def authorize_fresh_key(ctx: Context, msg: Envelope) -> None:
+    payment = payment_of(msg.payload)
+    if msg.payload["risk_level"] == "high":
+        ctx.emit("payment.declined", {**payment, "reason": "high_risk"})
+        return
+    env = ctx.emit("payment.authorized", {**payment, "authorization_code": "A0000001",
+                                          "risk_level": msg.payload["risk_level"]})
+    # BUG: a fresh message id and idempotency key per try instead of ones derived from the input
+    fresh = uuid.uuid4().hex
+    ctx.emitted[-1] = dataclasses.replace(env, message_id=derive_id("msg", fresh),
+                                          idempotency_key=derive_id("idem", fresh))
+
+
+# -- 3. an agent that forwards unvalidated input (caught by wire) -------------------------------
+orchestrator_unvalidated = orchestrator.variant(version="1.0.0-zoo-unvalidated",
+                                                validate_ingress=False)
+
+
+# -- 4. an agent that drops the correlation id (caught by trace) --------------------------------
+fraud_drops_correlation = fraud.variant(version="1.0.0-zoo-nocorrelation")
+
+
+@fraud_drops_correlation.handler
+async def assess_without_correlation(ctx: Context, msg: Envelope) -> None:
+    level, reasons = assess_risk(msg.payload, int(ctx.params.get("high_risk_cents", 500_000)))
+    env = ctx.emit("payment.risk_assessed", {**payment_of(msg.payload), "risk_level": level,
+                                             "reasons": reasons, "memo_summary": "n/a"})
+    # BUG: starts a new correlation instead of carrying the input's
+    ctx.emitted[-1] = dataclasses.replace(env, correlation_id=f"fraud-{uuid.uuid4().hex[:12]}")
+
+
+# -- 5. the canonical incident: fraud emits risk_score, authorization reads risk_level (wire) ---
+fraud_risk_score = fraud.variant(version="2.0.0-zoo-riskscore")
+
+
+@fraud_risk_score.handler
+async def assess_risk_score(ctx: Context, msg: Envelope) -> None:
+    level, reasons = assess_risk(msg.payload, int(ctx.params.get("high_risk_cents", 500_000)))
+    score = {"low": 0.1, "medium": 0.5, "high": 0.95}[level]
+    # BUG: renamed field, still declared as payment.risk_assessed v1 (which requires risk_level)
+    ctx.emit("payment.risk_assessed", {**payment_of(msg.payload), "risk_score": score,
+                                       "reasons": reasons,
+                                       "memo_summary": summarise_memo(msg.payload.get("memo", ""))})
+
+
+# -- 6. an agent that reads a shared key another agent writes (caught by outcomes) --------------
+SHARED: dict[str, str] = {}
+fraud_writes_shared = fraud.variant(version="1.0.0-zoo-shared")
+authorization_reads_shared = authorization.variant(version="1.0.0-zoo-shared")
+
+
+@fraud_writes_shared.handler
+async def assess_and_share(ctx: Context, msg: Envelope) -> None:
+    level, reasons = assess_risk(msg.payload, int(ctx.params.get("high_risk_cents", 500_000)))
+    SHARED["risk_level"] = level  # BUG: shared mutable state instead of the message
+    ctx.emit("payment.risk_assessed", {**payment_of(msg.payload), "risk_level": level,
+                                       "reasons": reasons, "memo_summary": "n/a"})
+
+
+@authorization_reads_shared.handler
+async def authorize_from_shared(ctx: Context, msg: Envelope) -> None:
+    payment = payment_of(msg.payload)
+    level = SHARED.get("risk_level", "low")  # BUG: reads the shared key, not msg.payload
+    if level == "high":
+        ctx.emit("payment.declined", {**payment, "reason": "high_risk"})
+        return
+    ctx.emit("payment.authorized", {**payment, "authorization_code": "A0000002",
+                                    "risk_level": level})
+
+
+__all__ = [
+    "Agent",
+    "authorization_fresh_key",
+    "authorization_reads_shared",
+    "fraud_drops_correlation",
+    "fraud_risk_score",
+    "fraud_writes_shared",
+    "ledger_no_dedup",
+    "orchestrator_unvalidated",
+]

@@ -1,0 +1,337 @@
+"""The chaos runner: pipeline + workload + seeded fault schedule -> history -> checkers.
+
+``run_experiment`` drives a :class:`~harness.run.PipelineRun` on a
+:class:`~harness.chaos.faults.FaultyTransport` with :class:`~harness.chaos.faults.ChaosHooks`,
+feeds the workload at its rate while a nemesis task opens and closes the fault windows, waits for
+every input to settle, heals everything (the rollbacks), stops the run (snapshot, run_end) and
+runs the checkers on the recorded history. Everything random comes from the seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.chaos.experiment import Experiment
+from harness.chaos.faults import ChaosHooks, FaultyTransport
+from harness.chaos.schedule import NETWORK_FAULTS, PlannedFault, plan
+from harness.checkers import overall, run_checkers
+from harness.checkers.base import Verdict
+from harness.errors import InputError, PipelineError, TransportError
+from harness.history import Recorder
+from harness.pipeline import PipelineSpec, load_object, load_pipeline
+from harness.run import PipelineRun
+from harness.transport import open_transport
+from harness.workload import WorkItem, payments_workload
+
+__all__ = ["RunResult", "expectation_met", "make_workload", "run_experiment"]
+
+Progress = Callable[[str, int, int, int], None]
+
+
+@dataclass
+class RunResult:
+    """What a chaos run found.
+
+    Attributes:
+        experiment: the experiment's description (path, title, seed, workload, checkers...).
+        seed: the seed used.
+        broker: the broker (password hidden).
+        verdicts: checker name -> Verdict.
+        valid: the combined verdict (True, False or "unknown").
+        expected: what the experiment expects ({valid, caught_by}).
+        expectation_met: whether the verdicts match it.
+        plan: the planned faults.
+        fired: fault id -> times a per-message fault fired.
+        summary: the pipeline run's summary (counts from the store and the DLQs).
+        out_dir: where history.jsonl and the reports are.
+        elapsed_s: wall time.
+    """
+
+    experiment: dict[str, Any]
+    seed: int
+    broker: str
+    verdicts: dict[str, Verdict]
+    valid: Any
+    expected: dict[str, Any]
+    expectation_met: bool
+    plan: list[dict[str, Any]]
+    fired: dict[str, int] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    out_dir: str = ""
+    elapsed_s: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """Jepsen's convention: 0 valid, 1 invalid, 2 unknown."""
+        return {True: 0, False: 1}.get(self.valid, 2)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"experiment": self.experiment, "seed": self.seed, "broker": self.broker,
+                "valid": self.valid, "expected": self.expected,
+                "expectation_met": self.expectation_met,
+                "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
+                "plan": self.plan, "fired": self.fired, "summary": self.summary,
+                "out_dir": self.out_dir, "elapsed_s": self.elapsed_s}
+
+
+def expectation_met(verdicts: dict[str, Verdict], valid: Any, expected: dict[str, Any]) -> bool:
+    """Valid when expected valid; invalid and caught by every named checker when expected so."""
+    want = expected.get("valid", True)
+    if want is True:
+        return valid is True
+    caught_by = expected.get("caught_by") or []
+    return valid is False and all(verdicts.get(c) is not None and verdicts[c].valid is False
+                                  for c in caught_by)
+
+
+def make_workload(exp: Experiment, spec: PipelineSpec, seed: int, run_tag: str) -> list[WorkItem]:
+    """The experiment's inputs: ``payments`` built in, else ``FILE.py:function`` (relative to the
+    experiment) or a name resolved to ``workload.py:<name>_workload`` beside the pipeline."""
+    gen = exp.generator
+    if gen == "payments":
+        return payments_workload(exp.count, seed, invalid_rate=exp.mix.get("invalid", 0.0),
+                                 high_risk_rate=exp.mix.get("high_risk", 0.0), run_tag=run_tag)
+    if ":" in gen:
+        fn = load_object(gen, base=exp.path.parent, where=f"{exp.path}: workload.generator")
+    else:
+        fn = load_object(f"workload.py:{gen}_workload", base=spec.path.parent,
+                         where=f"{exp.path}: workload.generator")
+    items = fn(exp.count, seed, mix=dict(exp.mix), run_tag=run_tag)
+    if not isinstance(items, list) or not all(isinstance(i, WorkItem) for i in items):
+        raise PipelineError("the workload generator must return a list of WorkItem",
+                            where=f"{exp.path}: workload.generator")
+    return items
+
+
+class _Nemesis:
+    """Opens and closes the window faults (pause, restart, dependencies, network) on time."""
+
+    def __init__(self, run: PipelineRun, hooks: ChaosHooks, recorder: Recorder,
+                 faults: list[PlannedFault], network: Any = None) -> None:
+        self.run = run
+        self.hooks = hooks
+        self.recorder = recorder
+        self.faults = sorted(faults, key=lambda f: f.start)
+        self.network = network
+        self.open: dict[str, PlannedFault] = {}
+        self.t0 = time.monotonic()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self.t0 = time.monotonic()
+        for f in self.faults:
+            self.tasks.append(asyncio.create_task(self._window(f)))
+
+    def _fields(self, f: PlannedFault) -> dict[str, Any]:
+        agent, _, dep = f.target.rpartition(".")
+        fields: dict[str, Any] = {"fault": f.fault, "fault_id": f.id, "target": f.target,
+                                  "params": f.params or None}
+        if f.fault in ("slow_dependency", "dependency_down"):
+            fields.update(dependency=dep, agent=agent or None)
+        elif f.fault not in NETWORK_FAULTS:
+            fields["agent"] = f.target
+        return fields
+
+    async def _window(self, f: PlannedFault) -> None:
+        await asyncio.sleep(max(0.0, f.start - (time.monotonic() - self.t0)))
+        await self._begin(f)
+        if f.end is None or f.fault == "restart":
+            return
+        await asyncio.sleep(max(0.0, f.end - (time.monotonic() - self.t0)))
+        await self._finish(f)
+
+    async def _begin(self, f: PlannedFault) -> None:
+        self.recorder.record("fault_start", **self._fields(f))
+        if f.fault == "restart":
+            if f.target in self.run.spec.agents:
+                await self.run.restart_agent(f.target)
+            self.recorder.record("fault_end", **self._fields(f))
+            return
+        self.open[f.id] = f
+        if f.fault == "pause":
+            self.hooks.pause(f.target)
+        elif f.fault in ("slow_dependency", "dependency_down"):
+            self.hooks.break_dependency(f)
+        elif f.fault in NETWORK_FAULTS and self.network is not None:
+            await self.network.start(f)
+
+    async def _finish(self, f: PlannedFault) -> None:
+        if self.open.pop(f.id, None) is None:
+            return
+        if f.fault == "pause":
+            self.hooks.resume(f.target)
+        elif f.fault in ("slow_dependency", "dependency_down"):
+            self.hooks.heal_dependency(f)
+        elif f.fault in NETWORK_FAULTS and self.network is not None:
+            await self.network.stop(f)
+        self.recorder.record("fault_end", **self._fields(f), healed_by="schedule")
+
+    async def heal(self) -> None:
+        """The rollbacks: cancel pending windows and close every open one."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for f in list(self.open.values()):
+            await self._finish(f)
+
+
+def _check_targets(exp: Experiment, spec: PipelineSpec) -> None:
+    for f in exp.faults:
+        if f.fault in NETWORK_FAULTS or f.target in ("*", ""):
+            continue
+        agent = f.target.rpartition(".")[0] if f.fault in ("slow_dependency",
+                                                           "dependency_down") else f.target
+        if agent and agent not in spec.agents:
+            raise PipelineError(f"fault target {agent!r} is not an agent of pipeline "
+                                f"{spec.name} (agents: {', '.join(spec.agents)})",
+                                where=f"{exp.path}:{f.line or '?'}: method")
+
+
+async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: str | None = None,
+                         out_dir: str | Path | None = None, progress: Progress | None = None,
+                         network: Any = None, keep_store: bool = False) -> RunResult:
+    """Run one experiment and check its history.
+
+    Args:
+        exp: the loaded experiment.
+        seed: overrides the experiment's seed.
+        broker: ``memory`` (default) or an ``amqp://`` URL.
+        out_dir: where history.jsonl goes (default: a temporary folder).
+        progress: called with (phase, sent, settled, total).
+        network: a NetworkFaults-like object with ``start(fault)``/``stop(fault)`` (needed when
+            the experiment has network faults).
+        keep_store: keep the SQLite store file in out_dir.
+    """
+    started = time.monotonic()
+    seed = exp.seed if seed is None else seed
+    broker = broker or exp.broker or "memory"
+    if any(f.fault in NETWORK_FAULTS for f in exp.faults) and network is None:
+        raise InputError("this experiment has network faults: give a Toxiproxy URL "
+                         "(--toxiproxy http://127.0.0.1:8474)", where=str(exp.path))
+    spec = load_pipeline(exp.pipeline, overrides=exp.variants or None)
+    _check_targets(exp, spec)
+    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="harness-chaos-"))
+    out.mkdir(parents=True, exist_ok=True)
+    hist_path = out / "history.jsonl"
+    if hist_path.exists():
+        hist_path.unlink()
+    prefix = "" if broker == "memory" else f"h{uuid.uuid4().hex[:8]}."
+    tag = "" if broker == "memory" else f"{uuid.uuid4().hex[:6]}-"
+    items = make_workload(exp, spec, seed, tag)
+    planned = plan(exp.faults, seed)
+    store_dir = Path(tempfile.mkdtemp(prefix="harness-store-"))
+    recorder = Recorder(hist_path)
+    try:
+        faulty = FaultyTransport(
+            open_transport(broker, prefix=prefix), recorder, planned, seed,
+            queue_of=lambda name: prefix + (spec.agents[name].queue if name in spec.agents
+                                            else name))
+        hooks = ChaosHooks(recorder, planned, seed)
+        run = PipelineRun(spec, broker=broker, recorder=recorder,
+                          run_dir=out if keep_store else store_dir, hooks=hooks,
+                          transport=faulty, seed=seed, prefix=prefix)
+        windows = [f for f in planned if f.fault in ("restart", "pause", "slow_dependency",
+                                                     "dependency_down") or
+                   f.fault in NETWORK_FAULTS]
+        if network is not None and hasattr(network, "prepare"):
+            await network.prepare([f for f in planned if f.fault in NETWORK_FAULTS])
+        await run.start()
+        try:
+            recorder.record("note", note="experiment", experiment=exp.describe(),
+                            plan=[f.to_dict() for f in planned], workload=len(items))
+            nemesis = _Nemesis(run, hooks, recorder, windows, network)
+            faulty.start_clock()
+            hooks.start_clock()
+            nemesis.start()
+            interval = 1.0 / exp.rate if exp.rate else 0.0
+            t_send = time.monotonic()
+            for n, item in enumerate(items, start=1):
+                await _send(run, item)
+                if progress and n % 10 == 0:
+                    progress("sending", n, len(run.terminal), len(items))
+                if interval:
+                    await asyncio.sleep(max(0.0, t_send + n * interval - time.monotonic()))
+            deadline = time.monotonic() + exp.settle_timeout
+            settled_at = None
+            while time.monotonic() < deadline:
+                await faulty.release_due()
+                if await run.settle(timeout=0.1):
+                    settled_at = settled_at or time.monotonic()
+                    # every input has its fate: give held-back copies a moment, then heal
+                    if not await faulty.pending() or time.monotonic() - settled_at > 0.5:
+                        break
+                if progress:
+                    progress("settling", len(items), len(run.terminal), len(items))
+            await nemesis.heal()
+            if network is not None and hasattr(network, "heal"):
+                await network.heal()
+            await faulty.heal()
+            hooks.heal()
+            await run.settle(timeout=min(2.0, exp.settle_timeout))
+            await asyncio.sleep(0.05)  # let duplicates still in flight land
+            summary = await run.summary()
+        finally:
+            await run.stop()
+            if broker != "memory":
+                await _delete_queues(broker, prefix, spec)
+    finally:
+        recorder.close()
+        shutil.rmtree(store_dir, ignore_errors=True)
+    if progress:
+        progress("checking", len(items), len(run.terminal), len(items))
+    opts = {k: dict(v) for k, v in exp.checker_options().items()}
+    opts.setdefault("wire", {})["registry"] = run.registry
+    verdicts = run_checkers(recorder.events, exp.checker_names(), opts)
+    valid = overall(verdicts)
+    expected = {"valid": exp.expect_valid, "caught_by": list(exp.caught_by)}
+    fired = {**faulty.fired, **hooks.fired}
+    return RunResult(
+        experiment=exp.describe(), seed=seed, broker=summary.broker, verdicts=verdicts,
+        valid=valid, expected=expected,
+        expectation_met=expectation_met(verdicts, valid, expected),
+        plan=[f.to_dict() for f in planned], fired=fired, summary=summary.to_dict(),
+        out_dir=str(out), elapsed_s=round(time.monotonic() - started, 3))
+
+
+async def _send(run: PipelineRun, item: WorkItem) -> None:
+    """Send one input; a lost publisher confirm (TransportError) makes the producer retry."""
+    for attempt in range(6):
+        try:
+            if item.envelope is not None:
+                await run.send(item.envelope, expect=item.expect)
+            else:
+                await run.send(item.body, correlation_id=item.correlation_id, valid=False,
+                               expect=item.expect)
+            return
+        except TransportError:
+            if attempt == 5:
+                raise
+            with contextlib.suppress(Exception):
+                await asyncio.sleep(0.01 * (attempt + 1))
+
+
+async def _delete_queues(broker: str, prefix: str, spec: PipelineSpec) -> None:
+    """Remove the run's own (prefixed) queues from a real broker; best effort."""
+    transport = open_transport(broker, prefix=prefix)
+    delete = getattr(transport, "delete", None)
+    if delete is None:
+        return
+    try:
+        await transport.connect()
+        for agent in spec.agents.values():
+            with contextlib.suppress(Exception):
+                await delete(prefix + agent.queue)
+    except Exception:
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            await transport.close()

@@ -1,0 +1,49 @@
+"""Checkers: pure functions over a history, each returning a :class:`Verdict`.
+
+``CHECKERS`` maps each name to its ``check(history, opts)``; :func:`run_checkers` composes them
+(false > unknown > true; a checker that raises yields unknown). The ``history`` checker always
+runs, so a cut-off or hand-edited history is never judged valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from harness.checkers import (
+    dead_letters,
+    exactly_once,
+    history_check,
+    latency,
+    no_loss,
+    outcomes,
+    trace,
+    wire,
+)
+from harness.checkers.base import Check, Verdict, compose, merge_valid, overall
+
+__all__ = ["CHECKERS", "DEFAULT", "Verdict", "compose", "merge_valid", "overall", "run_checkers"]
+
+CHECKERS: dict[str, Check] = {
+    "history": history_check.check,
+    "no_loss": no_loss.check,
+    "outcomes": outcomes.check,
+    "exactly_once": exactly_once.check,
+    "trace": trace.check,
+    "wire": wire.check,
+    "dead_letters": dead_letters.check,
+    "latency": latency.check,
+}
+DEFAULT = tuple(CHECKERS)
+
+
+def run_checkers(history: Any, names: Iterable[str] | None = None,
+                 opts: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Verdict]:
+    """Run the named checkers (default: all) plus ``history``; unknown names raise KeyError."""
+    wanted = list(names or DEFAULT)
+    if "history" not in wanted:
+        wanted.insert(0, "history")
+    for name in wanted:
+        if name not in CHECKERS:
+            raise KeyError(name)
+    return compose({n: CHECKERS[n] for n in wanted}, history, opts)

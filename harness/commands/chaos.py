@@ -1,0 +1,143 @@
+"""``harness chaos run``, ``harness check`` and ``harness replay``.
+
+Exit codes follow Jepsen: 0 valid, 1 invalid, 2 unknown or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from harness.commands._common import add_json_flag, err_console, out_console, print_json
+
+__all__ = ["register"]
+
+
+def _code(valid: Any) -> int:
+    return {True: 0, False: 1}.get(valid, 2)
+
+
+def _network(url: str | None) -> Any:
+    if not url:
+        return None
+    from harness.chaos.proxy_faults import NetworkFaults
+
+    return NetworkFaults(url)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.chaos.analyze import write_run_files
+    from harness.chaos.experiment import load_experiment
+    from harness.chaos.runner import run_experiment
+    from harness.history import read_history
+    from harness.report.console import verdict_label, verdict_table
+
+    exp = load_experiment(args.experiment)
+    seed = exp.seed if args.seed is None else args.seed
+    out = Path(args.out) if args.out else Path("chaos-runs") / f"{exp.path.stem}-seed{seed}"
+    err = err_console()
+    err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, broker {args.broker or 'memory'})")
+    last = [-1]
+
+    def progress(phase: str, sent: int, settled: int, total: int) -> None:
+        if phase != "settling" or settled != last[0]:
+            last[0] = settled
+            err.print(f"  {phase}: sent {sent}/{total}, settled {settled}/{total}")
+
+    result = asyncio.run(run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
+                                        progress=progress, network=_network(args.toxiproxy)))
+    data = result.to_dict()
+    events = read_history(out / "history.jsonl").events
+    data["files"] = write_run_files(data, events, out, suite=exp.path.stem)
+    if args.json:
+        print_json(data)
+    else:
+        con = out_console()
+        con.print(verdict_table(result.verdicts, title=f"{exp.title} (seed {seed})"))
+        met = "as expected" if result.expectation_met else "NOT as expected"
+        con.print(f"verdict: [bold]{verdict_label(result.valid)}[/]   expected: "
+                  f"{data['expected']} -> {met}")
+        con.print(f"files: {out}/history.jsonl results.json junit.xml report.html")
+    return result.exit_code
+
+
+def _check(args: argparse.Namespace) -> int:
+    from harness.chaos.analyze import check_history
+    from harness.report.console import verdict_label, verdict_table
+
+    names = [n.strip() for n in args.checkers.split(",")] if args.checkers else None
+    res = check_history(args.history, checkers=names, registry=args.registry)
+    if args.json:
+        print_json({**res, "verdicts": {k: v.to_dict() for k, v in res["verdicts"].items()}})
+    else:
+        con = out_console()
+        con.print(verdict_table(res["verdicts"], title=f"{args.history} ({res['events']} events)"))
+        if res["truncated"]:
+            con.print("[yellow]the history's last line was cut short[/]")
+        con.print(f"verdict: [bold]{verdict_label(res['valid'])}[/]")
+    return _code(res["valid"])
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from harness.chaos.analyze import compare_verdicts, load_results, write_run_files
+    from harness.chaos.experiment import load_experiment
+    from harness.chaos.runner import run_experiment
+    from harness.history import read_history
+    from harness.report.console import verdict_label
+
+    run_dir = Path(args.dir)
+    before = load_results(run_dir)
+    exp = load_experiment(before["experiment"]["path"])
+    broker = args.broker or before.get("broker") or "memory"
+    if "***" in broker:
+        broker = args.broker or "memory"
+    out = run_dir / "replay"
+    err_console().print(f"[bold]replay[/] {exp.title} (seed {before['seed']}, broker {broker})")
+    result = asyncio.run(run_experiment(exp, seed=int(before["seed"]), broker=broker,
+                                        out_dir=out, network=_network(args.toxiproxy)))
+    data = result.to_dict()
+    write_run_files(data, read_history(out / "history.jsonl").events, out, suite=exp.path.stem)
+    same_plan = data["plan"] == before.get("plan")
+    cmp = compare_verdicts(before.get("verdicts") or {}, data["verdicts"])
+    report = {"run": str(run_dir), "seed": before["seed"], "same_plan": same_plan,
+              "same_verdicts": cmp["same"], "checkers": cmp["checkers"], "replay": str(out)}
+    if args.json:
+        print_json(report)
+    else:
+        con = out_console()
+        for name, row in cmp["checkers"].items():
+            mark = "same" if row["same"] else "DIFFERENT"
+            con.print(f"  {name:14} {verdict_label(row['before']):8} -> "
+                      f"{verdict_label(row['after']):8} {mark}")
+        con.print(f"same fault plan: {same_plan}; same verdicts: {cmp['same']}")
+    return 0 if cmp["same"] and same_plan else 1
+
+
+def register(sub: Any) -> None:
+    chaos = sub.add_parser("chaos", help="chaos experiments")
+    chaos_sub = chaos.add_subparsers(dest="chaos_command", metavar="SUBCOMMAND")
+    run = chaos_sub.add_parser("run", help="run an experiment file and check its history")
+    run.add_argument("experiment", help="experiment file (chaos/*.yaml)")
+    run.add_argument("--seed", type=int, default=None, help="override the file's seed")
+    run.add_argument("--broker", default=None, help="memory (default) or amqp://...")
+    run.add_argument("--out", default=None, help="run folder (default chaos-runs/NAME-seedS)")
+    run.add_argument("--toxiproxy", default=None, help="Toxiproxy API URL for network faults")
+    add_json_flag(run)
+    run.set_defaults(func=_run)
+    chaos.set_defaults(func=lambda a: (chaos.print_help(), 2)[1])
+
+    check = sub.add_parser("check", help="re-run the checkers on a stored history")
+    check.add_argument("history", help="history.jsonl")
+    check.add_argument("--checkers", default=None, help="comma-separated checker names")
+    check.add_argument("--registry", default=None, help="schema registry folder (wire)")
+    add_json_flag(check)
+    check.set_defaults(func=_check)
+
+    replay = sub.add_parser("replay", help="re-run a stored run from its seed and experiment")
+    replay.add_argument("dir", help="a chaos run folder (with results.json)")
+    replay.add_argument("--broker", default=None, help="override the broker")
+    replay.add_argument("--toxiproxy", default=None, help="Toxiproxy API URL")
+    add_json_flag(replay)
+    replay.set_defaults(func=_replay)
