@@ -321,3 +321,31 @@ def peek_correlation_id(data: bytes) -> str | None:
     if isinstance(raw, dict) and isinstance(raw.get("correlation_id"), str):
         return raw["correlation_id"][:512]
     return None
+
+
+_ID_FIELDS = ("message_id", "correlation_id", "causation_id", "type", "schema_version",
+              "idempotency_key")
+
+
+def peek_identities(data: bytes) -> dict[str, Any]:
+    """Whatever identity fields can be read from bytes that may not be a valid envelope.
+
+    Used to record an invalid input's identities (so that the agent's delivery of it can be
+    traced back to its ingress); fields that are missing or of the wrong type are left out.
+    """
+    if len(data) > 4 * MAX_ENVELOPE_BYTES:
+        return {}
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key in _ID_FIELDS:
+        value = raw.get(key)
+        if (isinstance(value, str) and 0 < len(value) <= 512) or (
+                key == "schema_version" and isinstance(value, int)
+                and not isinstance(value, bool)):
+            out[key] = value
+    return out

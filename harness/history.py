@@ -72,8 +72,10 @@ def unb64(text: str) -> bytes:
 class Recorder:
     """Appends events to a JSON-lines file (or only to memory), flushing each line.
 
-    Thread- and process-safe enough for the harness: each event is written with one ``write``
-    call on a file opened in append mode, so agents in separate processes may share the file.
+    Thread- and process-safe: each event is one ``os.write`` of a whole line to a file opened
+    with ``O_APPEND`` (no user-space buffer, so it is on its way to disk as it happens), so
+    agents in separate processes may share the file without interleaving lines. Each process
+    then names itself with ``process``: ``index`` counts per process.
 
     Args:
         path: file to append to; ``None`` keeps events in memory only.
@@ -90,7 +92,9 @@ class Recorder:
         enabled: bool = True,
         clock: Any = time.monotonic,
         origin: float | None = None,
+        process: str | None = None,
     ) -> None:
+        self.process = process
         self.path = Path(path) if path is not None else None
         self.keep = keep
         self.enabled = enabled
@@ -101,10 +105,10 @@ class Recorder:
         self.events: list[Event] = []
         #: called with each event after it is recorded (e.g. to track settled correlations)
         self.listeners: list[Any] = []
-        self._fh: IO[str] | None = None
+        self._fd: int | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8", buffering=1)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     @property
     def origin(self) -> float:
@@ -123,10 +127,12 @@ class Recorder:
             raise ValueError(f"unknown history event kind {kind!r}")
         with self._lock:
             event: Event = {"index": self._index, "time": round(self.now(), 6), "kind": kind}
+            if self.process is not None:
+                event["process"] = self.process
             event.update({k: v for k, v in fields.items() if v is not None})
             self._index += 1
-            if self._fh is not None:
-                self._fh.write(_encode(event) + "\n")
+            if self._fd is not None:
+                _write_all(self._fd, (_encode(event) + "\n").encode("utf-8"))
             if self.keep:
                 self.events.append(event)
         for listener in self.listeners:
@@ -136,15 +142,23 @@ class Recorder:
     def close(self) -> None:
         """Flush and close the file."""
         with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """One ``write`` for the whole line (regular files take it whole); loop only if short."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 class History:

@@ -49,7 +49,7 @@ async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    recorder = Recorder(history, keep=False, origin=origin)
+    recorder = Recorder(history, keep=False, origin=origin, process=f"{name}:{os.getpid()}")
     transport = open_transport(broker, prefix=prefix)
     effect_store = open_store(store, namespace=prefix.strip("."))
     registry = SchemaRegistry(spec.registry_path)
@@ -217,6 +217,22 @@ class ProcessRun(PipelineRun):
             proc.start()
             self.recorder.record("agent_start", agent=agent.name, pid=proc.pid, supervisor=True)
         self._supervisor = asyncio.create_task(self._supervise(), name="supervisor")
+        await self.wait_ready()
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until every SDK agent's process has subscribed (its own ``agent_start``), so
+        the workload's latency does not include interpreter start-up. Black-box ``command:``
+        agents do not write the history and are not waited for."""
+        waiting = {a.name for a in self.spec.agents.values() if a.agent is not None}
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            waiting -= {e["agent"] for e in self.recorder.events
+                        if e["kind"] == "agent_start" and not e.get("supervisor")}
+            if waiting:
+                await asyncio.sleep(0.05)
+        if waiting:
+            self.recorder.record("note", text=f"agents not ready after {timeout}s: "
+                                 f"{', '.join(sorted(waiting))}")
 
     async def _supervise(self) -> None:
         while not self._stopping:

@@ -23,7 +23,7 @@ from typing import Any
 from harness.agents.runtime import AgentRuntime, Hooks
 from harness.agents.stores import EffectStore, open_store
 from harness.contracts.registry import SchemaRegistry
-from harness.envelope import Envelope
+from harness.envelope import Envelope, peek_identities
 from harness.errors import PipelineError
 from harness.history import Recorder, b64
 from harness.pipeline import AgentSpec, PipelineSpec
@@ -223,7 +223,8 @@ class PipelineRun:
         if isinstance(message, Envelope):
             body, cid, ids = message.to_bytes(), message.correlation_id, message.identities()
         else:
-            body, cid, ids = message, correlation_id, {"correlation_id": correlation_id}
+            ids = {**peek_identities(message), "correlation_id": correlation_id}
+            body, cid = message, correlation_id
         if cid is None:
             raise ValueError("raw ingress bytes need a correlation_id")
         self.sent.setdefault(cid, time.monotonic())
