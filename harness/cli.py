@@ -19,6 +19,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 #: Modules under harness.commands, each registering one or more subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
     "demo",
+    "fuzz",
 )
 
 

@@ -211,6 +211,8 @@ class AgentRuntime:
             await asyncio.wait_for(agent.fallback_fn(ctx, ctx.message), timeout=agent.timeout)
 
     def _validate_ingress(self, envelope: Envelope) -> None:
+        if not self.agent.validate_ingress:
+            return
         versions = self.agent.consumed_versions(envelope.type)
         if not versions:
             accepted = ", ".join(map(str, self.agent.consumes))

@@ -78,6 +78,8 @@ class Agent:
         emits: ``type@version`` refs it may emit (the version used by ``ctx.emit``).
         timeout: seconds a handler may take before it counts as failed (or falls back).
         fallback: handler used when the main one times out or its dependency fails.
+        validate_ingress: when false, the runtime hands the handler whatever parses as an
+            envelope, unchecked (a deliberately unsafe opt-out: the fuzzer must catch it).
     """
 
     name: str
@@ -87,6 +89,7 @@ class Agent:
     timeout: float = 5.0
     fn: HandlerFn | None = None
     fallback_fn: HandlerFn | None = None
+    validate_ingress: bool = True
 
     def __post_init__(self) -> None:
         self.consumes = [parse_ref(r, where=f"agent {self.name}: consumes") for r in self.consumes]
@@ -120,6 +123,7 @@ class Agent:
     def variant(self, **changes: Any) -> Agent:
         """A copy with some fields changed (handy for bug-zoo variants)."""
         data = {k: getattr(self, k) for k in
-                ("name", "version", "consumes", "emits", "timeout", "fn", "fallback_fn")}
+                ("name", "version", "consumes", "emits", "timeout", "fn", "fallback_fn",
+                 "validate_ingress")}
         data.update(changes)
         return Agent(**data)

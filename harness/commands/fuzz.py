@@ -1,0 +1,80 @@
+"""``harness fuzz``: fuzz every agent's ingress from its contracts with Hypothesis."""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from harness.commands._common import add_json_flag, err_console, out_console, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fuzz", help="fuzz each agent's ingress from its contracts (Hypothesis)",
+                       description="Send valid, mutated and prompt-injected envelopes to each "
+                       "agent of a pipeline and check that valid input is processed, invalid "
+                       "input is dead-lettered with a reason, and nothing injected travels on.")
+    p.add_argument("--pipeline", required=True, help="pipeline file (e.g. "
+                   "examples/payments/pipeline.yaml)")
+    p.add_argument("--agent", default=None, help="fuzz only this agent")
+    p.add_argument("--examples", type=int, default=100, help="inputs per agent (default 100)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: random, printed)")
+    add_json_flag(p)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness.errors import InputError
+    from harness.fuzz import fuzz_pipeline
+
+    if args.examples < 1:
+        raise InputError(f"--examples must be at least 1, got {args.examples}")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    err = err_console()
+    err.print(f"harness fuzz: seed={seed} examples={args.examples} pipeline={args.pipeline} "
+              f"(rerun with --seed {seed})")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(agent: str, done: int, total: int) -> None:
+            if agent not in tasks:
+                tasks[agent] = bar.add_task(agent, total=total)
+            bar.update(tasks[agent], completed=done)
+
+        report = fuzz_pipeline(args.pipeline, agent=args.agent, examples=args.examples,
+                               seed_=seed, progress=progress)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        render(report)
+    return 0 if report.ok else 1
+
+
+def render(report, console=None) -> None:
+    """The per-agent table, then each failure's shrunk input and reproducer."""
+    console = console or out_console()
+    table = Table(title=f"ingress fuzzing: {report.pipeline} (seed {report.seed}, "
+                  f"{report.examples} examples per agent)")
+    for col in ("agent", "inputs", "valid", "invalid", "injection", "dead-lettered",
+                "failures", "ex/s"):
+        table.add_column(col, justify="left" if col == "agent" else "right")
+    for a in report.agents:
+        if a.skipped:
+            table.add_row(a.agent, "-", "-", "-", "-", "-", f"skipped: {a.skipped}", "-")
+            continue
+        table.add_row(a.agent, str(a.inputs), str(a.valid), str(a.invalid), str(a.injection),
+                      str(a.dead_lettered), str(len(a.failures)) if a.failures else "0",
+                      f"{a.examples_per_s:.0f}")
+    console.print(table)
+    for a in report.agents:
+        for f in a.failures:
+            console.print(f"[bold red]FAILED[/] {a.agent}: " + "; ".join(f.problems))
+            console.print(f"shrunk input ({f.case.kind}, {f.case.note or 'as generated'}):")
+            console.print(f.reproducer, markup=False, highlight=False, soft_wrap=True)
+    verdict = "OK" if report.ok else "FAILED"
+    console.print(f"{verdict}: {sum(a.inputs for a in report.agents)} inputs, "
+                  f"{sum(len(a.failures) for a in report.agents)} failing agent(s), "
+                  f"seed {report.seed}")

@@ -1,0 +1,188 @@
+"""Hypothesis strategies generated from the schema registry.
+
+Every generated payload is re-validated with the registry's real validator (generators ignore
+some keywords), so "valid" always means "the runtime's own validator accepts it".
+
+Payload strategies are built once per (type, version): for plain object schemas (``properties``,
+``required``, ``additionalProperties``) each property's strategy is resolved once with
+``hypothesis_jsonschema.from_schema`` and combined with ``fixed_dictionaries``; anything more
+complex falls back to ``from_schema`` of the whole schema (slower: it re-resolves per draw).
+
+Valid payloads are a mix of plain generated ones and *edge* ones, where one property is set to a
+boundary value its schema allows (minimum, maximum, shortest and longest strings, every enum
+member, empty and unusual text), because crashes hide at the edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+
+from harness.agents.sdk import MessageRef
+from harness.contracts.registry import SchemaRegistry
+from harness.envelope import Envelope, Producer
+
+__all__ = [
+    "FIXED_TIME",
+    "LLM_INPUT_KEY",
+    "PayloadStrategies",
+    "correlation_ids",
+    "edge_values",
+    "envelope_for",
+    "llm_fields",
+]
+
+#: The annotation that marks a free-text field handed to a language model.
+LLM_INPUT_KEY = "x-llm-input"
+#: ``produced_at`` of generated envelopes (fixed so the same seed gives the same bytes).
+FIXED_TIME = "2026-01-01T00:00:00.000000Z"
+_SIMPLE_OBJECT_KEYS = {"$schema", "$id", "title", "description", "type", "properties", "required",
+                       "additionalProperties", "examples", "$comment", "default"}
+_UNUSUAL_TEXT = ["", " ", "\u0000", "\t\n", "é", "\u202e", "😀", "\ufeff", "null", "0", "-1",
+                 "'\"", "<b>", "%s", "\\", "a" * 1000]
+
+
+def correlation_ids() -> st.SearchStrategy[str]:
+    """Correlation ids like a workload's (``fz-`` plus 8 hex digits)."""
+    return st.text("0123456789abcdef", min_size=8, max_size=8).map(lambda s: f"fz-{s}")
+
+
+def envelope_for(ref: MessageRef, payload: Any, cid: str, *, upstream: str = "fuzz") -> Envelope:
+    """A well-formed envelope of ``ref`` around ``payload``, as a conforming upstream sends it."""
+    return Envelope.ingress(type=ref.type, schema_version=ref.version, payload=payload,
+                            correlation_id=cid, producer=Producer(upstream, "1"),
+                            produced_at=FIXED_TIME)
+
+
+def llm_fields(schema: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Paths (tuples of property names) of string fields marked ``x-llm-input: true``."""
+    out: list[tuple[str, ...]] = []
+    if not isinstance(schema, dict):
+        return out
+    for name, sub in (schema.get("properties") or {}).items():
+        if isinstance(sub, dict) and sub.get(LLM_INPUT_KEY) is True:
+            out.append((*prefix, name))
+        else:
+            out.extend(llm_fields(sub, (*prefix, name)))
+    return out
+
+
+def edge_values(schema: Any) -> list[Any]:
+    """Boundary values a property schema may allow (candidates; the caller re-validates)."""
+    if not isinstance(schema, dict):
+        return []
+    out: list[Any] = []
+    if "enum" in schema:
+        out.extend(schema["enum"])
+    if "const" in schema:
+        out.append(schema["const"])
+    kind = schema.get("type")
+    if kind in ("integer", "number"):
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        for bound in (lo, hi):
+            if bound is not None:
+                out.extend([bound, bound + 1, bound - 1])
+        out.extend([0, 1, -1, 2**31 - 1, 2**53])
+        if kind == "number":
+            out.extend([0.5, -0.0, 1e-9, 1.7976931348623157e308])
+    elif kind == "string":
+        lo, hi = schema.get("minLength", 0), schema.get("maxLength")
+        out.append("x" * lo)
+        if hi is not None:
+            out.extend(["x" * hi, "é" * hi, "😀" * hi])
+        out.extend(_UNUSUAL_TEXT)
+    elif kind == "array":
+        out.append([])
+        hi = schema.get("maxItems")
+        items = schema.get("items")
+        sample = edge_values(items)[:1] if isinstance(items, dict) else []
+        if hi is not None and sample:
+            out.append(sample * hi)
+    elif kind == "boolean":
+        out.extend([True, False])
+    return out
+
+
+@dataclass
+class PayloadStrategies:
+    """Cached payload strategies for the (type, version) pairs of one registry.
+
+    Args:
+        registry: the schema registry (its validator is the oracle).
+    """
+
+    registry: SchemaRegistry
+    _cache: dict[tuple[str, int], st.SearchStrategy[Any]] = field(default_factory=dict)
+
+    def schema(self, ref: MessageRef) -> Any:
+        return self.registry.get(ref.type, ref.version).schema
+
+    def valid(self, ref: MessageRef) -> st.SearchStrategy[Any]:
+        """Payloads of ``ref`` that the registry's validator accepts (plain and edge values)."""
+        key = (ref.type, ref.version)
+        cached = self._cache.get(key)
+        if cached is None:
+            base = self._base(self.schema(ref))
+            cached = st.one_of(base, self._edge(ref, base)).filter(
+                lambda p: self.registry.is_valid(ref.type, ref.version, p))
+            self._cache[key] = cached
+        return cached
+
+    def _base(self, schema: Any) -> st.SearchStrategy[Any]:
+        if not _is_simple_object(schema):
+            return from_schema(_strip(schema))
+        props = schema.get("properties") or {}
+        required = set(schema.get("required") or [])
+        fixed = {k: from_schema(_strip(v)) for k, v in props.items() if k in required}
+        optional = {k: from_schema(_strip(v)) for k, v in props.items() if k not in required}
+        return st.fixed_dictionaries(fixed, optional=optional)
+
+    def _edge(self, ref: MessageRef, base: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        schema = self.schema(ref)
+        props = schema.get("properties") if isinstance(schema, dict) else None
+        edges = [(k, v) for k, sub in (props or {}).items() for v in edge_values(sub)]
+        if not edges:
+            return base
+
+        def apply(payload: Any, edge: tuple[str, Any]) -> Any:
+            if not isinstance(payload, dict):
+                return payload
+            candidate = {**payload, edge[0]: edge[1]}
+            return candidate if self.registry.is_valid(ref.type, ref.version, candidate) \
+                else payload
+
+        return st.builds(apply, base, st.sampled_from(edges))
+
+    def minimal(self, ref: MessageRef) -> Any:
+        """A deterministic valid payload (the simplest the strategy makes)."""
+        from hypothesis import HealthCheck, find, settings
+
+        return find(self.valid(ref), lambda _p: True,
+                    settings=settings(database=None, max_examples=50,
+                                      suppress_health_check=list(HealthCheck)))
+
+
+def _is_simple_object(schema: Any) -> bool:
+    return (isinstance(schema, dict) and schema.get("type") == "object"
+            and set(schema) <= _SIMPLE_OBJECT_KEYS
+            and isinstance(schema.get("additionalProperties", True), bool))
+
+
+def _strip(schema: Any) -> Any:
+    """Drop annotation keywords hypothesis-jsonschema does not need (``x-*``)."""
+    if isinstance(schema, dict):
+        return {k: ({n: _strip(p) for n, p in v.items()} if k == "properties"
+                    and isinstance(v, dict) else _strip(v))
+                for k, v in schema.items() if not k.startswith("x-")}
+    if isinstance(schema, list):
+        return [_strip(v) for v in schema]
+    return schema
+
+
+def iter_refs(refs: list[MessageRef], registry: SchemaRegistry) -> Iterator[MessageRef]:
+    """The refs that exist in the registry."""
+    return (r for r in refs if (r.type, r.version) in registry)
