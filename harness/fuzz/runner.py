@@ -242,7 +242,7 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
             last.failures.append(f"(not reproducible on replay: {type(exc).__name__})")
         report.failures.append(Failure(agent.name, last.failures, last.case,
                                        reproducer(agent.name, last, pipeline=pipeline,
-                                                  seed_=seed_)))
+                                                  seed_=seed_, registry=_rel(registry.root))))
     finally:
         loop.run_until_complete(probe.stop())
         loop.close()
@@ -312,6 +312,13 @@ def replay(*, body: bytes, correlation_id: str, agent: str | Agent,
     return asyncio.run(go())
 
 
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _body_literal(body: bytes) -> str:
     if len(body) <= 3000:
         return repr(body)
@@ -319,12 +326,14 @@ def _body_literal(body: bytes) -> str:
     return f'zlib.decompress(base64.b64decode("{packed}"))'
 
 
-def reproducer(agent: str, result: CaseResult, *, pipeline: str | None, seed_: int) -> str:
+def reproducer(agent: str, result: CaseResult, *, pipeline: str | None, seed_: int,
+               registry: str = "contracts") -> str:
     """A ready-to-paste pytest test that replays the shrunk input."""
     case = result.case
     slug = "".join(c if c.isalnum() else "_" for c in f"{agent}_{case.kind}").lower()
     target = (f'agent="{agent}", pipeline="{pipeline}"' if pipeline else
-              "agent=AGENT, registry=\"contracts\"  # AGENT: the agent under test")
+              f"# AGENT: the agent under test ({agent})\n"
+              f"        agent=AGENT, registry={registry!r}")
     imports = "    import base64, zlib\n" if len(case.body) > 3000 else ""
     canaries = f"        canaries={case.canaries!r},\n" if case.canaries else ""
     problems = "\n".join(f"    #   {p}" for p in result.failures)

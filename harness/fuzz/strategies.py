@@ -21,6 +21,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
+from jsonschema import validators
 
 from harness.agents.sdk import MessageRef
 from harness.contracts.registry import SchemaRegistry
@@ -142,20 +143,30 @@ class PayloadStrategies:
         return st.fixed_dictionaries(fixed, optional=optional)
 
     def _edge(self, ref: MessageRef, base: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        """``base`` with one to three properties set to boundary values their schema allows."""
         schema = self.schema(ref)
         props = schema.get("properties") if isinstance(schema, dict) else None
-        edges = [(k, v) for k, sub in (props or {}).items() for v in edge_values(sub)]
+        edges: dict[str, list[Any]] = {}
+        for name, sub in (props or {}).items():
+            if not isinstance(sub, dict):
+                continue
+            check = validators.validator_for(sub, default=validators.Draft7Validator)(_strip(sub))
+            values = [v for v in edge_values(sub) if _safe_is_valid(check, v)]
+            if values:
+                edges[name] = values
         if not edges:
             return base
+        one = st.sampled_from(sorted(edges)).flatmap(
+            lambda name: st.tuples(st.just(name), st.sampled_from(edges[name])))
 
-        def apply(payload: Any, edge: tuple[str, Any]) -> Any:
+        def apply(payload: Any, chosen: list[tuple[str, Any]]) -> Any:
             if not isinstance(payload, dict):
                 return payload
-            candidate = {**payload, edge[0]: edge[1]}
+            candidate = {**payload, **dict(chosen)}
             return candidate if self.registry.is_valid(ref.type, ref.version, candidate) \
                 else payload
 
-        return st.builds(apply, base, st.sampled_from(edges))
+        return st.builds(apply, base, st.lists(one, min_size=1, max_size=3))
 
     def minimal(self, ref: MessageRef) -> Any:
         """A deterministic valid payload (the simplest the strategy makes)."""
@@ -164,6 +175,13 @@ class PayloadStrategies:
         return find(self.valid(ref), lambda _p: True,
                     settings=settings(database=None, max_examples=50,
                                       suppress_health_check=list(HealthCheck)))
+
+
+def _safe_is_valid(validator: Any, value: Any) -> bool:
+    try:
+        return bool(validator.is_valid(value))
+    except Exception:  # a subschema with a $ref the bare validator cannot resolve
+        return False
 
 
 def _is_simple_object(schema: Any) -> bool:
