@@ -20,6 +20,7 @@ SEED_OPTION = "--harness-seed"
 #: Modules whose fixtures the plugin registers (imported lazily at configure time).
 FIXTURE_MODULES: tuple[str, ...] = (
     "harness.fixtures",
+    "harness.fuzz.fixtures",
 )
 
 _seed_key = pytest.StashKey[int]()

@@ -7,20 +7,23 @@ Usage::
     assert report.ok, report.to_dict()
 
 or ``harness fuzz --pipeline examples/payments/pipeline.yaml --examples 500 --seed 1``.
+Names are imported lazily, so the pytest plugin can register ``harness.fuzz.fixtures`` without
+loading Hypothesis during plugin initialisation.
 """
 
 from __future__ import annotations
 
-from harness.fuzz.case import Case, classify
-from harness.fuzz.runner import (
-    AgentReport,
-    Failure,
-    FuzzReport,
-    case_strategy,
-    fuzz_agent,
-    fuzz_pipeline,
-    replay,
-)
+import importlib
+from typing import Any
 
 __all__ = ["AgentReport", "Case", "Failure", "FuzzReport", "case_strategy", "classify",
            "fuzz_agent", "fuzz_pipeline", "replay"]
+
+_HOME = {"Case": "case", "classify": "case"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'harness.fuzz' has no attribute {name!r}")
+    module = importlib.import_module(f"harness.fuzz.{_HOME.get(name, 'runner')}")
+    return getattr(module, name)

@@ -58,7 +58,8 @@ async def _post_then_check(ctx: Context, msg: Envelope) -> None:
     amount = _get(p, "amount_cents", 0)
     amount = amount if isinstance(amount, int) else 0
     await ctx.effect("ledger.post", {"payment_id": str(_get(p, "payment_id"))},
-                     rows=(LedgerRow("customer", debit=amount), LedgerRow("merchant", credit=amount)))
+                     rows=(LedgerRow("customer", debit=amount),
+                           LedgerRow("merchant", credit=amount)))
     # validates, but too late: the ledger row is already written
     ctx.runtime.registry.validate(msg.type, msg.schema_version, p)
     ctx.emit("ledger.posted", {**{k: p[k] for k in PAYMENT}, "entries": 2})

@@ -1,0 +1,26 @@
+"""Ingress fuzzing of every bundled example pipeline's agents (issue 7).
+
+Each in-process agent gets ``HARNESS_FUZZ_EXAMPLES`` (default 500) generated inputs with the
+session seed (``--harness-seed``): valid, mutated and prompt-injected envelopes. Same as
+``harness fuzz --pipeline FILE --agent NAME --examples 500 --seed S``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.pipeline import load_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+PIPELINES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
+AGENTS = [(path, name) for path in PIPELINES
+          for name, spec in load_pipeline(path).agents.items() if spec.agent is not None]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("pipeline", "agent"), AGENTS,
+                         ids=[f"{p.parent.name}-{a}" for p, a in AGENTS])
+def test_agent_ingress(harness_fuzz, pipeline: Path, agent: str) -> None:
+    harness_fuzz(pipeline, agent)
