@@ -24,3 +24,13 @@ AGENTS = [(path, name) for path in PIPELINES
                          ids=[f"{p.parent.name}-{a}" for p, a in AGENTS])
 def test_agent_ingress(harness_fuzz, pipeline: Path, agent: str) -> None:
     harness_fuzz(pipeline, agent)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", PIPELINES, ids=[p.parent.name for p in PIPELINES])
+def test_pipeline_stateful(harness_seed_value: int, pipeline: Path) -> None:
+    """Valid, invalid and duplicate inputs plus agent restarts: no loss, exactly once."""
+    from harness.fuzz.stateful import run_stateful
+
+    result = run_stateful(pipeline, examples=25, steps=12, seed_=harness_seed_value)
+    assert result.ok, result.reproducer

@@ -136,3 +136,33 @@ def _forwarder(name: str, where: str) -> Agent:
 
 forwards_memo_summary = _forwarder("summary", "summary")
 forwards_memo_reasons = _forwarder("reasons", "reasons")
+
+
+# -- posts again on every delivery (effect key not derived from the input) ---------------------
+double_posting_ledger = Agent("ledger", "0.5.0-broken", consumes=["payment.authorized@1"],
+                              emits=["ledger.posted@1"])
+_posts = iter(range(10**9))
+
+
+@double_posting_ledger.handler
+async def _post_always(ctx: Context, msg: Envelope) -> None:
+    p = msg.payload
+    rows = (LedgerRow(f"customer:{p['customer_id']}", debit=p["amount_cents"]),
+            LedgerRow(f"merchant:{p['merchant_id']}", credit=p["amount_cents"]))
+    await ctx.effect("ledger.post", {"payment_id": p["payment_id"]}, rows=rows,
+                     key=f"{ctx.effect_key('ledger.post')}:{next(_posts)}")
+    ctx.emit("ledger.posted", {**{k: p[k] for k in PAYMENT}, "entries": 2,
+                               "authorization_code": p["authorization_code"]})
+
+
+# -- drops GBP payments on the floor (acks without emitting anything) ----------------------------
+dropping_authorization = Agent("authorization", "0.6.0-broken",
+                               consumes=["payment.risk_assessed@1"],
+                               emits=["payment.authorized@1", "payment.declined@1"])
+
+
+@dropping_authorization.handler
+async def _drop_gbp(ctx: Context, msg: Envelope) -> None:
+    if msg.payload["currency"] == "GBP":
+        return
+    ctx.emit("payment.declined", {**{k: msg.payload[k] for k in PAYMENT}, "reason": "high_risk"})
