@@ -69,6 +69,20 @@ def render(report, console=None) -> None:
                       str(a.dead_lettered), str(len(a.failures)) if a.failures else "0",
                       f"{a.examples_per_s:.0f}")
     console.print(table)
+    if report.http:
+        http = Table(title="HTTP endpoints (Schemathesis: no 5xx, responses match the OpenAPI)")
+        for col in ("agent", "app", "requests", "statuses", "failures"):
+            http.add_column(col)
+        for h in report.http:
+            http.add_row(h.agent, h.app, str(h.requests),
+                         ", ".join(f"{k}: {v}" for k, v in sorted(h.statuses.items())),
+                         str(len(h.failures)))
+        console.print(http)
+        for h in report.http:
+            for f in h.failures:
+                console.print(f"[bold red]FAILED[/] {h.agent} {f.operation} ({f.mode}): "
+                              + "; ".join(f.problems))
+                console.print(f.reproducer, markup=False, highlight=False, soft_wrap=True)
     for a in report.agents:
         for f in a.failures:
             console.print(f"[bold red]FAILED[/] {a.agent}: " + "; ".join(f.problems))
@@ -77,4 +91,5 @@ def render(report, console=None) -> None:
     verdict = "OK" if report.ok else "FAILED"
     console.print(f"{verdict}: {sum(a.inputs for a in report.agents)} inputs, "
                   f"{sum(len(a.failures) for a in report.agents)} failing agent(s), "
+                  f"{sum(len(h.failures) for h in report.http)} failing HTTP operation(s), "
                   f"seed {report.seed}")

@@ -116,14 +116,16 @@ class FuzzReport:
     seed: int
     examples: int
     agents: list[AgentReport]
+    http: list[Any] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(a.ok for a in self.agents)
+        return all(a.ok for a in self.agents) and all(h.ok for h in self.http)
 
     def to_dict(self) -> dict[str, Any]:
         return {"pipeline": self.pipeline, "seed": self.seed, "examples": self.examples,
-                "ok": self.ok, "agents": [a.to_dict() for a in self.agents]}
+                "ok": self.ok, "agents": [a.to_dict() for a in self.agents],
+                "http": [h.to_dict() for h in self.http]}
 
 
 def case_strategy(agent: Agent, registry: SchemaRegistry,
@@ -261,9 +263,17 @@ def fuzz_pipeline(path: str | Path, *, agent: str | None = None, examples: int =
                          where=f"{path}: agents")
     registry = SchemaRegistry(spec.registry_path)
     reports = []
+    http_reports = []
     for name, aspec in spec.agents.items():
         if agent is not None and name != agent:
             continue
+        node = (spec.raw.get("agents") or {}).get(name) or {}
+        if node.get("http"):
+            from harness.fuzz.http import fuzz_http
+
+            http_reports.append(fuzz_http(str(node["http"]), examples=examples, seed_=seed_,
+                                          openapi=str(node.get("openapi", "/openapi.json")),
+                                          base=spec.path.parent, agent=name))
         if aspec.agent is None:
             reports.append(AgentReport(name, seed_, skipped="command agent: fuzz it through "
                                        "its broker queue (not in-process)"))
@@ -271,7 +281,7 @@ def fuzz_pipeline(path: str | Path, *, agent: str | None = None, examples: int =
         reports.append(fuzz_agent(aspec.agent, registry, examples=examples, seed_=seed_,
                                   params=aspec.params, dependencies=aspec.dependencies,
                                   pipeline=str(path), progress=progress))
-    return FuzzReport(str(path), seed_, examples, reports)
+    return FuzzReport(str(path), seed_, examples, reports, http_reports)
 
 
 def replay(*, body: bytes, correlation_id: str, agent: str | Agent,

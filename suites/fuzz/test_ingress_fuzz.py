@@ -34,3 +34,19 @@ def test_pipeline_stateful(harness_seed_value: int, pipeline: Path) -> None:
 
     result = run_stateful(pipeline, examples=25, steps=12, seed_=harness_seed_value)
     assert result.ok, result.reproducer
+
+
+HTTP_APPS = sorted({f"{ROOT / 'examples/rides/pricing_api.py'}:app"} | {
+    str(p.parent / str(node["http"])) if ".py:" in str(node["http"]) else str(node["http"])
+    for p in PIPELINES for node in (load_pipeline(p).raw.get("agents") or {}).values()
+    if isinstance(node, dict) and node.get("http")})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", HTTP_APPS, ids=[Path(a.split(":")[0]).stem for a in HTTP_APPS])
+def test_http_endpoint_schemathesis(harness_seed_value: int, app: str) -> None:
+    """Every OpenAPI-described agent endpoint: no 5xx, responses match their documented schema."""
+    from harness.fuzz.http import fuzz_http
+
+    report = fuzz_http(app, examples=200, seed_=harness_seed_value)
+    assert report.ok, "\n".join(f.reproducer for f in report.failures)
