@@ -53,6 +53,14 @@ def main(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _failures_cell(agent) -> str:
+    if not agent.failures:
+        return "0"
+    f = agent.failures[0]
+    return f"{len(agent.failures)}: {f.case.kind} ({f.case.note or 'as generated'}) -> " \
+        f"{f.problems[0][:60]}"
+
+
 def render(report, console=None) -> None:
     """The per-agent table, then each failure's shrunk input and reproducer."""
     console = console or out_console()
@@ -66,7 +74,7 @@ def render(report, console=None) -> None:
             table.add_row(a.agent, "-", "-", "-", "-", "-", f"skipped: {a.skipped}", "-")
             continue
         table.add_row(a.agent, str(a.inputs), str(a.valid), str(a.invalid), str(a.injection),
-                      str(a.dead_lettered), str(len(a.failures)) if a.failures else "0",
+                      str(a.dead_lettered), _failures_cell(a),
                       f"{a.examples_per_s:.0f}")
     console.print(table)
     if report.http:
