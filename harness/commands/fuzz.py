@@ -66,9 +66,11 @@ def render(report, console=None) -> None:
     console = console or out_console()
     table = Table(title=f"ingress fuzzing: {report.pipeline} (seed {report.seed}, "
                   f"{report.examples} examples per agent)")
-    for col in ("agent", "inputs", "valid", "invalid", "injection", "dead-lettered",
-                "failures", "ex/s"):
-        table.add_column(col, justify="left" if col == "agent" else "right")
+    table.add_column("agent", no_wrap=True)
+    for col in ("inputs", "valid", "invalid", "injection", "DLQ"):
+        table.add_column(col, justify="right")
+    table.add_column("failures")
+    table.add_column("ex/s", justify="right")
     for a in report.agents:
         if a.skipped:
             table.add_row(a.agent, "-", "-", "-", "-", "-", f"skipped: {a.skipped}", "-")

@@ -30,6 +30,8 @@ class Case:
         message_id: the envelope's message id, when it parses.
         canaries: strings that must not travel onward (injection cases only).
         note: what the mutation did (the field it changed).
+        twin: the same input with the injected text replaced by benign text of the same shape
+            (injection cases only): the agent must decide the same for both.
     """
 
     kind: str
@@ -41,6 +43,7 @@ class Case:
     message_id: str | None = None
     canaries: tuple[str, ...] = ()
     note: str = ""
+    twin: bytes | None = None
 
     @property
     def expected_dead_letter_cid(self) -> str:

@@ -32,7 +32,7 @@ from harness.contracts.registry import SchemaRegistry
 from harness.envelope import Envelope
 from harness.errors import InputError
 from harness.fuzz.case import Case, classify
-from harness.fuzz.injection import CORPUS, render
+from harness.fuzz.injection import CORPUS, benign_twin, render
 from harness.fuzz.mutations import MUTATIONS, MutationContext
 from harness.fuzz.properties import CaseResult, check_case
 from harness.fuzz.strategies import PayloadStrategies, correlation_ids, envelope_for, llm_fields
@@ -157,8 +157,10 @@ def case_strategy(agent: Agent, registry: SchemaRegistry,
             payload = {**env.payload, name: text[:limit]}
             if not registry.is_valid(ref.type, ref.version, payload):
                 return _case("valid", ref, env, cid, agent, registry)
+            twin = env.with_payload({**env.payload, name: benign_twin(text[:limit])})
             return _case(f"injection:{variant}", ref, env.with_payload(payload), cid, agent,
-                         registry, canaries=(token, text[:limit]), note=f"{name}: {template[:40]}")
+                         registry, canaries=(token, text[:limit]), note=f"{name}: {template[:40]}",
+                         twin=twin.to_bytes())
         kind = bucket if bucket in MUTATIONS else draw(st.sampled_from(sorted(MUTATIONS)))
         ctx = MutationContext(registry, ref, schema, list(agent.consumes))
         mutated, note = MUTATIONS[kind](draw, env, ctx)
@@ -168,13 +170,14 @@ def case_strategy(agent: Agent, registry: SchemaRegistry,
 
 
 def _case(kind: str, ref: MessageRef, message: Envelope | bytes, cid: str, agent: Agent,
-          registry: SchemaRegistry, *, canaries: tuple[str, ...] = (), note: str = "") -> Case:
+          registry: SchemaRegistry, *, canaries: tuple[str, ...] = (), note: str = "",
+          twin: bytes | None = None) -> Case:
     body = message.to_bytes() if isinstance(message, Envelope) else message
     valid, reason, env = classify(body, list(agent.consumes), registry)
     if valid and kind != "valid" and not canaries:
         kind = f"{kind}:still_valid"
     return Case(kind, str(ref), body, cid, valid, reason,
-                env.message_id if env is not None else None, canaries, note)
+                env.message_id if env is not None else None, canaries, note, twin)
 
 
 def settle_timeout(agent: Agent) -> float:
@@ -286,7 +289,7 @@ def fuzz_pipeline(path: str | Path, *, agent: str | None = None, examples: int =
 
 def replay(*, body: bytes, correlation_id: str, agent: str | Agent,
            pipeline: str | Path | None = None, registry: str | Path | SchemaRegistry | None = None,
-           canaries: tuple[str, ...] = ()) -> list[str]:
+           canaries: tuple[str, ...] = (), twin: bytes | None = None) -> list[str]:
     """Re-run one input against an agent and return the broken properties (empty: it passed).
 
     ``agent`` is a name in ``pipeline`` or an :class:`Agent` (then ``registry`` is its registry
@@ -311,7 +314,7 @@ def replay(*, body: bytes, correlation_id: str, agent: str | Agent,
     valid, reason, env = classify(body, list(agent_obj.consumes), reg)
     refs = [r for r in agent_obj.consumes if (r.type, r.version) in reg]
     case = Case("replay", str(refs[0]), body, correlation_id, valid, reason,
-                env.message_id if env else None, tuple(canaries))
+                env.message_id if env else None, tuple(canaries), twin=twin)
     beat = envelope_for(refs[0], PayloadStrategies(reg).minimal(refs[0]), "fz-heartbeat")
 
     async def go() -> list[str]:
@@ -344,8 +347,11 @@ def reproducer(agent: str, result: CaseResult, *, pipeline: str | None, seed_: i
     target = (f'agent="{agent}", pipeline="{pipeline}"' if pipeline else
               f"# AGENT: the agent under test ({agent})\n"
               f"        agent=AGENT, registry={registry!r}")
-    imports = "    import base64, zlib\n" if len(case.body) > 3000 else ""
+    big = len(case.body) > 3000 or len(case.twin or b"") > 3000
+    imports = "    import base64, zlib\n" if big else ""
     canaries = f"        canaries={case.canaries!r},\n" if case.canaries else ""
+    if case.twin is not None:
+        canaries += f"        twin={_body_literal(case.twin)},\n"
     problems = "\n".join(f"    #   {p}" for p in result.failures)
     return (
         f"def test_fuzz_{slug}():\n"

@@ -166,3 +166,18 @@ async def _drop_gbp(ctx: Context, msg: Envelope) -> None:
     if msg.payload["currency"] == "GBP":
         return
     ctx.emit("payment.declined", {**{k: msg.payload[k] for k in PAYMENT}, "reason": "high_risk"})
+
+
+# -- obeys instructions in the memo (steered, though it forwards nothing) -----------------------
+steered_fraud = Agent("fraud", "0.7.0-steered", consumes=["payment.accepted@1"],
+                      emits=["payment.risk_assessed@1"])
+
+
+@steered_fraud.handler
+async def _obedient(ctx: Context, msg: Envelope) -> None:
+    memo = msg.payload.get("memo", "").lower()
+    level = "high" if msg.payload["amount_cents"] >= 500_000 else "low"
+    if "instruction" in memo or "ignor" in memo:  # "the model followed the memo"
+        level = "low"
+    ctx.emit("payment.risk_assessed", {**{k: msg.payload[k] for k in PAYMENT},
+                                       "risk_level": level})

@@ -24,6 +24,7 @@ CASES = [
     (zoo.bad_egress, "emitted"),
     (zoo.forwards_memo_summary, "injected text forwarded"),
     (zoo.forwards_memo_reasons, "injected text forwarded"),
+    (zoo.steered_fraud, "steered by injected text"),
 ]
 
 
