@@ -8,8 +8,8 @@ Payload strategies are built once per (type, version): for plain object schemas 
 ``hypothesis_jsonschema.from_schema`` and combined with ``fixed_dictionaries``; anything more
 complex falls back to ``from_schema`` of the whole schema (slower: it re-resolves per draw).
 
-Valid payloads are a mix of plain generated ones and *edge* ones, where one property is set to a
-boundary value its schema allows (minimum, maximum, shortest and longest strings, every enum
+Valid payloads are generated ones where up to four properties are then set to *edge* values
+their schema allows (minimum, maximum, shortest and longest strings, every enum
 member, empty and unusual text), because crashes hide at the edges.
 """
 
@@ -44,7 +44,9 @@ FIXED_TIME = "2026-01-01T00:00:00.000000Z"
 _SIMPLE_OBJECT_KEYS = {"$schema", "$id", "title", "description", "type", "properties", "required",
                        "additionalProperties", "examples", "$comment", "default"}
 _UNUSUAL_TEXT = ["", " ", "\u0000", "\t\n", "é", "\u202e", "😀", "\ufeff", "null", "0", "-1",
-                 "'\"", "<b>", "%s", "\\", "a" * 1000]
+                 "'\"", "<b>", "%s", "\\", "a" * 1000, "None", "true", "NaN", "${x}", "{{x}}",
+                 "../", "\r\n", "\u00a0", "İ", "ß", "\ud7ff", "\U0010ffff", "a\u0300",
+                 "DROP TABLE", "admin", "test"]
 
 
 def correlation_ids() -> st.SearchStrategy[str]:
@@ -73,7 +75,8 @@ def llm_fields(schema: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...
 
 
 def edge_values(schema: Any) -> list[Any]:
-    """Boundary values a property schema may allow (candidates; the caller re-validates)."""
+    """Boundary and other interesting values for a property schema (candidates; the caller
+    re-validates). Boundaries are repeated so that they are drawn more often."""
     if not isinstance(schema, dict):
         return []
     out: list[Any] = []
@@ -85,16 +88,20 @@ def edge_values(schema: Any) -> list[Any]:
     if kind in ("integer", "number"):
         lo, hi = schema.get("minimum"), schema.get("maximum")
         for bound in (lo, hi):
-            if bound is not None:
-                out.extend([bound, bound + 1, bound - 1])
-        out.extend([0, 1, -1, 2**31 - 1, 2**53])
+            if bound is not None:  # boundaries weigh more than the other interesting numbers
+                out.extend([bound, bound + 1, bound - 1] * 6)
+        out.extend([0, 1, -1, 2, 3, 7, 13, 42, 99, 100, 101, 127, 128, 255, 256, 999, 1000,
+                    1001, 1023, 1024, 9999, 10_000, 65535, 65536, 99_999, 100_000, 999_999,
+                    1_000_000, 2**31 - 1, 2**31, 2**32, 2**53])
+        if hi is not None and lo is not None:
+            out.extend([(lo + hi) // 2, hi // 2, hi // 10, hi // 100])
         if kind == "number":
             out.extend([0.5, -0.0, 1e-9, 1.7976931348623157e308])
     elif kind == "string":
         lo, hi = schema.get("minLength", 0), schema.get("maxLength")
-        out.append("x" * lo)
+        out.extend(["x" * lo] * 4)
         if hi is not None:
-            out.extend(["x" * hi, "é" * hi, "😀" * hi])
+            out.extend(["x" * hi, "é" * hi, "😀" * hi] * 4)
         out.extend(_UNUSUAL_TEXT)
     elif kind == "array":
         out.append([])
@@ -128,7 +135,7 @@ class PayloadStrategies:
         cached = self._cache.get(key)
         if cached is None:
             base = self._base(self.schema(ref))
-            cached = st.one_of(base, self._edge(ref, base)).filter(
+            cached = self._edge(ref, base).filter(
                 lambda p: self.registry.is_valid(ref.type, ref.version, p))
             self._cache[key] = cached
         return cached
@@ -143,7 +150,7 @@ class PayloadStrategies:
         return st.fixed_dictionaries(fixed, optional=optional)
 
     def _edge(self, ref: MessageRef, base: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-        """``base`` with one to three properties set to boundary values their schema allows."""
+        """``base`` with up to four properties set to edge values their schema allows."""
         schema = self.schema(ref)
         props = schema.get("properties") if isinstance(schema, dict) else None
         edges: dict[str, list[Any]] = {}
@@ -166,7 +173,7 @@ class PayloadStrategies:
             return candidate if self.registry.is_valid(ref.type, ref.version, candidate) \
                 else payload
 
-        return st.builds(apply, base, st.lists(one, min_size=1, max_size=3))
+        return st.builds(apply, base, st.lists(one, min_size=0, max_size=4))
 
     def minimal(self, ref: MessageRef) -> Any:
         """A deterministic valid payload: the first (simplest) one the strategy makes."""
