@@ -14,7 +14,7 @@ from harness.errors import EnvelopeError, ValidationFailed
 __all__ = ["Case", "classify"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Case:
     """One input for one agent.
 
@@ -44,6 +44,11 @@ class Case:
     canaries: tuple[str, ...] = ()
     note: str = ""
     twin: bytes | None = None
+
+    def __repr__(self) -> str:
+        body = self.body if len(self.body) <= 200 else self.body[:200] + b"..."
+        return (f"Case(kind={self.kind!r}, ref={self.ref!r}, valid={self.valid}, "
+                f"note={self.note!r}, body={body!r} ({len(self.body)} bytes))")
 
     @property
     def expected_dead_letter_cid(self) -> str:
