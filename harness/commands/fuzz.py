@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--agent", default=None, help="fuzz only this agent")
     p.add_argument("--examples", type=int, default=100, help="inputs per agent (default 100)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: random, printed)")
+    p.add_argument("--stateful", type=int, default=0, metavar="N",
+                   help="also run the stateful fuzzer over the whole pipeline for N sequences "
+                        "(valid, invalid, duplicate inputs and restarts; default 0: off)")
     add_json_flag(p)
     p.set_defaults(func=main)
 
@@ -46,11 +49,28 @@ def main(args: argparse.Namespace) -> int:
 
         report = fuzz_pipeline(args.pipeline, agent=args.agent, examples=args.examples,
                                seed_=seed, progress=progress)
+    stateful = None
+    if args.stateful > 0:
+        from harness.fuzz.stateful import run_stateful
+
+        err.print(f"stateful fuzzing: {args.stateful} sequences")
+        stateful = run_stateful(args.pipeline, examples=args.stateful, seed_=seed)
     if args.json:
-        print_json(report.to_dict())
+        data = report.to_dict()
+        if stateful is not None:
+            data["stateful"] = stateful.to_dict()
+            data["ok"] = data["ok"] and stateful.ok
+        print_json(data)
     else:
         render(report)
-    return 0 if report.ok else 1
+        if stateful is not None:
+            console = out_console()
+            if stateful.ok:
+                console.print(f"stateful: OK ({args.stateful} sequences, no loss, exactly once)")
+            else:
+                console.print("[bold red]stateful: FAILED[/] " + "; ".join(stateful.problems))
+                console.print(stateful.reproducer, markup=False, highlight=False, soft_wrap=True)
+    return 0 if report.ok and (stateful is None or stateful.ok) else 1
 
 
 def _failures_cell(agent) -> str:

@@ -181,3 +181,14 @@ async def _obedient(ctx: Context, msg: Envelope) -> None:
         level = "low"
     ctx.emit("payment.risk_assessed", {**{k: msg.payload[k] for k in PAYMENT},
                                        "risk_level": level})
+
+
+# -- fraud that emits a risk level its schema does not allow -------------------------------------
+bad_egress_fraud = Agent("fraud", "0.8.0-broken", consumes=["payment.accepted@1"],
+                         emits=["payment.risk_assessed@1"])
+
+
+@bad_egress_fraud.handler
+async def _unknown_level(ctx: Context, msg: Envelope) -> None:
+    ctx.emit("payment.risk_assessed", {**{k: msg.payload[k] for k in PAYMENT},
+                                       "risk_level": "unknown"})

@@ -143,3 +143,35 @@ def test_cli_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture) 
     out = capsys.readouterr().out
     assert "FAILED" in out and "def test_fuzz_fraud_" in out and "replay(" in out
     assert main(["fuzz", "--pipeline", str(broken), "--agent", "nope"]) == 2
+
+
+def test_cli_stateful_and_command_agents(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        f"name: mixed\nregistry: {ROOT / 'contracts'}\ningress: payment.accepted@1\n"
+        f"agents:\n  fraud:\n    handler: {ROOT / 'examples/payments/agents.py'}:fraud\n"
+        f"  legacy:\n    command: [python, -m, legacy]\n    consumes: [payment.declined@1]\n")
+    assert main(["fuzz", "--pipeline", str(pipeline), "--examples", "20", "--seed", "1",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [a["skipped"] is not None for a in data["agents"]] == [False, True]
+    assert main(["fuzz", "--pipeline", str(PAYMENTS), "--agent", "ledger", "--examples", "10",
+                 "--seed", "1", "--stateful", "3"]) == 0
+    assert "stateful: OK" in capsys.readouterr().out
+
+
+def test_assert_fuzz_ok_reports_reproducers(tmp_path: Path) -> None:
+    from harness.fuzz.fixtures import assert_fuzz_ok
+
+    assert_fuzz_ok(PAYMENTS, agent="ledger", examples=30, seed=1)
+    broken = tmp_path / "pipeline.yaml"
+    broken.write_text(
+        f"name: broken\nregistry: {ROOT / 'contracts'}\ningress: payment.accepted@1\n"
+        f"agents:\n  fraud:\n    handler: tests.fuzz.broken_agents:bad_egress_fraud\n"
+        f"  ledger:\n    handler: {ROOT / 'examples/payments/agents.py'}:ledger\n")
+    with pytest.raises(AssertionError, match="def test_fuzz_fraud_"):
+        assert_fuzz_ok(broken, agent="fraud", examples=200, seed=1)
+
+
+def test_harness_fuzz_fixture(harness_fuzz) -> None:
+    harness_fuzz(PAYMENTS, "notification", examples=30)
