@@ -8,9 +8,9 @@ the pipeline is driven to quiescence and the invariants are checked:
 - exactly once: no effect key is applied twice, no (correlation, effect) pair is applied twice,
   at most one terminal outcome per correlation, and the ledger balances.
 
-These are small local checks over the run's recorder events and store. Once the chaos helper's
-checkers (``harness/checkers/no_loss.py``, ``exactly_once.py``) are merged, :meth:`Driver.check`
-should call them on ``run.recorder.events`` instead (TODO for the lead's merge).
+These are small local checks over the run's recorder events and store; when the chaos checkers
+(``harness/checkers/no_loss.py``, ``exactly_once.py``) are importable, :meth:`Driver.check` also
+runs them on the recorder events (:func:`chaos_checker_problems`) and reports a False verdict.
 
 A failure shrinks to a minimal step sequence, printed as a ready-to-paste pytest test that drives
 the same :class:`Driver` calls (:func:`run_stateful` returns it)::
@@ -158,11 +158,33 @@ class Driver:
                 problems.append(f"{n} terminal outcomes for {cid}")
         if not ledger["balanced"]:
             problems.append(f"ledger unbalanced: {ledger}")
-        return problems
+        return problems + chaos_checker_problems(events)
 
     def teardown(self) -> None:
         self.loop.run_until_complete(self.run.stop())
         self.loop.close()
+
+
+def chaos_checker_problems(events: list[dict[str, Any]]) -> list[str]:
+    """The chaos helper's ``no_loss`` and ``exactly_once`` checkers, when they are installed.
+
+    Only a definite ``False`` verdict counts: mid-run the history has no ``run_end``, so an
+    ``unknown`` verdict is expected and ignored. Without ``harness.checkers`` this returns [].
+    """
+    try:
+        from harness.checkers import exactly_once, no_loss  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    problems = []
+    for name, module in (("no_loss", no_loss), ("exactly_once", exactly_once)):
+        try:
+            verdict = module.check(list(events), {})
+        except Exception:  # a checker that raises decides nothing (unknown)
+            continue
+        if verdict.valid is False:
+            examples = {k: list(v)[:2] for k, v in dict(verdict.examples).items() if v}
+            problems.append(f"checker {name}: {examples}"[:400])
+    return problems
 
 
 @dataclass
