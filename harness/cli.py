@@ -19,6 +19,11 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 #: Modules under harness.commands, each registering one or more subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
     "demo",
+    "run",
+    "agent",
+    "compat",
+    "toxiproxy",
+    "contracts",
     "fuzz",
 )
 

@@ -86,7 +86,8 @@ class TraceContext:
     @classmethod
     def new(cls, seed_text: str) -> TraceContext:
         """A root trace context derived from ``seed_text``."""
-        return cls(f"00-{derive_id('trace', seed_text)}-{derive_id('span', seed_text, length=16)}-01")
+        span = derive_id("span", seed_text, length=16)
+        return cls(f"00-{derive_id('trace', seed_text)}-{span}-01")
 
     def child(self, seed_text: str) -> TraceContext:
         """The same trace, with a new span id derived from ``seed_text``."""
@@ -188,8 +189,22 @@ class Envelope:
         return {"envelope": ENVELOPE_VERSION, **data}
 
     def to_bytes(self) -> bytes:
-        """Compact UTF-8 JSON."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False,
+        """Compact UTF-8 JSON (the same document as ``to_dict``, built without its deep copy:
+        this is on every hop's hot path)."""
+        data = {
+            "envelope": ENVELOPE_VERSION,
+            "message_id": self.message_id,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "idempotency_key": self.idempotency_key,
+            "producer": {"agent": self.producer.agent, "version": self.producer.version},
+            "produced_at": self.produced_at,
+            "trace": {"traceparent": self.trace.traceparent, "tracestate": self.trace.tracestate},
+            "payload": self.payload,
+        }
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False,
                           allow_nan=False).encode("utf-8")
 
     @classmethod

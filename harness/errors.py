@@ -44,7 +44,8 @@ class InputError(HarnessError):
 class EnvelopeError(InputError):
     """Bytes that do not parse as a valid envelope."""
 
-    def __init__(self, message: str, *, where: str | None = None, reason: str = "malformed") -> None:
+    def __init__(self, message: str, *, where: str | None = None,
+                 reason: str = "malformed") -> None:
         self.reason = reason
         super().__init__(message, where=where)
 

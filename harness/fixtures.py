@@ -1,19 +1,130 @@
-"""Core pytest fixtures: the seed, the broker URL, a transport, a pipeline and its history."""
+"""Core pytest fixtures: the seed, the broker, a transport, a running pipeline, its history.
+
+Service fixtures use an already-running local service when it answers; else they start one
+with Testcontainers when a Docker engine and the ``testcontainers`` package are available;
+else they skip with the reason (a failure under ``HARNESS_REQUIRE_SERVICES=1``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from harness.history import Recorder
 from harness.pytest_plugin import BROKER_OPTION, harness_seed
+from harness.testing import SERVICES, port_open, required
+
+__all__ = [
+    "harness_broker_url",
+    "harness_history",
+    "harness_pipeline",
+    "harness_seed_value",
+    "harness_transport",
+    "rabbitmq_url",
+]
 
 
 @pytest.fixture(scope="session")
 def harness_seed_value(pytestconfig: pytest.Config) -> int:
-    """The session's seed (``--harness-seed``)."""
+    """The session's seed (``--harness-seed``), printed in the report header."""
     return harness_seed(pytestconfig)
+
+
+def _docker_available() -> bool:
+    try:
+        import docker  # type: ignore[import-not-found]
+
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+def _service_url(name: str, scheme_url: str) -> Iterator[str]:
+    host, port, how = SERVICES[name]
+    if port_open(host, port):
+        yield scheme_url.format(host=host, port=port)
+        return
+    if _docker_available():
+        try:
+            from testcontainers.rabbitmq import RabbitMqContainer  # type: ignore[import-not-found]
+        except ImportError:
+            RabbitMqContainer = None
+        if name == "rabbitmq" and RabbitMqContainer is not None:
+            with RabbitMqContainer("rabbitmq:3.13-management") as container:
+                url = (f"amqp://guest:guest@{container.get_container_host_ip()}:"
+                       f"{container.get_exposed_port(5672)}/")
+                yield url
+                return
+    reason = f"{name} is not running at {host}:{port} and no Docker engine (start it: {how})"
+    if required():
+        pytest.fail(f"{reason} (HARNESS_REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """An AMQP URL of a reachable RabbitMQ (local, or a Testcontainers one)."""
+    yield from _service_url("rabbitmq", "amqp://guest:guest@{host}:{port}/")
 
 
 @pytest.fixture(scope="session")
 def harness_broker_url(pytestconfig: pytest.Config) -> str:
     """The broker URL (``--harness-broker``): ``memory`` or ``amqp://...``."""
-    return str(pytestconfig.getoption(BROKER_OPTION))
+    url = str(pytestconfig.getoption(BROKER_OPTION))
+    if url.startswith("amqp"):
+        from urllib.parse import urlparse
+
+        parsed = urlparse(url)
+        if not port_open(parsed.hostname or "127.0.0.1", parsed.port or 5672):
+            msg = f"--harness-broker {url}: nothing answers there"
+            if required():
+                pytest.fail(msg, pytrace=False)
+            pytest.skip(msg)
+    return url
+
+
+@pytest.fixture
+def harness_history(tmp_path: Path) -> Iterator[Recorder]:
+    """A history recorder writing ``history.jsonl`` in the test's temp folder."""
+    with Recorder(tmp_path / "history.jsonl") as recorder:
+        yield recorder
+
+
+@pytest.fixture
+async def harness_transport(harness_broker_url: str):
+    """A connected transport for ``--harness-broker`` (queues prefixed per test)."""
+    import uuid
+
+    from harness.transport import open_transport
+
+    transport = open_transport(harness_broker_url, prefix=f"t{uuid.uuid4().hex[:8]}.")
+    await transport.connect()
+    try:
+        yield transport
+    finally:
+        await transport.close()
+
+
+@pytest.fixture
+def harness_pipeline(harness_broker_url: str, harness_history: Recorder, harness_seed_value: int,
+                     tmp_path: Path):
+    """A factory: ``async with harness_pipeline("examples/payments/pipeline.yaml") as run``.
+
+    The run uses ``--harness-broker``, the test's history, a memory store (unless given) and
+    the session seed.
+    """
+    from harness.pipeline import load_pipeline
+    from harness.run import PipelineRun
+
+    def make(path: str | Path, *, store: str = "memory", **kwargs) -> PipelineRun:
+        spec = load_pipeline(path, overrides=kwargs.pop("overrides", None))
+        return PipelineRun(spec, broker=harness_broker_url, store=store,
+                           recorder=harness_history, run_dir=tmp_path, seed=harness_seed_value,
+                           **kwargs)
+
+    return make
+
+

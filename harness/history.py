@@ -55,6 +55,9 @@ KINDS = frozenset(
 
 Event = dict[str, Any]
 
+#: json.dumps(event, separators=(",", ":"), default=str) without building an encoder per event
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
 
 def b64(data: bytes) -> str:
     """Encode bytes for a history line."""
@@ -123,7 +126,7 @@ class Recorder:
             event.update({k: v for k, v in fields.items() if v is not None})
             self._index += 1
             if self._fh is not None:
-                self._fh.write(json.dumps(event, separators=(",", ":"), default=str) + "\n")
+                self._fh.write(_encode(event) + "\n")
             if self.keep:
                 self.events.append(event)
         for listener in self.listeners:

@@ -61,7 +61,14 @@ class _Loader(yaml.SafeLoader):
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any]:
     mapping = loader.construct_mapping(node, deep=True)
     mapping["__line__"] = node.start_mark.line + 1
+    mapping["__lines__"] = {k.value: k.start_mark.line + 1 for k, _ in node.value
+                            if isinstance(k, yaml.ScalarNode)}
     return mapping
+
+
+def is_meta(key: object) -> bool:
+    """True for the line-number keys the loader adds (``__line__``, ``__lines__``)."""
+    return isinstance(key, str) and key.startswith("__")
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -161,7 +168,10 @@ class PipelineSpec:
 
 
 def _where(path: Path, node: Any, field_name: str) -> str:
-    line = node.get("__line__") if isinstance(node, dict) else None
+    line = None
+    if isinstance(node, dict):
+        key = field_name.rsplit(".", 1)[-1]
+        line = node.get("__lines__", {}).get(key) or node.get("__line__")
     return f"{path}:{line}: {field_name}" if line else f"{path}: {field_name}"
 
 
@@ -180,9 +190,10 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
     ctx = f"agents.{name}."
     if not isinstance(node, dict):
         raise PipelineError("must be a mapping", where=f"{path}: agents.{name}")
-    unknown = sorted(set(node) - _AGENT_KEYS - {"__line__"})
+    unknown = sorted({k for k in node if not is_meta(k)} - _AGENT_KEYS)
     if unknown:
-        raise PipelineError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_AGENT_KEYS))})",
+        known = ", ".join(sorted(_AGENT_KEYS))
+        raise PipelineError(f"unknown field {unknown[0]!r} (known: {known})",
                             where=_where(path, node, ctx + unknown[0]))
     has_handler, has_command = "handler" in node, "command" in node
     if has_handler == has_command:
@@ -217,15 +228,15 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
                    minimum=1) / 1000
     deps: dict[str, Dependency] = {}
     for dep_name, dep in (node.get("dependencies") or {}).items():
-        if dep_name == "__line__":
+        if is_meta(dep_name):
             continue
         if not isinstance(dep, dict):
             raise PipelineError("must be a mapping", where=_where(path, node,
                                                                   f"{ctx}dependencies.{dep_name}"))
         fallback = None
         if dep.get("fallback"):
-            fallback = load_object(str(dep["fallback"]), base=path.parent,
-                                   where=_where(path, dep, f"{ctx}dependencies.{dep_name}.fallback"))
+            where = _where(path, dep, f"{ctx}dependencies.{dep_name}.fallback")
+            fallback = load_object(str(dep["fallback"]), base=path.parent, where=where)
         deps[dep_name] = Dependency(
             dep_name, _num(dep, "timeout_ms", 1000, path, f"{ctx}dependencies.{dep_name}.",
                            minimum=1) / 1000, fallback)
@@ -237,12 +248,12 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
         agent = agent.variant(timeout=timeout, version=str(node.get("version", agent.version)),
                               consumes=consumes, emits=emits)
     params = node.get("params") or {}
-    params = {k: v for k, v in params.items() if k != "__line__"}
+    params = {k: v for k, v in params.items() if not is_meta(k)}
     return AgentSpec(
         name=name, agent=agent, command=command, consumes=consumes, emits=emits, timeout=timeout,
         concurrency=int(_num(node, "concurrency", 8, path, ctx, minimum=1, integer=True)),
         replicas=int(_num(node, "replicas", 1, path, ctx, minimum=1, integer=True)),
-        budget={k: float(v) for k, v in budget.items() if k != "__line__"},
+        budget={k: float(v) for k, v in budget.items() if not is_meta(k)},
         allow_fallback=bool(node.get("fallback", True)), dependencies=deps, params=params,
         queue=str(node.get("queue", name)), handler_ref=str(node.get("handler", "")),
     )
@@ -262,7 +273,7 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
     raw = load_yaml_with_lines(path)
     if not isinstance(raw, dict):
         raise PipelineError("must be a mapping with 'agents'", where=str(path))
-    unknown = sorted(set(raw) - _TOP_KEYS - {"__line__"})
+    unknown = sorted({k for k in raw if not is_meta(k)} - _TOP_KEYS)
     if unknown:
         raise PipelineError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})",
                             where=_where(path, raw, unknown[0]))
@@ -271,7 +282,7 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
         raise PipelineError(f"must be orchestrated or choreographed, got {topology!r}",
                             where=_where(path, raw, "topology"))
     agents_node = raw.get("agents")
-    if not isinstance(agents_node, dict) or len(agents_node) <= 1:
+    if not isinstance(agents_node, dict) or not [k for k in agents_node if not is_meta(k)]:
         raise PipelineError("must map agent names to their settings",
                             where=_where(path, raw, "agents"))
     agents_node = dict(agents_node)
@@ -280,7 +291,7 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
             raise PipelineError(f"no agent {name!r} to replace", where=f"{path}: agents")
         agents_node[name] = {**agents_node[name], "handler": ref}
     agents = {name: _agent_spec(str(name), node, path)
-              for name, node in agents_node.items() if name != "__line__"}
+              for name, node in agents_node.items() if not is_meta(name)}
     if "ingress" not in raw:
         raise PipelineError("missing (e.g. ingress: payment.requested@1)",
                             where=_where(path, raw, "ingress"))
@@ -294,8 +305,8 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
         registry_path=registry_path, ingress=ingress, store=str(raw.get("store", "sqlite")),
         delivery_limit=int(_num(raw, "delivery_limit", 5, path, "", minimum=1, integer=True)),
         agents=agents,
-        budgets={k: {kk: float(vv) for kk, vv in v.items() if kk != "__line__"}
-                 for k, v in (raw.get("budgets") or {}).items() if k != "__line__"},
+        budgets={k: {kk: float(vv) for kk, vv in v.items() if not is_meta(kk)}
+                 for k, v in (raw.get("budgets") or {}).items() if not is_meta(k)},
         raw=raw,
     )
     if not spec.consumers_of(ingress.type):

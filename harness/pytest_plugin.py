@@ -3,6 +3,8 @@
 Options (group "harness"):
   --harness-broker URL   transport for pipeline fixtures: ``memory`` (default) or ``amqp://...``
   --harness-seed N       seed for every random choice; printed in the header so a failure reruns
+  --harness-pact-dir DIR where consumer tests write their merged pacts (default: a temp folder;
+                         ``--harness-pact-dir contracts/pacts`` updates the committed ones)
 
 Fixtures defined in feature modules are registered from ``FIXTURE_MODULES``.
 """
@@ -16,10 +18,13 @@ import pytest
 
 BROKER_OPTION = "--harness-broker"
 SEED_OPTION = "--harness-seed"
+PACT_DIR_OPTION = "--harness-pact-dir"
 
 #: Modules whose fixtures the plugin registers (imported lazily at configure time).
 FIXTURE_MODULES: tuple[str, ...] = (
     "harness.fixtures",
+    "harness.chaos.network_fixtures",
+    "harness.contracts.pact_fixtures",
     "harness.fuzz.fixtures",
 )
 
@@ -32,6 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="transport for pipeline fixtures: memory (default) or amqp://...")
     group.addoption(SEED_OPTION, type=int, default=None,
                     help="seed for every random choice (default: random, printed in the header)")
+    group.addoption(PACT_DIR_OPTION, default=os.environ.get("HARNESS_PACT_DIR") or None,
+                    help="folder for the pacts consumer tests write (default: a temp folder)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -40,7 +40,7 @@ def percentile(values: list[float], p: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
 
 
@@ -112,6 +112,8 @@ class PipelineRun:
         self.hooks = hooks
         self.restart_delay = restart_delay
         self.exclude = exclude
+        #: a run that made up its own prefix on a real broker deletes its queues at stop
+        self.owns_queues = prefix is None and broker != "memory"
         if prefix is None:
             prefix = "" if broker == "memory" else f"h{uuid.uuid4().hex[:8]}."
         self.prefix = prefix
@@ -206,6 +208,9 @@ class PipelineRun:
         await self.drain_dead_letters()
         await self.snapshot()
         self.recorder.record("run_end", elapsed_s=round(time.monotonic() - self._started, 3))
+        if self.owns_queues:
+            for agent in self.spec.agents.values():
+                await self.transport.delete(self.queue(agent.queue))
         await self.transport.close()
         await self.store.close()
 
@@ -237,7 +242,8 @@ class PipelineRun:
             return
         self.terminal[cid] = event.get("outcome", "dead_lettered")
         self.done_at[cid] = time.monotonic()
-        if self.sent and all(c in self.terminal for c in self.sent):
+        if (self.sent and len(self.terminal) >= len(self.sent)  # O(1) guard, then the O(n) check
+                and all(c in self.terminal for c in self.sent)):
             self._settled.set()
 
     async def drain_dead_letters(self) -> list[DeadLetter]:

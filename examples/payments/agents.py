@@ -109,3 +109,21 @@ async def notify(ctx: Context, msg: Envelope) -> None:
     await ctx.effect("notification.send", {"payment_id": p["payment_id"], "kind": kind})
     ctx.emit("notification.sent", {"payment_id": p["payment_id"],
                                    "customer_id": p["customer_id"], "kind": kind, "text": text})
+
+
+# The incident (chaos/incidents/risk-score-rename.yaml): fraud 2.0.0 renames ``risk_level`` to a
+# numeric ``risk_score``. Its schema, payment.risk_assessed v2, lives in the incident's registry
+# overlay, not in contracts/: it is not BACKWARD compatible with v1, and authorization still
+# reads ``risk_level``. ``harness contracts verify --provider fraud --variant fraud-v2`` fails.
+fraud_v2 = Agent("fraud", "2.0.0", consumes=["payment.accepted@1"],
+                 emits=["payment.risk_assessed@2"])
+
+_SCORES = {"low": 0.1, "medium": 0.5, "high": 0.9}
+
+
+@fraud_v2.handler
+async def assess_v2(ctx: Context, msg: Envelope) -> None:
+    level, reasons = assess_risk(msg.payload, int(ctx.params.get("high_risk_cents", 500_000)))
+    ctx.emit("payment.risk_assessed", {**payment_of(msg.payload), "risk_score": _SCORES[level],
+                                       "reasons": reasons,
+                                       "memo_summary": summarise_memo(msg.payload.get("memo", ""))})

@@ -122,7 +122,7 @@ class AgentProbe:
         while asyncio.get_running_loop().time() < deadline:
             events = self.recorder.events[first:]
             kinds = {e["kind"] for e in events}
-            if "ack" in kinds or "dead_letter" in kinds or "nack" in kinds or "agent_crash" in kinds:
+            if kinds & {"ack", "dead_letter", "nack", "agent_crash"}:
                 result.settled = True
                 result.outcome = ("acked" if "ack" in kinds else
                                   "dead_lettered" if "dead_letter" in kinds else "requeued")

@@ -22,7 +22,10 @@ layer crash the agent at ``delivered``, ``after_effect`` or ``before_ack``.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -200,7 +203,8 @@ class AgentRuntime:
         if agent.fn is None:
             raise RuntimeError(f"agent {agent.name} has no handler")
         try:
-            await asyncio.wait_for(agent.fn(ctx, ctx.message), timeout=agent.timeout)
+            async with asyncio.timeout(agent.timeout):  # no extra task per call (hot path)
+                await agent.fn(ctx, ctx.message)
         except TimeoutError:
             if agent.fallback_fn is None or not self.allow_fallback:
                 raise
@@ -225,7 +229,8 @@ class AgentRuntime:
         self._validate(envelope, direction="ingress")
 
     def _validate(self, envelope: Envelope, *, direction: str) -> None:
-        self.registry.validate(envelope.type, envelope.schema_version, envelope.payload)
+        _validate_memo(self.registry, envelope.type, envelope.schema_version, envelope.payload,
+                       lookup=direction == "ingress")
 
     async def _dead_letter(self, delivery: Delivery, reason: str, detail: str,
                            correlation_id: str | None, ids: dict[str, Any] | None = None) -> None:
@@ -253,6 +258,41 @@ class AgentRuntime:
     async def _hook(self, point: str, envelope: Envelope | None) -> None:
         if self.hooks is not None:
             await self.hooks.at(point, self, envelope)
+
+
+#: registry -> JSON text of payloads already found valid, per (type, version)
+_VALID: weakref.WeakKeyDictionary[SchemaRegistry, OrderedDict[tuple[str, int, str], None]] = \
+    weakref.WeakKeyDictionary()
+_VALID_MAX = 8192
+
+
+def _validate_memo(registry: SchemaRegistry, message_type: str, version: int,
+                   payload: Any, *, lookup: bool) -> None:
+    """``registry.validate`` with a memo of valid verdicts (the hot path of every hop).
+
+    In one process a payload an agent emitted (validated at egress) is validated again at the
+    next agent's ingress. The same JSON document against the same schema gets the same verdict,
+    so the ingress check is a lookup keyed by the payload's canonical JSON text. Only ingress
+    payloads (parsed from JSON, so only JSON types) are looked up; egress payloads (any Python
+    objects a handler built) are always validated in full. Only valid verdicts are kept
+    (invalid ones raise with their detail, every time); at most ``_VALID_MAX``.
+    """
+    try:
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+    except (TypeError, ValueError):
+        registry.validate(message_type, version, payload)  # not JSON: no memo
+        return
+    seen = _VALID.get(registry)
+    if seen is None:
+        seen = _VALID[registry] = OrderedDict()
+    key = (message_type, version, text)
+    if lookup and key in seen:
+        return
+    registry.validate(message_type, version, payload)
+    seen[key] = None
+    if len(seen) > _VALID_MAX:
+        seen.popitem(last=False)
 
 
 def _header_str(delivery: Delivery, name: str) -> str | None:

@@ -167,7 +167,8 @@ class SqliteStore(EffectStore):
     async def effects(self) -> list[dict[str, Any]]:
         with self._lock:
             cur = self._db().execute(
-                "SELECT key, agent, effect, correlation_id, data FROM harness_effects ORDER BY rowid")
+                "SELECT key, agent, effect, correlation_id, data FROM harness_effects "
+                "ORDER BY rowid")
             return [{"key": k, "agent": a, "effect": e, "correlation_id": c,
                      "data": json.loads(d) if d else None} for k, a, e, c, d in cur.fetchall()]
 

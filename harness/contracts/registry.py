@@ -203,7 +203,8 @@ class SchemaRegistry:
         try:
             cls.check_schema(schema)
         except JsonSchemaSchemaError as exc:
-            raise SchemaError(f"not a valid JSON Schema: {exc.message}", where=str(sv.path)) from exc
+            raise SchemaError(f"not a valid JSON Schema: {exc.message}",
+                              where=str(sv.path)) from exc
         resource = Resource.from_contents(schema, default_specification=DRAFT7)
         registry = self.referencing_registry.with_resource(sv.uri, resource)
         schema_with_id = dict(schema) if isinstance(schema, dict) else schema

@@ -23,7 +23,8 @@ Semantics every transport keeps (checked by tests/transport/test_conformance.py)
 - ``delivery_count`` starts at 1 and grows with every redelivery;
 - ``declare(queue, delivery_limit=N)``: a message is delivered at most N + 1 times (RabbitMQ's
   quorum-queue ``x-delivery-limit``); the next return dead-letters it with reason
-  ``delivery_limit``;
+  ``delivery_limit``. Every return counts: ``nack``, a handler exception, and a consumer that
+  goes away unsettled (RabbitMQ 3.10 counts all three; 4.3+ stops counting ``basic.nack``);
 - every queue ``q`` has a dead-letter queue ``q.dlq``; dead letters keep the original bytes,
   the reason, a detail, the source queue and the correlation id (header ``x-correlation-id``);
 - FIFO per queue for a single consumer with prefetch 1 and no redeliveries;
@@ -164,6 +165,9 @@ class Transport(abc.ABC):
 
     async def purge(self, queue: str) -> None:  # noqa: B027 - optional
         """Remove every ready message from ``queue`` and its dead-letter queue."""
+
+    async def delete(self, queue: str) -> None:  # noqa: B027 - optional
+        """Delete ``queue`` and its dead-letter queue (a run cleaning up a shared broker)."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -208,6 +208,10 @@ class MemoryTransport(Transport):
             q.ready.clear()
             q.dead.clear()
 
+    async def delete(self, queue: str) -> None:
+        for name in (queue, dlq_name(queue)):
+            self.broker.queues.pop(name, None)
+
     async def close(self) -> None:
         subs, self._subs = self._subs, []
         for sub in subs:

@@ -1,0 +1,1 @@
+"""Chaos: faults injected into a run, recorded in its history."""

@@ -1,0 +1,171 @@
+"""``harness compat`` (one pair, or many as JSON lines) and ``harness registry check``.
+
+Exit codes: 0 compatible, 1 incompatible, 2 bad input (one line on stderr naming the file and
+the place). With ``--jsonl``, a bad line yields an error object for that line and exit 2, but
+the other lines are still checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from harness.commands._common import add_json_flag, out_console, print_json
+from harness.commands._compat_render import render_registry, render_result
+from harness.contracts.compat.check import check_compatibility
+from harness.contracts.compat.levels import MODES
+from harness.contracts.compat.registry_check import check_registry
+from harness.contracts.compat.resolve import file_fetcher
+from harness.errors import InputError
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``compat`` and ``registry`` subcommands."""
+    parser = subparsers.add_parser(
+        "compat", help="check that a new JSON Schema can replace an old one",
+        description="Compare two JSON Schemas with Confluent Schema Registry's rules; name "
+                    "renames and show a payload that breaks. Exit 0 compatible, 1 not, 2 bad "
+                    "input.")
+    parser.add_argument("old", nargs="?", help="the old (registered) schema file")
+    parser.add_argument("new", nargs="?", help="the new (proposed) schema file")
+    parser.add_argument("--mode", default="BACKWARD", type=str.upper, choices=MODES,
+                        help="compatibility level (default BACKWARD)")
+    parser.add_argument("--policy", default="strict", type=str.lower,
+                        choices=("strict", "lenient"), help="difference policy (default strict)")
+    parser.add_argument("--jsonl", nargs="?", const="-", metavar="FILE",
+                        help="read {old, new, mode, policy} objects, one per line, from FILE "
+                             "or stdin; write one result per line")
+    parser.add_argument("--no-witness", action="store_true",
+                        help="do not search a breaking payload")
+    add_json_flag(parser)
+    parser.set_defaults(func=run_compat)
+
+    registry = subparsers.add_parser("registry", help="schema registry tools")
+    sub = registry.add_subparsers(dest="registry_command", metavar="ACTION")
+    check = sub.add_parser("check", help="check every subject's version chain (pre-deploy gate)",
+                           description="Check every subject's versions under its declared "
+                                       "compatibility mode. Exit 1 on any violation.")
+    check.add_argument("dir", nargs="?", help="registry folder (default: the bundled contracts/)")
+    check.add_argument("--no-witness", action="store_true",
+                       help="do not search breaking payloads")
+    add_json_flag(check)
+    check.set_defaults(func=run_registry_check)
+    registry.set_defaults(func=lambda args: _usage(registry))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _load(path_text: str) -> tuple[Any, str]:
+    from harness.contracts.registry import load_json_file
+
+    path = Path(path_text)
+    if path.is_dir():
+        raise InputError("is a folder, not a schema file", where=path_text)
+    try:
+        return load_json_file(path), path.resolve().as_uri()
+    except RecursionError:
+        raise InputError("JSON nests too deeply", where=path_text) from None
+
+
+_RECURSION_LIMIT = 20000
+
+
+def _deep_enough() -> None:
+    """Allow deeply nested schemas (each nesting level takes several frames)."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), _RECURSION_LIMIT))
+
+
+def run_compat(args: argparse.Namespace) -> int:
+    """Check one pair of files, or JSON lines."""
+    _deep_enough()
+    if args.jsonl is not None:
+        if args.old or args.new:
+            raise InputError("give either OLD NEW or --jsonl, not both", where="compat")
+        if args.jsonl == "-":
+            return run_jsonl(sys.stdin, sys.stdout, args)
+        try:
+            with open(args.jsonl, encoding="utf-8") as stream:
+                return run_jsonl(stream, sys.stdout, args)
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", where=args.jsonl) from None
+    if not args.old or not args.new:
+        raise InputError("needs OLD.json and NEW.json (or --jsonl)", where="compat")
+    old, old_uri = _load(args.old)
+    new, new_uri = _load(args.new)
+    try:
+        result = check_compatibility(old, new, args.mode, args.policy, old_uri=old_uri,
+                                     new_uri=new_uri, fetch=file_fetcher(),
+                                     old_where=args.old, new_where=args.new,
+                                     witness=not args.no_witness)
+    except RecursionError:
+        raise InputError("schema nests too deeply to compare",
+                         where=f"{args.old} / {args.new}") from None
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        render_result(result, out_console(), old_name=args.old, new_name=args.new)
+    return 0 if result.compatible else 1
+
+
+def run_jsonl(stream: TextIO, out: TextIO, args: argparse.Namespace) -> int:
+    """Check every line of ``stream``; write one JSON object per line to ``out``."""
+    name = getattr(stream, "name", "<stdin>")
+    worst = 0
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            record = _jsonl_record(line, where)
+            result = check_compatibility(
+                record["old"], record["new"], record.get("mode", args.mode),
+                record.get("policy", args.policy), old_where=f"{where}: old",
+                new_where=f"{where}: new", witness=not args.no_witness)
+            payload: dict[str, Any] = {"line": number, **result.to_dict()}
+            worst = max(worst, 0 if result.compatible else 1)
+        except (InputError, ValueError) as exc:
+            payload = {"line": number, "error": str(exc)}
+            worst = 2
+        except RecursionError:
+            payload = {"line": number, "error": f"{where}: schema nests too deeply"}
+            worst = 2
+        out.write(json.dumps(payload, default=str) + "\n")
+        out.flush()
+    return worst
+
+
+def _jsonl_record(line: str, where: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg} at column {exc.colno}", where=where) from None
+    if not isinstance(record, dict) or "old" not in record or "new" not in record:
+        raise InputError('expected an object with "old" and "new"', where=where)
+    for key in ("mode", "policy"):
+        if key in record and not isinstance(record[key], str):
+            raise InputError(f'"{key}" must be a string', where=where)
+    return record
+
+
+def run_registry_check(args: argparse.Namespace) -> int:
+    """Check every subject of a registry folder."""
+    from harness.contracts.registry import SchemaRegistry
+
+    _deep_enough()
+    registry = SchemaRegistry(args.dir) if args.dir else SchemaRegistry()
+    verdicts = check_registry(registry, witness=not args.no_witness)
+    ok = all(v.compatible for v in verdicts)
+    if args.json:
+        print_json({"compatible": ok, "registry": str(registry.root),
+                    "subjects": [v.to_dict() for v in verdicts]})
+    else:
+        render_registry(verdicts, out_console(), root=str(registry.root))
+    return 0 if ok else 1

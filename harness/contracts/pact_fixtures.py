@@ -1,0 +1,103 @@
+"""Pytest fixtures for consumer message pacts (registered by :mod:`harness.pytest_plugin`).
+
+``message_pact(consumer_agent, provider="fraud")`` returns a fresh
+:class:`~harness.contracts.consumer.ConsumerPact` (one pact-python ``Pact`` per test). When a
+test passes, the pacts it verified are kept; at the end of the session they are merged per
+(consumer, provider) and written to ``--harness-pact-dir`` (default: a temp folder, so CI never
+rewrites the committed ``contracts/pacts/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.pytest_plugin import PACT_DIR_OPTION
+
+__all__ = ["PactCollector", "generated_pacts", "message_pact", "pact_registry"]
+
+
+class PactCollector:
+    """The pact documents of the tests that passed, merged at the end of the session."""
+
+    def __init__(self) -> None:
+        self.documents: list[dict[str, Any]] = []
+
+    def merged(self) -> dict[tuple[str, str], dict[str, Any]]:
+        from harness.contracts.pactfiles import merge_pacts
+
+        return merge_pacts(self.documents)
+
+    def write(self, folder: str | Path) -> list[Path]:
+        from harness.contracts.pactfiles import write_pact
+
+        return [write_pact(doc, folder) for doc in self.merged().values()]
+
+
+_collector_key = pytest.StashKey[PactCollector]()
+_passed_key = pytest.StashKey[bool]()
+
+
+def _collector(config: pytest.Config) -> PactCollector:
+    if _collector_key not in config.stash:
+        config.stash[_collector_key] = PactCollector()
+    return config.stash[_collector_key]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_passed_key] = report.passed
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    collector = session.config.stash.get(_collector_key, None)
+    if collector is None or not collector.documents:
+        return
+    folder = session.config.getoption(PACT_DIR_OPTION)
+    if folder is None:
+        folder = session.config._tmp_path_factory.getbasetemp() / "pacts"  # type: ignore[attr-defined]
+    paths = collector.write(folder)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"harness: wrote {len(paths)} pact(s) to {folder}")
+
+
+@pytest.fixture(scope="session")
+def pact_registry() -> Any:
+    """The schema registry consumer examples are validated against (the bundled one)."""
+    from harness.contracts.registry import SchemaRegistry
+
+    return SchemaRegistry()
+
+
+@pytest.fixture(scope="session")
+def generated_pacts(pytestconfig: pytest.Config) -> PactCollector:
+    """The pacts written so far by passing consumer tests in this session."""
+    return _collector(pytestconfig)
+
+
+@pytest.fixture
+def message_pact(request: pytest.FixtureRequest,
+                 pact_registry: Any) -> Iterator[Callable[..., Any]]:
+    """Factory: ``message_pact(consumer_agent, provider=NAME, params=None)`` -> ConsumerPact.
+
+    Each pact is kept only if the test passes, and merged with the other tests' at the end.
+    """
+    from harness.contracts.consumer import ConsumerPact
+
+    staged: list[dict[str, Any]] = []
+
+    def make(consumer: Any, *, provider: str, params: dict[str, Any] | None = None,
+             registry: Any = None) -> ConsumerPact:
+        return ConsumerPact(consumer, provider, registry or pact_registry, params=params,
+                            on_written=staged.append)
+
+    yield make
+    if request.node.stash.get(_passed_key, False):
+        _collector(request.config).documents.extend(staged)
