@@ -105,7 +105,8 @@ class Driver:
     def _quiesce(self, timeout: float = 10.0) -> None:
         """Run the loop until every queue is empty and nothing happens for a while.
 
-        The memory transport needs no timers, so quiet is measured in loop iterations.
+        Quiet is measured in loop iterations with no new event, no message waiting in a queue
+        and no delivery still in a handler (agents may await simulated work).
         """
         async def wait() -> None:
             loop = asyncio.get_running_loop()
@@ -115,7 +116,7 @@ class Driver:
             while quiet < 50 and loop.time() < deadline:
                 await asyncio.sleep(0 if quiet < 40 else 0.0005)
                 events = len(self.run.recorder.events)
-                busy = events != seen
+                busy = events != seen or self._in_flight()
                 if not busy:
                     for q in queues:
                         if await self.run.transport.depth(q):
@@ -126,6 +127,12 @@ class Driver:
             await self.run.drain_dead_letters()
 
         self.loop.run_until_complete(wait())
+
+    def _in_flight(self) -> bool:
+        """Deliveries handed to a handler and not yet settled (a handler still working)."""
+        subs = getattr(self.run.transport, "_subs", [])  # the memory transport's subscriptions
+        return any(getattr(sub, "unsettled", None) and not getattr(sub, "cancelled", False)
+                   for sub in subs)
 
     # -- invariants --------------------------------------------------------------------------
     def check(self) -> list[str]:
