@@ -46,6 +46,8 @@ def main(args: argparse.Namespace) -> int:
             if agent not in tasks:
                 tasks[agent] = bar.add_task(agent, total=total)
             bar.update(tasks[agent], completed=done)
+            if not err.is_terminal and (done == total or done % 100 == 0):
+                err.print(f"  {agent}: {done}/{total} inputs")
 
         report = fuzz_pipeline(args.pipeline, agent=args.agent, examples=args.examples,
                                seed_=seed, progress=progress)
