@@ -144,7 +144,7 @@ def case_strategy(agent: Agent, registry: SchemaRegistry,
         ref = draw(st.sampled_from(refs))
         cid = draw(correlation_ids())
         env = envelope_for(ref, draw(payloads.valid(ref)), cid)
-        schema = payloads.schema(ref)
+        schema = payloads.inlined(ref)
         if bucket == "valid":
             return _case("valid", ref, env, cid, agent, registry)
         fields = [f for f in llm_fields(schema) if len(f) == 1]

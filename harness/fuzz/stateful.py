@@ -250,7 +250,7 @@ def _machine(pipeline: str, overrides: dict[str, str] | None,
             if cid in self.driver.expect:
                 return
             env: Envelope = envelope_for(ingress, data.draw(valid_payloads), cid)
-            ctx = MutationContext(payloads.registry, ingress, payloads.schema(ingress), consumes)
+            ctx = MutationContext(payloads.registry, ingress, payloads.inlined(ingress), consumes)
             mutated, _note = MUTATIONS[kind](data.draw, env, ctx)
             body = mutated if isinstance(mutated, bytes) else mutated.to_bytes()
             valid = classify(body, consumes, payloads.registry)[0]

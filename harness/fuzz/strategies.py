@@ -42,7 +42,8 @@ LLM_INPUT_KEY = "x-llm-input"
 #: ``produced_at`` of generated envelopes (fixed so the same seed gives the same bytes).
 FIXED_TIME = "2026-01-01T00:00:00.000000Z"
 _SIMPLE_OBJECT_KEYS = {"$schema", "$id", "title", "description", "type", "properties", "required",
-                       "additionalProperties", "examples", "$comment", "default"}
+                       "additionalProperties", "examples", "$comment", "default", "definitions",
+                       "$defs"}
 _UNUSUAL_TEXT = ["", " ", "\u0000", "\t\n", "é", "\u202e", "😀", "\ufeff", "null", "0", "-1",
                  "'\"", "<b>", "%s", "\\", "a" * 1000, "None", "true", "NaN", "${x}", "{{x}}",
                  "../", "\r\n", "\u00a0", "İ", "ß", "\ud7ff", "\U0010ffff", "a\u0300",
@@ -125,6 +126,7 @@ class PayloadStrategies:
 
     registry: SchemaRegistry
     _cache: dict[tuple[str, int], st.SearchStrategy[Any]] = field(default_factory=dict)
+    _inlined: dict[tuple[str, int], Any] = field(default_factory=dict)
 
     def schema(self, ref: MessageRef) -> Any:
         return self.registry.get(ref.type, ref.version).schema
@@ -134,11 +136,27 @@ class PayloadStrategies:
         key = (ref.type, ref.version)
         cached = self._cache.get(key)
         if cached is None:
-            base = self._base(self.schema(ref))
+            base = self._base(self.inlined(ref))
             cached = self._edge(ref, base).filter(
                 lambda p: self.registry.is_valid(ref.type, ref.version, p))
             self._cache[key] = cached
         return cached
+
+    def inlined(self, ref: MessageRef) -> Any:
+        """The schema with every ``$ref`` replaced by what it points to (in the same file or in
+        another registry file), since hypothesis-jsonschema cannot follow file references."""
+        from referencing import Resource
+        from referencing.jsonschema import DRAFT7
+
+        cached = self._inlined.get((ref.type, ref.version))
+        if cached is not None:
+            return cached
+        sv = self.registry.get(ref.type, ref.version)
+        resource = Resource.from_contents(sv.schema, default_specification=DRAFT7)
+        resolver = self.registry.referencing_registry.with_resource(sv.uri, resource).resolver(
+            base_uri=sv.uri)
+        self._inlined[(ref.type, ref.version)] = _inline(sv.schema, resolver, 0)
+        return self._inlined[(ref.type, ref.version)]
 
     def _base(self, schema: Any) -> st.SearchStrategy[Any]:
         if not _is_simple_object(schema):
@@ -151,7 +169,7 @@ class PayloadStrategies:
 
     def _edge(self, ref: MessageRef, base: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         """``base`` with up to four properties set to edge values their schema allows."""
-        schema = self.schema(ref)
+        schema = self.inlined(ref)
         props = schema.get("properties") if isinstance(schema, dict) else None
         edges: dict[str, list[Any]] = {}
         for name, sub in (props or {}).items():
@@ -190,6 +208,21 @@ class PayloadStrategies:
 
         grab()
         return out[0]
+
+
+def _inline(schema: Any, resolver: Any, depth: int) -> Any:
+    if isinstance(schema, list):
+        return [_inline(v, resolver, depth) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if isinstance(schema.get("$ref"), str) and depth < 20:  # deeper: recursive, left alone
+        resolved = resolver.lookup(schema["$ref"])
+        target = resolved.contents
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        merged = {**target, **rest} if isinstance(target, dict) else target
+        return _inline(merged, resolved.resolver, depth + 1)
+    return {k: (v if k in ("enum", "const", "examples", "default") else
+                _inline(v, resolver, depth)) for k, v in schema.items()}
 
 
 def _safe_is_valid(validator: Any, value: Any) -> bool:

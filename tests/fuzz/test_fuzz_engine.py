@@ -175,3 +175,30 @@ def test_assert_fuzz_ok_reports_reproducers(tmp_path: Path) -> None:
 
 def test_harness_fuzz_fixture(harness_fuzz) -> None:
     harness_fuzz(PAYMENTS, "notification", examples=30)
+
+
+def test_schemas_with_refs_across_files(tmp_path: Path) -> None:
+    from harness import Agent
+
+    (tmp_path / "money").mkdir()
+    (tmp_path / "order.placed").mkdir()
+    (tmp_path / "money" / "v1.json").write_text(json.dumps({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "definitions": {"amount": {"type": "integer", "minimum": 1, "maximum": 1000}}}))
+    (tmp_path / "order.placed" / "v1.json").write_text(json.dumps({
+        "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+        "definitions": {"id": {"type": "string", "pattern": "^o-[0-9]{1,4}$"}},
+        "properties": {"order_id": {"$ref": "#/definitions/id"},
+                       "amount": {"$ref": "../money/v1.json#/definitions/amount"},
+                       "note": {"type": "string", "maxLength": 50, "x-llm-input": True}},
+        "required": ["order_id", "amount"], "additionalProperties": False}))
+    registry = SchemaRegistry(tmp_path)
+    shop = Agent("shop", "1", consumes=["order.placed@1"])
+
+    @shop.handler
+    async def _take(ctx, msg) -> None:
+        await ctx.effect("charge", {"amount": msg.payload["amount"]})
+
+    report = fuzz_agent(shop, registry, examples=150, seed_=2)
+    assert report.ok, [f.problems for f in report.failures]
+    assert report.valid > 20 and report.invalid > 20 and report.injection > 5
