@@ -192,3 +192,15 @@ bad_egress_fraud = Agent("fraud", "0.8.0-broken", consumes=["payment.accepted@1"
 async def _unknown_level(ctx: Context, msg: Envelope) -> None:
     ctx.emit("payment.risk_assessed", {**{k: msg.payload[k] for k in PAYMENT},
                                        "risk_level": "unknown"})
+
+
+# -- hands the customer's memo to a side effect (e.g. an e-mail body) ----------------------------
+memo_to_effect = Agent("fraud", "0.9.0-effect", consumes=["payment.accepted@1"],
+                       emits=["payment.risk_assessed@1"])
+
+
+@memo_to_effect.handler
+async def _mail_memo(ctx: Context, msg: Envelope) -> None:
+    await ctx.effect("email.send", {"to": "ops@example.com", "body": msg.payload.get("memo", "")})
+    ctx.emit("payment.risk_assessed", {**{k: msg.payload[k] for k in PAYMENT},
+                                       "risk_level": "low"})

@@ -25,6 +25,7 @@ CASES = [
     (zoo.forwards_memo_summary, "injected text forwarded"),
     (zoo.forwards_memo_reasons, "injected text forwarded"),
     (zoo.steered_fraud, "steered by injected text"),
+    (zoo.memo_to_effect, "injected text reached effect"),
 ]
 
 

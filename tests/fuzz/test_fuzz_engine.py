@@ -202,3 +202,21 @@ def test_schemas_with_refs_across_files(tmp_path: Path) -> None:
     report = fuzz_agent(shop, registry, examples=150, seed_=2)
     assert report.ok, [f.problems for f in report.failures]
     assert report.valid > 20 and report.invalid > 20 and report.injection > 5
+
+
+def test_render_table_and_failures() -> None:
+    import io
+
+    from rich.console import Console
+
+    from harness.commands.fuzz import render
+
+    registry = SchemaRegistry(ROOT / "contracts")
+    report = fuzz_pipeline(PAYMENTS, agent="ledger", examples=20, seed_=1)
+    report.agents.append(fuzz_agent(zoo.bad_egress, registry, examples=100, seed_=1))
+    buf = io.StringIO()
+    render(report, console=Console(file=buf, width=160, color_system=None))
+    out = buf.getvalue()
+    assert "ledger" in out and "authorization" in out and "seed 1" in out
+    assert "FAILED authorization" in out and "def test_fuzz_authorization_" in out
+    assert "FAILED:" in out
