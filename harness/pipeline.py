@@ -22,6 +22,8 @@ Example (examples/payments/pipeline.yaml)::
         params: {high_risk_cents: 500000}
       legacy:
         command: [python, -m, legacy_agent]   # a black box speaking envelopes on the broker
+        http: pricing_api.py:app              # optional: its ASGI app, fuzzed by Schemathesis
+        openapi: /openapi.json                #   (path of its OpenAPI document in the app)
         consumes: [payment.accepted@1]
         emits: [payment.risk_assessed@1]
 
@@ -49,7 +51,7 @@ _TOP_KEYS = {"name", "description", "topology", "registry", "ingress", "store", 
              "budgets", "delivery_limit", "variants"}
 _AGENT_KEYS = {"handler", "command", "consumes", "emits", "timeout_ms", "concurrency",
                "replicas", "budget", "fallback", "dependencies", "params", "version", "queue",
-               "description"}
+               "description", "http", "openapi"}
 
 
 class _Loader(yaml.SafeLoader):

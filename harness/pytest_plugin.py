@@ -25,6 +25,7 @@ FIXTURE_MODULES: tuple[str, ...] = (
     "harness.fixtures",
     "harness.chaos.network_fixtures",
     "harness.contracts.pact_fixtures",
+    "harness.fuzz.fixtures",
 )
 
 _seed_key = pytest.StashKey[int]()

@@ -216,7 +216,7 @@ class AgentRuntime:
             await asyncio.wait_for(agent.fallback_fn(ctx, ctx.message), timeout=agent.timeout)
 
     def _validate_ingress(self, envelope: Envelope) -> None:
-        if not getattr(self.agent, "validate_ingress", True):
+        if not self.agent.validate_ingress:
             return  # an agent that trusts its input (bug-zoo variants; never in production)
         versions = self.agent.consumed_versions(envelope.type)
         if not versions:

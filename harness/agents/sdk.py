@@ -78,6 +78,8 @@ class Agent:
         emits: ``type@version`` refs it may emit (the version used by ``ctx.emit``).
         timeout: seconds a handler may take before it counts as failed (or falls back).
         fallback: handler used when the main one times out or its dependency fails.
+        validate_ingress: when false, the runtime hands the handler whatever parses as an
+            envelope, unchecked (a deliberately unsafe opt-out: the fuzzer must catch it).
     """
 
     name: str

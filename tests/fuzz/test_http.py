@@ -1,0 +1,49 @@
+"""Schemathesis against OpenAPI-described HTTP endpoints (the rides pricing API)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.fuzz.http import fuzz_http
+
+ROOT = Path(__file__).resolve().parents[2]
+PRICING = f"{ROOT / 'examples/rides/pricing_api.py'}:app"
+BROKEN = f"{ROOT / 'tests/fuzz/broken_pricing_api.py'}:app"
+
+
+def test_pricing_api_passes_schemathesis() -> None:
+    report = fuzz_http(PRICING, examples=100, seed_=3)
+    assert report.ok, [f.problems for f in report.failures]
+    assert set(report.operations) == {"POST /quote", "GET /health"}
+    assert report.statuses.get("200") and report.statuses.get("422")
+    assert not any(code.startswith("5") for code in report.statuses)
+
+
+def test_broken_api_fails_with_reproducers() -> None:
+    report = fuzz_http(BROKEN, examples=100, seed_=3)
+    problems = [p for f in report.failures for p in f.problems]
+    assert any("violates schema" in p for p in problems), problems
+    assert any("server error" in p for p in problems), problems
+    for failure in report.failures:
+        namespace: dict = {}
+        exec(compile(failure.reproducer, "<reproducer>", "exec"), namespace)
+        test = next(v for k, v in namespace.items() if k.startswith("test_http_fuzz_"))
+        with pytest.raises(BaseException):  # noqa: B017 - a check failure or the app's error
+            test()
+
+
+def test_pipeline_agent_with_http_endpoint(tmp_path: Path, capsys) -> None:
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        f"name: rides-pricing\nregistry: {ROOT / 'contracts'}\ningress: payment.accepted@1\n"
+        f"agents:\n  fraud:\n    handler: {ROOT / 'examples/payments/agents.py'}:fraud\n"
+        f"    http: {PRICING}\n"
+        f"  ledger:\n    handler: {ROOT / 'examples/payments/agents.py'}:ledger\n")
+    assert main(["fuzz", "--pipeline", str(pipeline), "--agent", "fraud", "--examples", "30",
+                 "--seed", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and data["http"][0]["agent"] == "fraud" and data["http"][0]["requests"]
