@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
 from hypothesis import strategies as st
 
 from harness.agents.probe import AgentProbe
@@ -169,6 +169,22 @@ def case_strategy(agent: Agent, registry: SchemaRegistry,
     return cases()
 
 
+def boundary_cases(agent: Agent, registry: SchemaRegistry,
+                   payloads: PayloadStrategies) -> list[Case]:
+    """One valid input per distinct boundary value of each consumed (type, version): an empty
+    string, the longest allowed one, the numeric limits, every enum value... so a crash on a
+    single field value is found whatever the seed."""
+    out: list[Case] = []
+    for ref in agent.consumes:
+        if (ref.type, ref.version) not in registry:
+            continue
+        for n, payload in enumerate(payloads.boundary(ref)):
+            cid = f"fz-edge-{ref.type}-{n}"
+            out.append(_case("boundary", ref, envelope_for(ref, payload, cid), cid, agent,
+                             registry))
+    return out
+
+
 def _case(kind: str, ref: MessageRef, message: Envelope | bytes, cid: str, agent: Agent,
           registry: SchemaRegistry, *, canaries: tuple[str, ...] = (), note: str = "",
           twin: bytes | None = None) -> Case:
@@ -219,8 +235,12 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
     beat = envelope_for(refs[0], payloads.minimal(refs[0]), "fz-heartbeat")
     state: dict[str, Any] = {"failed": None}
     started = time.monotonic()
+    # boundary values first, deterministically (explicit examples), at most a fifth of the
+    # budget; then Hypothesis generates the rest
+    sweep = boundary_cases(agent, registry, payloads)[: examples // 5]
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
+    @settings(max_examples=max(1, examples - len(sweep)), deadline=None, database=None,
+              derandomize=False,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
               phases=(Phase.explicit, Phase.generate, Phase.shrink), verbosity=Verbosity.quiet)
     @seed(seed_)
@@ -236,6 +256,8 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
             state["failed"] = result
             raise _PropertyFailed("; ".join(result.failures))
 
+    for case in reversed(sweep):
+        prop = example(case=case)(prop)
     try:
         loop.run_until_complete(probe.start())
         prop()

@@ -15,6 +15,7 @@ member, empty and unusual text), because crashes hide at the edges.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,8 +168,8 @@ class PayloadStrategies:
         optional = {k: from_schema(_strip(v)) for k, v in props.items() if k not in required}
         return st.fixed_dictionaries(fixed, optional=optional)
 
-    def _edge(self, ref: MessageRef, base: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-        """``base`` with up to four properties set to edge values their schema allows."""
+    def edges(self, ref: MessageRef) -> dict[str, list[Any]]:
+        """Per top-level property, the edge values its own schema allows (sorted by name)."""
         schema = self.inlined(ref)
         props = schema.get("properties") if isinstance(schema, dict) else None
         edges: dict[str, list[Any]] = {}
@@ -179,6 +180,36 @@ class PayloadStrategies:
             values = [v for v in edge_values(sub) if _safe_is_valid(check, v)]
             if values:
                 edges[name] = values
+        return dict(sorted(edges.items()))
+
+    def boundary(self, ref: MessageRef) -> list[Any]:
+        """A deterministic boundary sweep: the minimal valid payload with one property at a time
+        set to each distinct edge value (round-robin over properties, so a short sweep still
+        reaches every property), kept when the whole payload is still valid."""
+        base = self.minimal(ref)
+        if not isinstance(base, dict):
+            return []
+        out: list[Any] = []
+        seen: set[str] = set()
+        edges = self.edges(ref)
+        # round-robin over the properties: every property's first edge value, then the second...
+        rounds = max((len(v) for v in edges.values()), default=0)
+        for i in range(rounds):
+            for name, values in edges.items():
+                if i >= len(values):
+                    continue
+                candidate = {**base, name: values[i]}
+                key = json.dumps(candidate, sort_keys=True, default=repr)
+                if key in seen or not self.registry.is_valid(ref.type, ref.version,
+                                                             candidate):
+                    continue
+                seen.add(key)
+                out.append(candidate)
+        return out
+
+    def _edge(self, ref: MessageRef, base: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        """``base`` with up to four properties set to edge values their schema allows."""
+        edges = self.edges(ref)
         if not edges:
             return base
         one = st.sampled_from(sorted(edges)).flatmap(
