@@ -16,6 +16,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,9 +130,20 @@ class SqliteStore(EffectStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SQLITE_SCHEMA)
+        # Switching to WAL and creating the tables take locks that SQLite's busy timeout does
+        # not always wait for when several processes open a new file at once: retry briefly.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SQLITE_SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    conn.close()
+                    raise
+                await asyncio.sleep(0.02)
         self._conn = conn
 
     def _db(self) -> sqlite3.Connection:
