@@ -39,5 +39,5 @@ def test_bad_broker_tolerance_is_refused(tmp_path: Path):
     bad = tmp_path / "x.yaml"
     bad.write_text(text.replace("pipeline: ../examples", f"pipeline: {ROOT}/examples")
                    .replace("latency_factor: 2", "latency_factor: 0.5"))
-    with pytest.raises(PipelineError, match="broker_tolerance.latency_factor"):
+    with pytest.raises(PipelineError, match=r"broker_tolerance\.latency_factor"):
         load_experiment(bad)
