@@ -134,7 +134,8 @@ def register(sub: Any) -> None:
     run.add_argument("--seed", type=int, default=None, help="override the file's seed")
     run.add_argument("--broker", default=None, help="memory (default) or amqp://...")
     run.add_argument("--out", default=None, help="run folder (default chaos-runs/NAME-seedS)")
-    run.add_argument("--toxiproxy", default=None, help="Toxiproxy API URL for network faults")
+    run.add_argument("--toxiproxy", default=None,
+                     help="Toxiproxy API URL for network faults, or embedded")
     add_json_flag(run)
     run.set_defaults(func=_run)
     chaos.set_defaults(func=lambda a: (chaos.print_help(), 2)[1])
