@@ -51,7 +51,8 @@ __all__ = ["Experiment", "Probe", "load_experiment", "parse_tolerance"]
 
 _TOP = {"title", "description", "pipeline", "variants", "seed", "workload",
         "steady-state-hypothesis", "method", "rollbacks", "expect", "settle_timeout", "tags",
-        "configuration", "broker", "registry_overlay", "broker_tolerance"}
+        "configuration", "broker", "registry_overlay", "broker_tolerance",
+        "services"}
 _FAULT_KEYS = {"fault", "target", "at", "duration", "probability", "repeat", "max", "params",
                "type", "name", "description"}
 _PROBE_KEYS = {"checker", "tolerance", "agent", "options", "name", "type", "description"}
@@ -88,6 +89,7 @@ class Experiment:
     description: str = ""
     broker: str | None = None
     broker_latency_factor: float = 1.0
+    services: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
     def checker_names(self) -> list[str]:
@@ -314,6 +316,11 @@ def load_experiment(path: str | Path) -> Experiment:
         raise PipelineError("must be {latency_factor: N} (N >= 1)",
                             where=_where(path, raw, "broker_tolerance"))
     factor = float(_number(tol, "latency_factor", 1.0, path, "broker_tolerance.", minimum=1.0))
+    services = raw.get("services") or []
+    if not isinstance(services, list) or not all(isinstance(x, str) and ":" in x
+                                                 for x in services):
+        raise PipelineError("must be a list of FILE.py:function (async context managers)",
+                            where=_where(path, raw, "services"))
     return Experiment(
         path=path, title=str(raw.get("title", path.stem)), pipeline=pipeline, seed=int(seed),
         generator=str(workload.get("generator", "payments")),
@@ -325,4 +332,4 @@ def load_experiment(path: str | Path) -> Experiment:
         settle_timeout=float(_number(raw, "settle_timeout", 20, path, "", minimum=0.1)),
         description=str(raw.get("description", "")),
         broker=str(raw["broker"]) if raw.get("broker") else None,
-        broker_latency_factor=factor, raw=_clean(raw))
+        broker_latency_factor=factor, services=[str(x) for x in services], raw=_clean(raw))

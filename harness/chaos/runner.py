@@ -230,6 +230,7 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     planned = plan(exp.faults, seed)
     store_dir = Path(tempfile.mkdtemp(prefix="harness-store-"))
     recorder = Recorder(hist_path)
+    services = contextlib.AsyncExitStack()
     try:
         faulty = FaultyTransport(
             open_transport(broker, prefix=prefix), recorder, planned, seed,
@@ -244,6 +245,9 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
                    f.fault in NETWORK_FAULTS]
         if network is not None and hasattr(network, "prepare"):
             await network.prepare([f for f in planned if f.fault in NETWORK_FAULTS])
+        for ref in exp.services:  # the experiment's own services (an agent's HTTP dependency)
+            factory = load_object(ref, base=exp.path.parent, where=f"{exp.path}: services")
+            await services.enter_async_context(factory())
         await run.start()
         try:
             opts = checker_options(exp, spec, broker)
@@ -287,6 +291,7 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
             if broker != "memory":
                 await _delete_queues(broker, prefix, spec)
     finally:
+        await services.aclose()
         recorder.close()
         shutil.rmtree(store_dir, ignore_errors=True)
     if progress:

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from harness.chaos.experiment import load_experiment
+from harness.chaos.network import NetworkFaults
 from harness.chaos.runner import run_experiment
+from harness.chaos.schedule import NETWORK_FAULTS
 from harness.testing import require_service, required
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +41,13 @@ def _broker(broker: str) -> str:
     return broker
 
 
+def _network(exp):
+    """A Toxiproxy for experiments with network faults: TOXIPROXY_URL, else the embedded one."""
+    if any(f.fault in NETWORK_FAULTS for f in exp.faults):
+        return NetworkFaults()
+    return None
+
+
 def _explain(result) -> str:
     lines = [f"seed {result.seed}: overall {result.valid}, run folder {result.out_dir}"]
     for name, v in result.verdicts.items():
@@ -57,11 +66,16 @@ def test_correct_pipeline_is_valid_on_every_seed(path: Path, broker: str, tmp_pa
 
     async def all_seeds():
         failures = []
-        for seed in (SEEDS if broker == "memory" else AMQP_SEEDS):
-            result = await run_experiment(exp, seed=seed, broker=broker,
-                                          out_dir=tmp_path / f"seed{seed}")
-            if result.valid is not True:
-                failures.append(_explain(result))
+        network = _network(exp)
+        try:
+            for seed in (SEEDS if broker == "memory" else AMQP_SEEDS):
+                result = await run_experiment(exp, seed=seed, broker=broker, network=network,
+                                              out_dir=tmp_path / f"seed{seed}")
+                if result.valid is not True:
+                    failures.append(_explain(result))
+        finally:
+            if network is not None:
+                await network.aclose()
         return failures
 
     failures = asyncio.run(all_seeds())
@@ -78,11 +92,16 @@ def test_bug_zoo_variant_is_caught_by_its_checker(path: Path, broker: str, tmp_p
 
     async def all_seeds():
         misses = []
-        for seed in ZOO_SEEDS:
-            result = await run_experiment(exp, seed=seed, broker=broker,
-                                          out_dir=tmp_path / f"seed{seed}")
-            if not result.expectation_met:
-                misses.append(f"expected {exp.caught_by} to catch it\n" + _explain(result))
+        network = _network(exp)
+        try:
+            for seed in ZOO_SEEDS:
+                result = await run_experiment(exp, seed=seed, broker=broker, network=network,
+                                              out_dir=tmp_path / f"seed{seed}")
+                if not result.expectation_met:
+                    misses.append(f"expected {exp.caught_by} to catch it\n" + _explain(result))
+        finally:
+            if network is not None:
+                await network.aclose()
         return misses
 
     misses = asyncio.run(all_seeds())
