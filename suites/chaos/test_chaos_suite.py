@@ -114,3 +114,29 @@ def test_every_zoo_bug_of_the_issue_has_an_experiment():
                 "dropped-correlation-id", "risk-score-rename", "sync-dependency-no-fallback",
                 "shared-state"):
         assert bug in names, bug
+
+
+@pytest.mark.amqp
+@pytest.mark.timeout(600)
+def test_payments_survive_faults_on_the_agent_broker_link(tmp_path: Path):
+    """chaos/network/payments-broker-link.yaml: every agent reaches RabbitMQ through the proxy
+    "rabbit" (127.0.0.1:35672), which gets latency and a bandwidth limit."""
+    _broker(AMQP_URL)
+    exp = load_experiment(ROOT / "chaos" / "network" / "payments-broker-link.yaml")
+    via = AMQP_URL.replace("127.0.0.1:5672", "127.0.0.1:35672")
+
+    async def all_seeds():
+        failures = []
+        network = NetworkFaults()
+        try:
+            for seed in AMQP_SEEDS:
+                result = await run_experiment(exp, seed=seed, broker=via, network=network,
+                                              out_dir=tmp_path / f"seed{seed}")
+                if result.valid is not True:
+                    failures.append(_explain(result))
+        finally:
+            await network.aclose()
+        return failures
+
+    failures = asyncio.run(all_seeds())
+    assert not failures, "\n".join(failures)
