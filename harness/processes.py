@@ -31,7 +31,44 @@ from harness.pipeline import AgentSpec, PipelineSpec, load_pipeline
 from harness.run import PipelineRun
 from harness.transport import open_transport
 
-__all__ = ["AgentProcess", "HistoryTail", "ProcessRun", "run_agent"]
+__all__ = ["AgentProcess", "HistoryTail", "ProcessCrashHook", "ProcessRun", "run_agent"]
+
+CRASH_ENV = "HARNESS_CRASH_BEFORE_ACK"  # "probability:seed:marker-dir" (set by ProcessRun)
+
+
+class ProcessCrashHook:
+    """Process-level ``crash_before_ack``: the agent's process SIGKILLs itself after publishing
+    and before acking a delivery (chosen from the seed and the message id), once per message
+    (a marker file survives the process). Recorded as ``fault_start``/``fault_end`` first."""
+
+    def __init__(self, spec: str, recorder: Recorder) -> None:
+        prob, seed, marker_dir = spec.split(":", 2)
+        self.probability = float(prob)
+        self.seed = int(seed)
+        self.dir = Path(marker_dir)
+        self.recorder = recorder
+
+    async def at(self, point: str, runtime: AgentRuntime, envelope: Any) -> None:
+        from harness.chaos.schedule import decide
+
+        if point != "before_ack" or envelope is None:
+            return
+        agent = runtime.agent.name
+        if not decide(self.seed, self.probability, "crash_before_ack", envelope.message_id,
+                      agent):
+            return
+        try:
+            fd = os.open(self.dir / f"{agent}-{envelope.message_id}",
+                         os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return  # this message already killed us once
+        os.close(fd)
+        ids = {"message_id": envelope.message_id, "correlation_id": envelope.correlation_id}
+        fields = {"fault": "crash_before_ack", "fault_id": "process:crash_before_ack",
+                  "target": agent, "agent": agent, "pid": os.getpid(), **ids}
+        self.recorder.record("fault_start", point=point, **fields)
+        self.recorder.record("fault_end", **fields)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
@@ -58,6 +95,8 @@ async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
         return [prefix + q for q in spec.queues_for(message_type)]
 
     runtimes: list[AgentRuntime] = []
+    hooks = ProcessCrashHook(os.environ[CRASH_ENV], recorder) \
+        if os.environ.get(CRASH_ENV) else None
 
     async def restart(runtime: AgentRuntime, reason: str) -> None:
         await asyncio.sleep(0.05)
@@ -72,7 +111,7 @@ async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
                 agent.agent, transport, registry, effect_store, recorder, route,
                 queue=prefix + agent.queue, concurrency=agent.concurrency,
                 dependencies=agent.dependencies, allow_fallback=agent.allow_fallback,
-                params=agent.params, instance=i, on_crash=restart)
+                params=agent.params, instance=i, on_crash=restart, hooks=hooks)
             runtimes.append(runtime)
             await runtime.start()
         while not stop.is_set():
@@ -176,7 +215,8 @@ class ProcessRun(PipelineRun):
 
     def __init__(self, spec: PipelineSpec, *, broker: str, run_dir: str | Path,
                  store: str | None = None, seed: int | None = None,
-                 restart_delay: float = 0.2) -> None:
+                 restart_delay: float = 0.2,
+                 crash_before_ack: dict[str, float] | None = None) -> None:
         if broker == "memory" or "://" not in broker:
             raise PipelineError("agents in separate processes need a real broker "
                                 "(--broker amqp://...)", where="--processes")
@@ -190,6 +230,9 @@ class ProcessRun(PipelineRun):
         self.processes: dict[str, AgentProcess] = {}
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
+        self.crash_before_ack = dict(crash_before_ack or {})
+        self._killed: dict[str, dict[str, Any]] = {}  # agent -> open kill fault
+        self._paused: dict[str, dict[str, Any]] = {}  # agent -> open pause fault
 
     # -- processes -----------------------------------------------------------------------------
     def _process_for(self, agent: AgentSpec) -> AgentProcess:
@@ -206,6 +249,10 @@ class ProcessRun(PipelineRun):
                     "--name", agent.name, "--broker", self.broker, "--store", self.store_url,
                     "--history", str(self.history_path), "--prefix", self.prefix,
                     "--origin", repr(self.recorder.origin)]
+        if agent.name in self.crash_before_ack:
+            markers = self.history_path.parent / "crash-markers"
+            markers.mkdir(exist_ok=True)
+            env[CRASH_ENV] = f"{self.crash_before_ack[agent.name]}:{self.seed or 0}:{markers}"
         log = self.history_path.parent / f"agent-{agent.name}.log"
         return AgentProcess(agent.name, argv, env, log)
 
@@ -246,16 +293,43 @@ class ProcessRun(PipelineRun):
                     proc.start()
                     self.recorder.record("agent_start", agent=proc.name, pid=proc.pid,
                                          restart=proc.starts - 1, supervisor=True)
+                    killed = self._killed.pop(proc.name, None)
+                    if killed is not None:
+                        self.recorder.record("fault_end", **killed, new_pid=proc.pid)
             await asyncio.sleep(0.05)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int | None:
-        """Send ``sig`` (SIGKILL by default) to an agent's process; the supervisor restarts it."""
+        """Send ``sig`` (SIGKILL by default) to an agent's process; the supervisor restarts it.
+        Recorded as ``fault_start`` now and ``fault_end`` when the new process is started."""
         proc = self.processes[name]
         pid = proc.pid
-        self.recorder.record("fault_start", fault="kill", agent=name, pid=pid, signal=int(sig),
-                             supervisor=True)
+        fields = {"fault": "kill", "fault_id": f"process:kill:{name}:{proc.starts}",
+                  "target": name, "agent": name, "pid": pid, "signal": int(sig),
+                  "supervisor": True}
+        self.recorder.record("fault_start", **fields)
+        self._killed[name] = fields
         proc.kill(sig)
         return pid
+
+    def pause(self, name: str) -> int | None:
+        """SIGSTOP an agent's process (it holds its deliveries, unacked, until resumed)."""
+        proc = self.processes[name]
+        if name in self._paused or proc.pid is None:
+            return proc.pid
+        fields = {"fault": "pause", "fault_id": f"process:pause:{name}:{proc.pid}",
+                  "target": name, "agent": name, "pid": proc.pid, "supervisor": True}
+        self.recorder.record("fault_start", **fields, signal=int(signal.SIGSTOP))
+        self._paused[name] = fields
+        proc.kill(signal.SIGSTOP)
+        return proc.pid
+
+    def resume(self, name: str) -> None:
+        """SIGCONT a paused agent's process."""
+        fields = self._paused.pop(name, None)
+        if fields is None:
+            return
+        self.processes[name].kill(signal.SIGCONT)
+        self.recorder.record("fault_end", **fields, signal=int(signal.SIGCONT))
 
     def pump(self) -> list[dict[str, Any]]:
         """Take in the agents' new history events (this process's own are already known)."""
@@ -275,6 +349,8 @@ class ProcessRun(PipelineRun):
         return await super().settle(timeout=0, poll=poll)
 
     async def stop(self) -> None:
+        for name in list(self._paused):
+            self.resume(name)
         self._stopping = True
         if self._supervisor is not None:
             self._supervisor.cancel()

@@ -123,6 +123,7 @@ class PipelineRun:
         self.registry = SchemaRegistry(spec.registry_path)
         self.runtimes: dict[str, list[AgentRuntime]] = {}
         self.dead: list[DeadLetter] = []
+        self._unrecorded: list[DeadLetter] = []
         self.sent: dict[str, float] = {}
         self.terminal: dict[str, str] = {}
         self.done_at: dict[str, float] = {}
@@ -208,6 +209,10 @@ class PipelineRun:
             for runtime in runtimes:
                 await runtime.stop()
         await self.drain_dead_letters()
+        for dl in self._unrecorded:  # no agent is left to record them
+            if dl.correlation_id not in self.terminal:
+                self._record_dead_letter(dl, source="dlq")
+        self._unrecorded = []
         await self.snapshot()
         self.recorder.record("run_end", elapsed_s=round(time.monotonic() - self._started, 3))
         if self.owns_queues:
@@ -253,16 +258,28 @@ class PipelineRun:
     async def drain_dead_letters(self) -> list[DeadLetter]:
         """Collect dead letters from every queue; record those the broker made itself."""
         found: list[DeadLetter] = []
+        # A harness-made dead letter whose agent was cut off (crashed, restarted) after the
+        # broker had it but before recording it: the DLQ is the truth, so it is recorded from
+        # there when its correlation still has no fate one drain later.
+        late, self._unrecorded = self._unrecorded, []
+        for dl in late:
+            if dl.correlation_id and dl.correlation_id not in self.terminal:
+                self._record_dead_letter(dl, source="dlq")
         for agent in self.spec.agents.values():
             for dl in await self.transport.dead_letters(self.queue(agent.queue)):
                 found.append(dl)
                 if dl.reason in BROKER_DEAD_LETTER_REASONS:
-                    self.recorder.record(
-                        "dead_letter", queue=dl.queue, reason=dl.reason, detail=dl.detail,
-                        correlation_id=dl.correlation_id, body=b64(dl.body[:65536]),
-                        body_len=len(dl.body), source="broker")
+                    self._record_dead_letter(dl, source="broker")
+                elif dl.correlation_id and dl.correlation_id not in self.terminal:
+                    self._unrecorded.append(dl)
         self.dead.extend(found)
         return found
+
+    def _record_dead_letter(self, dl: DeadLetter, *, source: str) -> None:
+        self.recorder.record(
+            "dead_letter", queue=dl.queue, reason=dl.reason, detail=dl.detail,
+            correlation_id=dl.correlation_id, body=b64(dl.body[:65536]),
+            body_len=len(dl.body), source=source)
 
     async def settle(self, timeout: float = 60.0, *, poll: float = 0.1) -> bool:
         """Wait until every input sent has a terminal outcome or a dead letter."""

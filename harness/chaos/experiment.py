@@ -51,7 +51,8 @@ __all__ = ["Experiment", "Probe", "load_experiment", "parse_tolerance"]
 
 _TOP = {"title", "description", "pipeline", "variants", "seed", "workload",
         "steady-state-hypothesis", "method", "rollbacks", "expect", "settle_timeout", "tags",
-        "configuration", "broker", "registry_overlay"}
+        "configuration", "broker", "registry_overlay", "broker_tolerance",
+        "services"}
 _FAULT_KEYS = {"fault", "target", "at", "duration", "probability", "repeat", "max", "params",
                "type", "name", "description"}
 _PROBE_KEYS = {"checker", "tolerance", "agent", "options", "name", "type", "description"}
@@ -87,6 +88,8 @@ class Experiment:
     settle_timeout: float = 20.0
     description: str = ""
     broker: str | None = None
+    broker_latency_factor: float = 1.0
+    services: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
     def checker_names(self) -> list[str]:
@@ -112,6 +115,7 @@ class Experiment:
                 "workload": {"generator": self.generator, "count": self.count, "rate": self.rate,
                              "mix": self.mix},
                 "checkers": self.checker_options(),
+                "broker_tolerance": {"latency_factor": self.broker_latency_factor},
                 "expect": {"valid": self.expect_valid, "caught_by": self.caught_by}}
 
 
@@ -307,6 +311,16 @@ def load_experiment(path: str | Path) -> Experiment:
             raise PipelineError(f"unknown checker {name!r}", where=_where(path, expect,
                                                                           "expect.caught_by"))
     seed = _number(raw, "seed", 0, path, "", integer=True)
+    tol = raw.get("broker_tolerance") or {}
+    if not isinstance(tol, dict) or set(k for k in tol if not is_meta(k)) - {"latency_factor"}:
+        raise PipelineError("must be {latency_factor: N} (N >= 1)",
+                            where=_where(path, raw, "broker_tolerance"))
+    factor = float(_number(tol, "latency_factor", 1.0, path, "broker_tolerance.", minimum=1.0))
+    services = raw.get("services") or []
+    if not isinstance(services, list) or not all(isinstance(x, str) and ":" in x
+                                                 for x in services):
+        raise PipelineError("must be a list of FILE.py:function (async context managers)",
+                            where=_where(path, raw, "services"))
     return Experiment(
         path=path, title=str(raw.get("title", path.stem)), pipeline=pipeline, seed=int(seed),
         generator=str(workload.get("generator", "payments")),
@@ -317,4 +331,5 @@ def load_experiment(path: str | Path) -> Experiment:
         expect_valid=expect.get("valid", True), caught_by=[str(c) for c in caught_by],
         settle_timeout=float(_number(raw, "settle_timeout", 20, path, "", minimum=0.1)),
         description=str(raw.get("description", "")),
-        broker=str(raw["broker"]) if raw.get("broker") else None, raw=_clean(raw))
+        broker=str(raw["broker"]) if raw.get("broker") else None,
+        broker_latency_factor=factor, services=[str(x) for x in services], raw=_clean(raw))

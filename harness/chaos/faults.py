@@ -289,7 +289,7 @@ class ChaosHooks:
     Crash faults fire at most once per (fault, message, agent) so a redelivery goes through;
     ``pause`` holds every new delivery of the agent until resumed; ``slow_dependency`` and
     ``dependency_down`` act on in-process dependencies that ask :func:`dependency_delay` (real
-    HTTP dependencies get the same faults from Toxiproxy, see proxy_faults.py).
+    HTTP dependencies get the same faults from Toxiproxy, see network.py).
     """
 
     def __init__(self, recorder: Recorder, plan: list[PlannedFault], seed: int, *,

@@ -5,6 +5,20 @@ Every fault applied or cleared is written to the run's history when a recorder i
 ``fault_start`` / ``fault_end`` with ``fault`` (the toxic type, or ``down``), ``target`` (the
 proxy name) and ``params`` (toxic name, stream, toxicity, attributes).
 
+It has two faces on one object:
+
+- synchronous (tests, scripts): :meth:`NetworkFaults.proxy` and the :class:`ProxyHandle` methods;
+- asynchronous (the chaos runner, ``harness chaos run --toxiproxy``): ``await faults.prepare(
+  planned)``, ``await faults.start(fault)`` / ``await faults.stop(fault)`` for a planned network
+  fault window, ``await faults.heal()`` and ``await faults.aclose()``. They run the same HTTP
+  calls in a worker thread, so the event loop (and the agents on it) never blocks on the API.
+
+A planned fault's ``target`` is a proxy name; the proxy is created on first use when its params
+give ``upstream`` (and ``listen``, default ``127.0.0.1:0``). Params: ``latency`` {latency_ms,
+jitter_ms}, ``reset_peer`` {timeout_ms}, ``timeout`` {timeout_ms}, ``bandwidth`` {rate_kbps},
+``down`` (the proxy is disabled for the window); all take ``stream`` (``downstream``) and
+``toxicity`` (1.0).
+
 Example::
 
     with NetworkFaults(recorder=recorder) as faults:
@@ -18,8 +32,11 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,11 +45,29 @@ import httpx
 from harness.errors import HarnessError, InputError, ServiceUnavailable
 from harness.history import Recorder
 
-__all__ = ["TOXIPROXY_URL_ENV", "FaultError", "NetworkFaults", "ProxyHandle"]
+__all__ = ["TOXIPROXY_URL_ENV", "FaultError", "NetworkFaults", "ProxyHandle", "toxic_for"]
 
 TOXIPROXY_URL_ENV = "TOXIPROXY_URL"
 _TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data",
           "noop")
+
+
+def toxic_for(fault: Any) -> dict[str, Any]:
+    """The Toxiproxy toxic (JSON body) for a planned network fault (not ``down``)."""
+    p = fault.params or {}
+    attributes: dict[str, int]
+    if fault.fault == "latency":
+        attributes = {"latency": int(p.get("latency_ms", 100)),
+                      "jitter": int(p.get("jitter_ms", 0))}
+    elif fault.fault in ("reset_peer", "timeout"):
+        attributes = {"timeout": int(p.get("timeout_ms", 0))}
+    elif fault.fault == "bandwidth":
+        attributes = {"rate": int(p.get("rate_kbps", 100))}
+    else:
+        raise ValueError(f"{fault.fault} is not a toxic")
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", fault.id)
+    return {"name": name, "type": fault.fault, "stream": p.get("stream", "downstream"),
+            "toxicity": float(p.get("toxicity", 1.0)), "attributes": attributes}
 
 
 class FaultError(HarnessError):
@@ -65,8 +100,12 @@ class NetworkFaults:
 
             api_url = self._stack.enter_context(ToxiproxyServer(port=0).run_in_thread())
         self.api_url = api_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.api_url, timeout=timeout)
+        self.http = httpx.Client(base_url=self.api_url, timeout=timeout,
+                                 headers={"User-Agent": "harness"})
         self.proxies: dict[str, ProxyHandle] = {}
+        self.applied: dict[str, tuple[str, str]] = {}  # fault id -> (proxy, toxic or "")
+        self._borrowed: set[str] = set()  # proxies that were there before: kept at close
+        self._lock = threading.Lock()
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """One API call; returns the decoded reply (None when empty).
@@ -76,7 +115,8 @@ class NetworkFaults:
             FaultError: a non-2xx reply.
         """
         try:
-            resp = self.http.request(method, path, json=body)
+            with self._lock:
+                resp = self.http.request(method, path, json=body)
         except httpx.TransportError as exc:
             raise ServiceUnavailable(f"Toxiproxy API at {self.api_url} does not answer: "
                                      f"{exc}") from exc
@@ -107,6 +147,82 @@ class NetworkFaults:
         self.proxies[name] = handle
         return handle
 
+    def ensure_proxy(self, name: str, *, upstream: str | None = None,
+                     listen: str | None = None) -> ProxyHandle:
+        """The proxy ``name`` as it is on the server, created when missing (needs
+        ``upstream``). An existing proxy is kept with its toxics."""
+        if name in self.proxies:
+            return self.proxies[name]
+        try:
+            data = self.call("GET", f"/proxies/{name}")
+        except FaultError as exc:
+            if exc.status != 404:
+                raise
+            if not upstream:
+                raise InputError(f"Toxiproxy has no proxy {name!r} and the fault gives no "
+                                 "upstream to create it", where=f"target {name}") from exc
+            return self.proxy(name, upstream, listen=listen or "127.0.0.1:0")
+        handle = ProxyHandle(self, data)
+        self.proxies[name] = handle
+        self._borrowed.add(name)
+        return handle
+
+    # -- the asynchronous face (planned fault windows) ---------------------------------------
+    def _open_window(self, fault: Any) -> None:
+        p = fault.params or {}
+        handle = self.ensure_proxy(fault.target, upstream=p.get("upstream"),
+                                   listen=p.get("listen"))
+        if fault.fault == "down":
+            handle.down()
+            self.applied[fault.id] = (handle.name, "")
+            return
+        toxic = toxic_for(fault)
+        handle.add_toxic(toxic["type"], name=toxic["name"], stream=toxic["stream"],
+                         toxicity=toxic["toxicity"], **toxic["attributes"])
+        self.applied[fault.id] = (handle.name, toxic["name"])
+
+    def _close_window(self, fault_id: str, proxy: str, toxic: str) -> None:
+        handle = self.proxies.get(proxy)
+        self.applied.pop(fault_id, None)
+        if handle is None:
+            return
+        if not toxic:
+            handle.up()
+            return
+        try:
+            handle.remove_toxic(toxic)
+        except FaultError as exc:
+            if exc.status != 404:
+                raise
+
+    async def prepare(self, faults: list[Any]) -> None:
+        """Create the proxies the planned network faults name, before the run connects."""
+        for f in faults:
+            p = f.params or {}
+            if p.get("upstream"):
+                await asyncio.to_thread(self.ensure_proxy, f.target, upstream=p["upstream"],
+                                        listen=p.get("listen"))
+
+    async def start(self, fault: Any) -> None:
+        """Open a planned fault window (a toxic, or ``down``)."""
+        await asyncio.to_thread(self._open_window, fault)
+
+    async def stop(self, fault: Any) -> None:
+        """Close a planned fault window."""
+        proxy, toxic = self.applied.get(fault.id, (fault.target, ""))
+        if fault.id not in self.applied and fault.fault != "down":
+            return
+        await asyncio.to_thread(self._close_window, fault.id, proxy, toxic)
+
+    async def heal(self) -> None:
+        """Close every window still open."""
+        for fid, (proxy, toxic) in list(self.applied.items()):
+            await asyncio.to_thread(self._close_window, fid, proxy, toxic)
+
+    async def aclose(self) -> None:
+        """:meth:`close` off the event loop."""
+        await asyncio.to_thread(self.close)
+
     def record(self, kind: str, fault: str, target: str, params: dict[str, Any]) -> None:
         """Write a fault event into the history, when there is one."""
         if self.recorder is not None:
@@ -115,11 +231,13 @@ class NetworkFaults:
     def close(self) -> None:
         """Clear and delete every proxy this object created, then stop an embedded server."""
         try:
+            borrowed = self._borrowed
             for handle in list(self.proxies.values()):
                 with contextlib.suppress(HarnessError):
                     handle.clear()
-                with contextlib.suppress(HarnessError):
-                    self.call("DELETE", f"/proxies/{handle.name}")
+                if handle.name not in borrowed:  # proxies found on the server stay there
+                    with contextlib.suppress(HarnessError):
+                        self.call("DELETE", f"/proxies/{handle.name}")
             self.proxies.clear()
         finally:
             self.http.close()

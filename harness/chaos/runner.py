@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import shutil
 import tempfile
 import time
@@ -32,7 +33,7 @@ from harness.run import PipelineRun
 from harness.transport import open_transport
 from harness.workload import WorkItem, payments_workload
 
-__all__ = ["RunResult", "expectation_met", "make_workload", "run_experiment"]
+__all__ = ["RunResult", "checker_options", "expectation_met", "make_workload", "run_experiment"]
 
 Progress = Callable[[str, int, int, int], None]
 
@@ -230,6 +231,7 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     planned = plan(exp.faults, seed)
     store_dir = Path(tempfile.mkdtemp(prefix="harness-store-"))
     recorder = Recorder(hist_path)
+    services = contextlib.AsyncExitStack()
     try:
         faulty = FaultyTransport(
             open_transport(broker, prefix=prefix), recorder, planned, seed,
@@ -244,9 +246,20 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
                    f.fault in NETWORK_FAULTS]
         if network is not None and hasattr(network, "prepare"):
             await network.prepare([f for f in planned if f.fault in NETWORK_FAULTS])
+        for ref in exp.services:  # the experiment's own services (an agent's HTTP dependency)
+            factory = load_object(ref, base=exp.path.parent, where=f"{exp.path}: services")
+            await services.enter_async_context(factory())
         await run.start()
+        # Collect now and freeze what exists: a full collection during the run would walk the
+        # whole heap (every earlier run's leftovers in a test session) and stall every agent at
+        # once for 100-300 ms; frozen, it walks only this run's objects.
+        gc.collect()
+        gc.freeze()
         try:
-            recorder.record("note", note="experiment", experiment=exp.describe(),
+            opts = checker_options(exp, spec, broker)
+            described = {**exp.describe(), "checkers": opts}
+            described["broker_tolerance"]["applied"] = broker != "memory"
+            recorder.record("note", note="experiment", experiment=described,
                             plan=[f.to_dict() for f in planned], workload=len(items))
             nemesis = _Nemesis(run, hooks, recorder, windows, network)
             faulty.start_clock()
@@ -280,15 +293,17 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
             await asyncio.sleep(0.05)  # let duplicates still in flight land
             summary = await run.summary()
         finally:
+            gc.unfreeze()
             await run.stop()
             if broker != "memory":
                 await _delete_queues(broker, prefix, spec)
     finally:
+        await services.aclose()
         recorder.close()
         shutil.rmtree(store_dir, ignore_errors=True)
     if progress:
         progress("checking", len(items), len(run.terminal), len(items))
-    opts = {k: dict(v) for k, v in exp.checker_options().items()}
+    opts = {k: dict(v) for k, v in checker_options(exp, spec, broker).items()}
     opts.setdefault("wire", {})["registry"] = run.registry
     verdicts = run_checkers(recorder.events, exp.checker_names(), opts)
     valid = overall(verdicts)
@@ -300,6 +315,33 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         expectation_met=expectation_met(verdicts, valid, expected),
         plan=[f.to_dict() for f in planned], fired=fired, summary=summary.to_dict(),
         out_dir=str(out), elapsed_s=round(time.monotonic() - started, 3))
+
+
+_MS_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+
+
+def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[str, Any]:
+    """The experiment's checker options for a run on ``broker``.
+
+    On a real broker the latency budgets in milliseconds (the pipeline's per agent and end to
+    end, and the experiment's tolerances) are multiplied by the experiment's
+    ``broker_tolerance.latency_factor`` (default 1): every hop there crosses a second process
+    (the broker) and a publisher-confirm round trip, which a loaded machine stretches for all
+    agents at once (docs/chaos.md, "Latency budgets on real brokers"). Fallback rates and the
+    coupling check are never scaled, and memory runs always use the declared budgets.
+    """
+    opts = {k: dict(v) for k, v in exp.checker_options().items()}
+    factor = exp.broker_latency_factor
+    if broker == "memory" or factor == 1.0 or "latency" not in opts:
+        return opts
+    lat = opts["latency"]
+    budgets = {a: dict(b) for a, b in spec.all_budgets().items()}
+    for agent, limits in (lat.get("budgets") or {}).items():
+        budgets[agent] = {**budgets.get(agent, {}), **limits}
+    lat["budgets"] = {a: {k: (round(v * factor, 3) if k in _MS_METRICS else v)
+                          for k, v in b.items()} for a, b in budgets.items()}
+    lat["latency_factor"] = factor
+    return opts
 
 
 async def _send(run: PipelineRun, item: WorkItem) -> None:

@@ -22,7 +22,7 @@ MESSAGE_FAULTS = frozenset({"duplicate", "delay", "reorder", "drop", "poison", "
 #: faults applied to agents through runtime hooks
 PROCESS_FAULTS = frozenset({"crash_before_ack", "crash_after_effect", "crash_on_delivery",
                             "restart", "pause", "slow_dependency", "dependency_down"})
-#: Toxiproxy toxics (harness/chaos/proxy_faults.py)
+#: Toxiproxy toxics (harness/chaos/network.py)
 NETWORK_FAULTS = frozenset({"latency", "down", "reset_peer", "timeout", "bandwidth"})
 #: faults that are windows in time (start, then end) rather than per-message decisions
 WINDOW_FAULTS = frozenset({"restart", "pause", "slow_dependency", "dependency_down"}

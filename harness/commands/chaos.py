@@ -22,8 +22,10 @@ def _code(valid: Any) -> int:
 def _network(url: str | None) -> Any:
     if not url:
         return None
-    from harness.chaos.proxy_faults import NetworkFaults
+    from harness.chaos.network import NetworkFaults
 
+    if url == "embedded":
+        return NetworkFaults(embedded=True)
     return NetworkFaults(url)
 
 
@@ -46,8 +48,17 @@ def _run(args: argparse.Namespace) -> int:
             last[0] = settled
             err.print(f"  {phase}: sent {sent}/{total}, settled {settled}/{total}")
 
-    result = asyncio.run(run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
-                                        progress=progress, network=_network(args.toxiproxy)))
+    network = _network(args.toxiproxy)
+
+    async def go() -> Any:
+        try:
+            return await run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
+                                        progress=progress, network=network)
+        finally:
+            if network is not None:
+                await network.aclose()
+
+    result = asyncio.run(go())
     data = result.to_dict()
     events = read_history(out / "history.jsonl").events
     data["files"] = write_run_files(data, events, out, suite=exp.path.stem)
@@ -123,7 +134,8 @@ def register(sub: Any) -> None:
     run.add_argument("--seed", type=int, default=None, help="override the file's seed")
     run.add_argument("--broker", default=None, help="memory (default) or amqp://...")
     run.add_argument("--out", default=None, help="run folder (default chaos-runs/NAME-seedS)")
-    run.add_argument("--toxiproxy", default=None, help="Toxiproxy API URL for network faults")
+    run.add_argument("--toxiproxy", default=None,
+                     help="Toxiproxy API URL for network faults, or embedded")
     add_json_flag(run)
     run.set_defaults(func=_run)
     chaos.set_defaults(func=lambda a: (chaos.print_help(), 2)[1])

@@ -16,13 +16,16 @@ from pathlib import Path
 import pytest
 
 from harness.chaos.experiment import load_experiment
+from harness.chaos.network import NetworkFaults
 from harness.chaos.runner import run_experiment
+from harness.chaos.schedule import NETWORK_FAULTS
 from harness.testing import require_service, required
 
 ROOT = Path(__file__).resolve().parents[2]
 CORRECT = sorted(p for p in (ROOT / "chaos").glob("*.yaml"))
 ZOO = sorted((ROOT / "chaos" / "zoo").glob("*.yaml"))
 SEEDS = range(1, 1 + int(os.environ.get("HARNESS_CHAOS_SEEDS", "20")))
+AMQP_SEEDS = range(1, 1 + int(os.environ.get("HARNESS_CHAOS_SEEDS_AMQP", "5")))
 ZOO_SEEDS = range(101, 101 + int(os.environ.get("HARNESS_ZOO_SEEDS", "5")))
 AMQP_URL = os.environ.get("HARNESS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -36,6 +39,13 @@ def _broker(broker: str) -> str:
         if importlib.util.find_spec("harness.transport.amqp") is None and not required():
             pytest.skip("harness.transport.amqp is not there yet")
     return broker
+
+
+def _network(exp):
+    """A Toxiproxy for experiments with network faults: TOXIPROXY_URL, else the embedded one."""
+    if any(f.fault in NETWORK_FAULTS for f in exp.faults):
+        return NetworkFaults()
+    return None
 
 
 def _explain(result) -> str:
@@ -56,11 +66,16 @@ def test_correct_pipeline_is_valid_on_every_seed(path: Path, broker: str, tmp_pa
 
     async def all_seeds():
         failures = []
-        for seed in SEEDS:
-            result = await run_experiment(exp, seed=seed, broker=broker,
-                                          out_dir=tmp_path / f"seed{seed}")
-            if result.valid is not True:
-                failures.append(_explain(result))
+        network = _network(exp)
+        try:
+            for seed in (SEEDS if broker == "memory" else AMQP_SEEDS):
+                result = await run_experiment(exp, seed=seed, broker=broker, network=network,
+                                              out_dir=tmp_path / f"seed{seed}")
+                if result.valid is not True:
+                    failures.append(_explain(result))
+        finally:
+            if network is not None:
+                await network.aclose()
         return failures
 
     failures = asyncio.run(all_seeds())
@@ -77,11 +92,16 @@ def test_bug_zoo_variant_is_caught_by_its_checker(path: Path, broker: str, tmp_p
 
     async def all_seeds():
         misses = []
-        for seed in ZOO_SEEDS:
-            result = await run_experiment(exp, seed=seed, broker=broker,
-                                          out_dir=tmp_path / f"seed{seed}")
-            if not result.expectation_met:
-                misses.append(f"expected {exp.caught_by} to catch it\n" + _explain(result))
+        network = _network(exp)
+        try:
+            for seed in ZOO_SEEDS:
+                result = await run_experiment(exp, seed=seed, broker=broker, network=network,
+                                              out_dir=tmp_path / f"seed{seed}")
+                if not result.expectation_met:
+                    misses.append(f"expected {exp.caught_by} to catch it\n" + _explain(result))
+        finally:
+            if network is not None:
+                await network.aclose()
         return misses
 
     misses = asyncio.run(all_seeds())
@@ -94,3 +114,29 @@ def test_every_zoo_bug_of_the_issue_has_an_experiment():
                 "dropped-correlation-id", "risk-score-rename", "sync-dependency-no-fallback",
                 "shared-state"):
         assert bug in names, bug
+
+
+@pytest.mark.amqp
+@pytest.mark.timeout(600)
+def test_payments_survive_faults_on_the_agent_broker_link(tmp_path: Path):
+    """chaos/network/payments-broker-link.yaml: every agent reaches RabbitMQ through the proxy
+    "rabbit" (127.0.0.1:35672), which gets latency and a bandwidth limit."""
+    _broker(AMQP_URL)
+    exp = load_experiment(ROOT / "chaos" / "network" / "payments-broker-link.yaml")
+    via = AMQP_URL.replace("127.0.0.1:5672", "127.0.0.1:35672")
+
+    async def all_seeds():
+        failures = []
+        network = NetworkFaults()
+        try:
+            for seed in AMQP_SEEDS:
+                result = await run_experiment(exp, seed=seed, broker=via, network=network,
+                                              out_dir=tmp_path / f"seed{seed}")
+                if result.valid is not True:
+                    failures.append(_explain(result))
+        finally:
+            await network.aclose()
+        return failures
+
+    failures = asyncio.run(all_seeds())
+    assert not failures, "\n".join(failures)

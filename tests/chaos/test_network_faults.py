@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.chaos.proxy_faults import NetworkFaults, toxic_for
+from harness.chaos.network import NetworkFaults, toxic_for
 from harness.chaos.schedule import FaultSpec, plan
 from harness.testing import required
 
@@ -71,8 +71,7 @@ async def test_latency_and_down_windows(toxiproxy_api: str):
     server, up = await _echo_server()
     nf = NetworkFaults(toxiproxy_api)
     try:
-        proxy = await nf.ensure_proxy("harness-echo", upstream=f"127.0.0.1:{up}")
-        port = int(proxy["listen"].rsplit(":", 1)[1])
+        port = nf.ensure_proxy("harness-echo", upstream=f"127.0.0.1:{up}").port
         assert await _roundtrip(port) < 0.15
         lat = plan([FaultSpec("latency", "harness-echo", params={"latency_ms": 200})], 1)[0]
         await nf.start(lat)
@@ -85,10 +84,36 @@ async def test_latency_and_down_windows(toxiproxy_api: str):
             await _roundtrip(port)
         await nf.heal()
         assert await _roundtrip(port) < 0.15
+        assert nf.applied == {}
     finally:
-        await nf.client.delete("/proxies/harness-echo")
         await nf.aclose()
         server.close()
+    assert "harness-echo" not in NetworkFaults(toxiproxy_api).call("GET", "/proxies")
+
+
+async def test_windows_do_not_block_the_event_loop(toxiproxy_api: str):
+    nf = NetworkFaults(toxiproxy_api)
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        f = plan([FaultSpec("reset_peer", "harness-nb", params={
+            "timeout_ms": 0, "upstream": "127.0.0.1:9"})], 1)[0]
+        await nf.prepare([f])
+        await nf.start(f)
+        assert [t["type"] for t in nf.proxies["harness-nb"].toxics()] == ["reset_peer"]
+        await nf.stop(f)
+        assert nf.proxies["harness-nb"].toxics() == []
+    finally:
+        task.cancel()
+        await nf.aclose()
+    assert ticks > 0
 
 
 class _FakeNetwork:
