@@ -9,8 +9,9 @@ For each delivery, in order:
    on timeout, the agent's fallback handler runs if the pipeline allows it, else the delivery is
    returned for redelivery (the transport's delivery limit dead-letters a message that never
    succeeds);
-4. validate every emitted envelope against the registry (an agent never forwards what its
-   consumers would reject: a bad emission dead-letters the input with ``emitted_invalid``);
+4. validate every emitted envelope against the registry and the envelope size limit (an agent
+   never forwards what its consumers would reject: a bad emission dead-letters the input with
+   ``emitted_invalid``);
 5. publish the emissions (confirmed), then ack. A crash anywhere before the ack leaves the
    message unacked, so the broker redelivers it; derived identities and the idempotency store
    make the retry safe.
@@ -33,7 +34,7 @@ from harness.agents.context import Context, Dependency
 from harness.agents.sdk import Agent
 from harness.agents.stores import EffectStore, LedgerRow
 from harness.contracts.registry import SchemaRegistry
-from harness.envelope import Envelope, peek_correlation_id
+from harness.envelope import MAX_ENVELOPE_BYTES, Envelope, peek_correlation_id
 from harness.errors import EnvelopeError, ValidationFailed
 from harness.history import Recorder, b64
 from harness.transport.base import Delivery, Subscription, Transport
@@ -167,8 +168,7 @@ class AgentRuntime:
         ctx = Context(self, envelope, attempt=delivery.delivery_count)
         try:
             await self._run_handler(ctx)
-            for emitted in ctx.emitted:
-                self._validate(emitted, direction="egress")
+            bodies = [self._egress(emitted) for emitted in ctx.emitted]
         except ValidationFailed as exc:
             await self._dead_letter(delivery, "emitted_invalid", exc.detail,
                                     envelope.correlation_id, ids)
@@ -182,11 +182,11 @@ class AgentRuntime:
             await delivery.nack(requeue=True)
             return
         try:
-            for emitted in ctx.emitted:
+            for emitted, body in zip(ctx.emitted, bodies, strict=True):
                 headers = {"x-correlation-id": emitted.correlation_id,
                            "x-message-type": emitted.type}
                 for queue in self.route(emitted.type):
-                    await self.transport.publish(queue, emitted.to_bytes(), headers=headers)
+                    await self.transport.publish(queue, body, headers=headers)
                     if not getattr(self.transport, "records_publish", False):
                         self.record("publish", queue=queue, producer=self.agent.name,
                                     **emitted.identities())
@@ -214,6 +214,15 @@ class AgentRuntime:
             ctx.emitted.clear()
             ctx.used_fallback = True
             await asyncio.wait_for(agent.fallback_fn(ctx, ctx.message), timeout=agent.timeout)
+
+    def _egress(self, envelope: Envelope) -> bytes:
+        """Validate an emitted envelope as its consumers will, and return its bytes."""
+        self._validate(envelope, direction="egress")
+        body = envelope.to_bytes()
+        if len(body) > MAX_ENVELOPE_BYTES:
+            raise ValidationFailed("too_large", f"emitted {envelope.type} is {len(body)} bytes, "
+                                   f"over the {MAX_ENVELOPE_BYTES}-byte envelope limit")
+        return body
 
     def _validate_ingress(self, envelope: Envelope) -> None:
         if not self.agent.validate_ingress:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import time
 import zlib
 from collections import Counter
@@ -152,21 +153,58 @@ def case_strategy(agent: Agent, registry: SchemaRegistry,
             name = draw(st.sampled_from(fields))[0]
             variant, template = draw(st.sampled_from(CORPUS))
             token = "CANARY-" + draw(st.text("0123456789abcdef", min_size=8, max_size=8))
-            text = render(template, token)
-            limit = (schema["properties"][name].get("maxLength") or len(text))
-            payload = {**env.payload, name: text[:limit]}
-            if not registry.is_valid(ref.type, ref.version, payload):
-                return _case("valid", ref, env, cid, agent, registry)
-            twin = env.with_payload({**env.payload, name: benign_twin(text[:limit])})
-            return _case(f"injection:{variant}", ref, env.with_payload(payload), cid, agent,
-                         registry, canaries=(token, text[:limit]), note=f"{name}: {template[:40]}",
-                         twin=twin.to_bytes())
+            return _injection_case(agent, registry, ref, env, schema, name, variant, template,
+                                   token) or _case("valid", ref, env, cid, agent, registry)
         kind = bucket if bucket in MUTATIONS else draw(st.sampled_from(sorted(MUTATIONS)))
         ctx = MutationContext(registry, ref, schema, list(agent.consumes))
         mutated, note = MUTATIONS[kind](draw, env, ctx)
         return _case(kind, ref, mutated, cid, agent, registry, note=note)
 
     return cases()
+
+
+def _injection_case(agent: Agent, registry: SchemaRegistry, ref: MessageRef, env: Envelope,
+                    schema: Any, name: str, variant: str, template: str,
+                    token: str) -> Case | None:
+    """``env`` with field ``name`` holding an injection string carrying ``token`` (None when
+    the schema does not allow it), plus its benign twin for the steering check."""
+    text = render(template, token)
+    limit = (schema["properties"][name].get("maxLength") or len(text))
+    payload = {**env.payload, name: text[:limit]}
+    if not registry.is_valid(ref.type, ref.version, payload):
+        return None
+    twin = env.with_payload({**env.payload, name: benign_twin(text[:limit])})
+    return _case(f"injection:{variant}", ref, env.with_payload(payload), env.correlation_id,
+                 agent, registry, canaries=(token, text[:limit]),
+                 note=f"{name}: {template[:40]}", twin=twin.to_bytes())
+
+
+def injection_cases(agent: Agent, registry: SchemaRegistry,
+                    payloads: PayloadStrategies) -> list[Case]:
+    """Every injection template in every free-text (``x-llm-input``) field, on the simplest
+    payload and on payloads with every number at its limits (so decisions that hinge on a
+    threshold can be steered one way or the other)."""
+    out: list[Case] = []
+    for ref in agent.consumes:
+        if (ref.type, ref.version) not in registry:
+            continue
+        schema = payloads.inlined(ref)
+        fields = [f[0] for f in llm_fields(schema) if len(f) == 1]
+        bases = [*payloads.extremes(ref), payloads.minimal(ref)]
+        if not fields or not isinstance(bases[-1], dict):
+            continue
+        n = 0
+        for name in fields:
+            for (variant, template), base in itertools.product(CORPUS, bases):
+                cid = f"fz-inj-{ref.type}-{n}"
+                env = envelope_for(ref, base, cid)
+                token = f"CANARY-{n:08x}"
+                case = _injection_case(agent, registry, ref, env, schema, name, variant,
+                                       template, token)
+                if case is not None:
+                    out.append(case)
+                n += 1
+    return out
 
 
 def boundary_cases(agent: Agent, registry: SchemaRegistry,
@@ -235,9 +273,11 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
     beat = envelope_for(refs[0], payloads.minimal(refs[0]), "fz-heartbeat")
     state: dict[str, Any] = {"failed": None}
     started = time.monotonic()
-    # boundary values first, deterministically (explicit examples), at most a fifth of the
-    # budget; then Hypothesis generates the rest
-    sweep = boundary_cases(agent, registry, payloads)[: examples // 5]
+    # every injection template and boundary value first, deterministically (explicit
+    # examples), at most a quarter of the budget; then Hypothesis generates the rest
+    injections = injection_cases(agent, registry, payloads)[: examples // 6]
+    sweep = injections + boundary_cases(agent, registry, payloads)[: examples // 4
+                                                                   - len(injections)]
 
     @settings(max_examples=max(1, examples - len(sweep)), deadline=None, database=None,
               derandomize=False,

@@ -207,6 +207,26 @@ class PayloadStrategies:
                 out.append(candidate)
         return out
 
+    def extremes(self, ref: MessageRef) -> list[Any]:
+        """The minimal valid payload with every numeric property at its largest, then at its
+        smallest, allowed value (decisions often hinge on a threshold); the valid ones."""
+        base = self.minimal(ref)
+        schema = self.inlined(ref)
+        if not isinstance(base, dict) or not isinstance(schema, dict):
+            return []
+        props = schema.get("properties") or {}
+        out: list[Any] = []
+        for pick in (max, min):
+            candidate = dict(base)
+            for name, sub in props.items():
+                if isinstance(sub, dict) and sub.get("type") in ("integer", "number"):
+                    bounds = [sub[k] for k in ("minimum", "maximum") if k in sub]
+                    if bounds:
+                        candidate[name] = pick(bounds)
+            if candidate != base and self.registry.is_valid(ref.type, ref.version, candidate):
+                out.append(candidate)
+        return out
+
     def _edge(self, ref: MessageRef, base: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         """``base`` with up to four properties set to edge values their schema allows."""
         edges = self.edges(ref)

@@ -191,3 +191,22 @@ async def test_every_payments_agent_dead_letters_each_kind_of_bad_input(registry
             assert result.dead_letters[0].correlation_id == "pay-9"
             assert not result.emitted and not result.effects
         assert not probe.runtime.crashed
+
+
+async def test_an_emission_over_the_envelope_limit_is_not_forwarded(registry):
+    bloated = Agent("bloated", "1", consumes=["payment.accepted@1"],
+                    emits=["payment.risk_assessed@1"])
+
+    @bloated.handler
+    async def handle(ctx: Context, msg: Envelope) -> None:
+        fields = {k: msg.payload[k] for k in ("payment_id", "amount_cents", "currency",
+                                              "customer_id", "merchant_id")}
+        # valid against the schema (extra properties allowed), but too big to be an envelope
+        ctx.emit("payment.risk_assessed", {**fields, "risk_level": "low",
+                                           "debug": "z" * 1_100_000})
+
+    async with AgentProbe(bloated, registry) as probe:
+        result = await probe.send(accepted())
+    assert not result.emitted
+    (dl,) = result.dead_letters
+    assert dl.reason == "emitted_invalid" and "envelope limit" in dl.detail
