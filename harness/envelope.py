@@ -193,12 +193,7 @@ class Envelope:
         this is on every hop's hot path)."""
         data = {
             "envelope": ENVELOPE_VERSION,
-            "message_id": self.message_id,
-            "correlation_id": self.correlation_id,
-            "causation_id": self.causation_id,
-            "type": self.type,
-            "schema_version": self.schema_version,
-            "idempotency_key": self.idempotency_key,
+            **self.identities(),  # same keys, same order as the dataclass fields
             "producer": {"agent": self.producer.agent, "version": self.producer.version},
             "produced_at": self.produced_at,
             "trace": {"traceparent": self.trace.traceparent, "tracestate": self.trace.tracestate},
