@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.contracts.compat.model import Node
 
@@ -81,20 +81,24 @@ def compare_object(ctx: Context, original: Node, update: Node, order: Order) -> 
     ctx.path[-1] = "dependencies"
     _compare_dependencies(ctx, o, u, order)
     ctx.path[-1] = "additionalProperties"
-    if o["permitsAdditional"] != u["permitsAdditional"]:
-        ctx.add("ADDITIONAL_PROPERTIES_ADDED" if u["permitsAdditional"]
-                else "ADDITIONAL_PROPERTIES_REMOVED")
-    elif o["additional"] is None and u["additional"] is not None:
-        ctx.add("ADDITIONAL_PROPERTIES_NARROWED")
-    elif u["additional"] is None and o["additional"] is not None:
-        ctx.add("ADDITIONAL_PROPERTIES_EXTENDED")
-    else:
-        ctx.schema(o["additional"], u["additional"])
+    _compare_additional(ctx, o, u, "ADDITIONAL_PROPERTIES")
     ctx.path.pop()
     _compare_unevaluated(ctx, o["unevaluated"], u["unevaluated"], "unevaluatedProperties",
                          "UNEVALUATED_PROPERTIES")
     for name, stem in (("maxProperties", "MAX_PROPERTIES"), ("minProperties", "MIN_PROPERTIES")):
         _limit(ctx, name, o[name], u[name], stem)
+
+
+def _compare_additional(ctx: Context, o: dict[str, Any], u: dict[str, Any], stem: str) -> None:
+    """additionalProperties / additionalItems: allowed or not, then a schema or none."""
+    if o["permitsAdditional"] != u["permitsAdditional"]:
+        ctx.add(f"{stem}_ADDED" if u["permitsAdditional"] else f"{stem}_REMOVED")
+    elif o["additional"] is None and u["additional"] is not None:
+        ctx.add(f"{stem}_NARROWED")
+    elif u["additional"] is None and o["additional"] is not None:
+        ctx.add(f"{stem}_EXTENDED")
+    else:
+        ctx.schema(o["additional"], u["additional"])
 
 
 def _limit(ctx: Context, name: str, before: int | None, after: int | None, stem: str) -> None:
@@ -236,14 +240,7 @@ def compare_array(ctx: Context, original: Node, update: Node) -> None:
     ctx.path.pop()
     _compare_tuple(ctx, original, update)
     ctx.path.append("additionalItems")
-    if o["permitsAdditional"] != u["permitsAdditional"]:
-        ctx.add("ADDITIONAL_ITEMS_REMOVED" if o["permitsAdditional"] else "ADDITIONAL_ITEMS_ADDED")
-    elif o["additional"] is None and u["additional"] is not None:
-        ctx.add("ADDITIONAL_ITEMS_NARROWED")
-    elif u["additional"] is None and o["additional"] is not None:
-        ctx.add("ADDITIONAL_ITEMS_EXTENDED")
-    else:
-        ctx.schema(o["additional"], u["additional"])
+    _compare_additional(ctx, o, u, "ADDITIONAL_ITEMS")
     ctx.path.pop()
     _compare_unevaluated(ctx, o["unevaluated"], u["unevaluated"], "unevaluatedItems",
                          "UNEVALUATED_ITEMS")
