@@ -106,9 +106,10 @@ def test_toxic_bad_input(driver, new_name, echo_upstream, body):
     assert err.value.status == 400
 
 
+# toxiproxy-python 0.1.1 has no toxic update, so that driver is not asked (rather than skipped)
+@pytest.mark.parametrize("driver", ["raw", "node"], indirect=True)
 def test_toxic_update(driver, new_name, echo_upstream):
-    if not driver.can_update_toxic:
-        pytest.skip(f"{driver.name} client has no toxic update")
+    assert driver.can_update_toxic
     name = new_name()
     driver.create(name, echo_upstream)
     driver.add_toxic(name, {"type": "latency", "attributes": {"latency": 10, "jitter": 2}})
