@@ -1,6 +1,7 @@
 """Workloads: the inputs a run feeds in, generated from a seed.
 
-``payments_workload`` makes payment requests: mostly valid, some high-risk (the fraud agent
+``envelope_workload`` makes one for any pipeline from a payload function (rides and media use
+it). ``payments_workload`` makes payment requests: mostly valid, some high-risk (the fraud agent
 flags them, authorization declines them) and some invalid in each of the ways an upstream agent
 can go wrong: malformed bytes, a wrong schema version, a missing field, a huge payload.
 """
@@ -9,11 +10,16 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from harness.envelope import Envelope, Producer
 
-__all__ = ["INVALID_KINDS", "WorkItem", "payments_workload"]
+__all__ = ["INVALID_KINDS", "WorkItem", "envelope_workload", "payments_workload",
+           "pick_kinds", "work_item"]
+
+PayloadFn = Callable[[random.Random, int, str], dict[str, Any]]
 
 INVALID_KINDS = ("malformed_bytes", "wrong_version", "missing_field", "huge_payload")
 
@@ -54,6 +60,58 @@ def _payment(rng: random.Random, i: int, *, high_risk: bool) -> dict:
     return payload
 
 
+def pick_kinds(rng: random.Random, n: int, *, invalid_kinds: tuple[str, ...], invalid: float,
+               high_risk: float) -> Iterator[tuple[int, str]]:
+    """Yield (index, kind) for ``n`` inputs: one of each invalid kind forced at random places
+    when n >= 20 (so every kind shows up), else drawn by the mix. Lazy, so the caller's own
+    draws for input i happen between this one's draws for i and i + 1."""
+    forced = list(invalid_kinds) if n >= 20 and invalid > 0 else []
+    forced_at = set(rng.sample(range(n), len(forced))) if forced else set()
+    for i in range(n):
+        roll = rng.random()
+        if i in forced_at:
+            yield i, forced.pop()
+        elif roll < invalid:
+            yield i, rng.choice(invalid_kinds)
+        elif roll < invalid + high_risk:
+            yield i, "high_risk"
+        else:
+            yield i, "valid"
+
+
+def work_item(cid: str, env: Envelope, body: bytes, kind: str) -> WorkItem:
+    """The WorkItem for an input of ``kind`` (valid and high_risk keep their envelope)."""
+    valid = kind in ("valid", "high_risk")
+    expect = {"valid": "completed", "high_risk": "declined"}.get(kind, "dead_lettered")
+    return WorkItem(cid, env if valid else None, body, valid, expect, kind)
+
+
+def envelope_workload(n: int, seed: int, *, mix: Mapping[str, float], run_tag: str,
+                      ingress_type: str, prefix: str, payload: PayloadFn,
+                      required: tuple[str, ...], version: int = 1) -> list[WorkItem]:
+    """A seeded workload for any pipeline (rides and media use it): ``payload(rng, i, kind)``
+    builds a valid or high_risk payload; invalid inputs are malformed bytes or a missing
+    required field."""
+    rng = random.Random(f"{prefix}:{seed}")
+    producer = Producer("workload", "1")
+    items: list[WorkItem] = []
+    for i, kind in pick_kinds(rng, n, invalid_kinds=("malformed_bytes", "missing_field"),
+                              invalid=float(mix.get("invalid", 0.0)),
+                              high_risk=float(mix.get("high_risk", 0.0))):
+        cid = f"{prefix}-{run_tag}{seed}-{i:06d}"
+        body_payload = payload(rng, i, "high_risk" if kind == "high_risk" else "valid")
+        if kind == "missing_field":
+            del body_payload[rng.choice(list(required))]
+        env = Envelope.ingress(type=ingress_type, schema_version=version, payload=body_payload,
+                               correlation_id=cid, producer=producer, identity=cid)
+        body = env.to_bytes()
+        if kind == "malformed_bytes":
+            cut = rng.randint(10, len(body) - 10)
+            body = body[:cut] + b"\xff{"
+        items.append(work_item(cid, env, body, kind))
+    return items
+
+
 def payments_workload(n: int, seed: int, *, invalid_rate: float = 0.05,
                       high_risk_rate: float = 0.1, run_tag: str = "") -> list[WorkItem]:
     """``n`` payment requests from ``seed`` (the same seed gives the same inputs).
@@ -67,20 +125,10 @@ def payments_workload(n: int, seed: int, *, invalid_rate: float = 0.05,
     """
     rng = random.Random(seed)
     items: list[WorkItem] = []
-    forced = list(INVALID_KINDS) if n >= 20 and invalid_rate > 0 else []
-    forced_at = set(rng.sample(range(n), len(forced))) if forced else set()
     producer = Producer("workload", "1")
-    for i in range(n):
+    for i, kind in pick_kinds(rng, n, invalid_kinds=INVALID_KINDS, invalid=invalid_rate,
+                              high_risk=high_risk_rate):
         cid = f"pay-{run_tag}{seed}-{i:06d}"
-        roll = rng.random()
-        if i in forced_at:
-            kind = forced.pop()
-        elif roll < invalid_rate:
-            kind = rng.choice(INVALID_KINDS)
-        elif roll < invalid_rate + high_risk_rate:
-            kind = "high_risk"
-        else:
-            kind = "valid"
         payload = _payment(rng, i, high_risk=kind == "high_risk")
         version = 1
         if kind == "missing_field":
@@ -99,7 +147,5 @@ def payments_workload(n: int, seed: int, *, invalid_rate: float = 0.05,
             continue
         body = env.to_bytes() if kind != "huge_payload" else json.dumps(
             env.to_dict(), separators=(",", ":")).encode()
-        valid = kind in ("valid", "high_risk")
-        expect = {"valid": "completed", "high_risk": "declined"}.get(kind, "dead_lettered")
-        items.append(WorkItem(cid, env if valid else None, body, valid, expect, kind))
+        items.append(work_item(cid, env, body, kind))
     return items

@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 
-from harness.chaos.workloads import envelope_workload
-from harness.workload import WorkItem
+from harness.workload import WorkItem, envelope_workload
 
 
 def _video(rng: random.Random, i: int, kind: str) -> dict:

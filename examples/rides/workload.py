@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 
-from harness.chaos.workloads import envelope_workload
-from harness.workload import WorkItem
+from harness.workload import WorkItem, envelope_workload
 
 ZONES = [f"zone-{i:02d}" for i in range(1, 13)]
 
