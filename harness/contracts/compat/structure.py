@@ -89,6 +89,16 @@ def compare_object(ctx: Context, original: Node, update: Node, order: Order) -> 
         _limit(ctx, name, o[name], u[name], stem)
 
 
+def _partial_cover(ctx: Context, before: Node, after: Node, stem: str, **kw: Any) -> None:
+    """A property or item added/removed where the other side's model is partially open: the
+    differences of the pair, then whether the open part covers it (``stem``_IS_COVERED_...)."""
+    sub = ctx.sub()
+    sub.schema(before, after)
+    ctx.diffs.extend(sub.diffs)
+    ctx.add(f"{stem}_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.compatible()
+            else f"{stem}_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", **kw)
+
+
 def _compare_additional(ctx: Context, o: dict[str, Any], u: dict[str, Any], stem: str) -> None:
     """additionalProperties / additionalItems: allowed or not, then a schema or none."""
     if o["permitsAdditional"] != u["permitsAdditional"]:
@@ -124,13 +134,7 @@ def _compare_property(ctx: Context, original: Node, update: Node, name: str) -> 
             return
         partial = _partial_object(update, name)
         if partial is not None:
-            sub = ctx.sub()
-            sub.schema(o_schema, partial)
-            ctx.diffs.extend(sub.diffs)
-            ctx.add("PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                    if sub.compatible()
-                    else "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
-                    node=o_schema)
+            _partial_cover(ctx, o_schema, partial, "PROPERTY_REMOVED", node=o_schema)
         elif _is_false(o_schema):
             ctx.add("PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL", node=o_schema)
         else:
@@ -152,11 +156,7 @@ def _compare_property(ctx: Context, original: Node, update: Node, name: str) -> 
         return
     partial = _partial_object(original, name)
     if partial is not None:
-        sub = ctx.sub()
-        sub.schema(partial, u_schema)
-        ctx.diffs.extend(sub.diffs)
-        ctx.add("PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.compatible()
-                else "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL")
+        _partial_cover(ctx, partial, u_schema, "PROPERTY_ADDED")
     if required:
         ctx.add("REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL"
                 if u_schema.has_default else "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL",
@@ -273,11 +273,7 @@ def _item_removed(ctx: Context, item: Node, update: Node) -> None:
         return
     partial = _partial_array(update)
     if partial is not None:
-        sub = ctx.sub()
-        sub.schema(item, partial)
-        ctx.diffs.extend(sub.diffs)
-        ctx.add("ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.compatible()
-                else "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL")
+        _partial_cover(ctx, item, partial, "ITEM_REMOVED")
     elif _is_false(item):
         ctx.add("ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL")
     else:
@@ -291,10 +287,6 @@ def _item_added(ctx: Context, item: Node, original: Node) -> None:
         return
     partial = _partial_array(original)
     if partial is not None:
-        sub = ctx.sub()
-        sub.schema(partial, item)
-        ctx.diffs.extend(sub.diffs)
-        ctx.add("ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.compatible()
-                else "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL")
+        _partial_cover(ctx, partial, item, "ITEM_ADDED")
     else:
         ctx.add("ITEM_ADDED_TO_CLOSED_CONTENT_MODEL")
