@@ -24,7 +24,7 @@ from harness.workload import payments_workload
 
 AMQP_URL = os.environ.get("HARNESS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.serial]
 
 
 async def _until(cond, timeout: float, what: str) -> None:

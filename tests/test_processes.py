@@ -22,7 +22,7 @@ from harness.workload import payments_workload
 AMQP_URL = os.environ.get("HARNESS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.serial]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
