@@ -35,22 +35,20 @@ def _run(args: argparse.Namespace) -> int:
     from harness.chaos.runner import run_experiment
     from harness.history import read_history
     from harness.report.console import verdict_label, verdict_table
+    from harness.report.progress import Bar, progress_bar, wanted
+    from harness.report.words import expectation_words, fired_words, result_line
 
     exp = load_experiment(args.experiment)
     seed = exp.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("chaos-runs") / f"{exp.path.stem}-seed{seed}"
     err = err_console()
     err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, broker {args.broker or 'memory'})")
-    last = [-1]
-
-    def progress(phase: str, sent: int, settled: int, total: int) -> None:
-        if phase != "settling" or settled != last[0]:
-            last[0] = settled
-            err.print(f"  {phase}: sent {sent}/{total}, settled {settled}/{total}")
-
     network = _network(args.toxiproxy)
 
-    async def go() -> Any:
+    async def go(bar: Bar) -> Any:
+        def progress(phase: str, sent: int, settled: int, total: int) -> None:
+            bar.update(settled, total=total, note=f"({phase}, sent {sent})")
+
         try:
             return await run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
                                         progress=progress, network=network)
@@ -58,7 +56,8 @@ def _run(args: argparse.Namespace) -> int:
             if network is not None:
                 await network.aclose()
 
-    result = asyncio.run(go())
+    with progress_bar("settled", total=None, enabled=wanted(args.json)) as bar:
+        result = asyncio.run(go(bar))
     data = result.to_dict()
     events = read_history(out / "history.jsonl").events
     data["files"] = write_run_files(data, events, out, suite=exp.path.stem)
@@ -67,10 +66,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         con = out_console()
         con.print(verdict_table(result.verdicts, title=f"{exp.title} (seed {seed})"))
+        con.print(f"faults fired: {fired_words(data.get('plan') or [], data.get('fired') or {})}")
         met = "as expected" if result.expectation_met else "NOT as expected"
-        con.print(f"verdict: [bold]{verdict_label(result.valid)}[/]   expected: "
-                  f"{data['expected']} -> {met}")
+        con.print(f"verdict: [bold]{verdict_label(result.valid)}[/]   expected "
+                  f"{expectation_words(data['expected'])} -> {met}")
         con.print(f"files: {out}/history.jsonl results.json junit.xml report.html")
+        con.print(result_line(data, name=exp.path.stem, exit_code=result.exit_code), soft_wrap=True)
     return result.exit_code
 
 

@@ -115,30 +115,68 @@ def run_compat(args: argparse.Namespace) -> int:
     return 0 if result.compatible else 1
 
 
+def _count_lines(stream: TextIO) -> int | None:
+    """Lines in a seekable file (for the progress bar's total), else None."""
+    try:
+        if not stream.seekable():
+            return None
+        start = stream.tell()
+        total = sum(1 for _ in stream)
+        stream.seek(start)
+        return total
+    except (OSError, ValueError):
+        return None
+
+
+def _side(value: Any, base: Path, where: str) -> tuple[Any, str | None, str]:
+    """A schema given inline, or as a file path (relative to the JSON-lines file's folder)."""
+    if not isinstance(value, str):
+        return value, None, where
+    path = Path(value) if Path(value).is_absolute() else base / value
+    try:
+        schema, uri = _load(str(path))
+    except InputError as exc:
+        raise InputError(str(exc), where=where) from None
+    return schema, uri, f"{where} ({value})"
+
+
 def run_jsonl(stream: TextIO, out: TextIO, args: argparse.Namespace) -> int:
-    """Check every line of ``stream``; write one JSON object per line to ``out``."""
+    """Check every line of ``stream``; write one JSON object per line to ``out``.
+
+    ``old`` and ``new`` are schemas inline or paths of schema files (relative to the folder of
+    the JSON-lines file, or to the current folder for standard input).
+    """
+    from harness.report.progress import progress_bar, wanted
+
     name = getattr(stream, "name", "<stdin>")
+    base = Path(name).resolve().parent if name != "<stdin>" else Path.cwd()
     worst = 0
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        where = f"{name}:{number}"
-        try:
-            record = _jsonl_record(line, where)
-            result = check_compatibility(
-                record["old"], record["new"], record.get("mode", args.mode),
-                record.get("policy", args.policy), old_where=f"{where}: old",
-                new_where=f"{where}: new", witness=not args.no_witness)
-            payload: dict[str, Any] = {"line": number, **result.to_dict()}
-            worst = max(worst, 0 if result.compatible else 1)
-        except (InputError, ValueError) as exc:
-            payload = {"line": number, "error": str(exc)}
-            worst = 2
-        except RecursionError:
-            payload = {"line": number, "error": f"{where}: schema nests too deeply"}
-            worst = 2
-        out.write(json.dumps(payload, default=str) + "\n")
-        out.flush()
+    with progress_bar("compat", total=_count_lines(stream),
+                      enabled=wanted(False) and out is not sys.stderr) as bar:
+        for number, line in enumerate(stream, start=1):
+            bar.update(number)
+            if not line.strip():
+                continue
+            where = f"{name}:{number}"
+            try:
+                record = _jsonl_record(line, where)
+                old, old_uri, old_where = _side(record["old"], base, f"{where}: old")
+                new, new_uri, new_where = _side(record["new"], base, f"{where}: new")
+                result = check_compatibility(
+                    old, new, record.get("mode", args.mode), record.get("policy", args.policy),
+                    old_uri=old_uri or "urn:harness:old", new_uri=new_uri or "urn:harness:new",
+                    fetch=file_fetcher() if old_uri or new_uri else None,
+                    old_where=old_where, new_where=new_where, witness=not args.no_witness)
+                payload: dict[str, Any] = {"line": number, **result.to_dict()}
+                worst = max(worst, 0 if result.compatible else 1)
+            except (InputError, ValueError) as exc:
+                payload = {"line": number, "error": str(exc)}
+                worst = 2
+            except RecursionError:
+                payload = {"line": number, "error": f"{where}: schema nests too deeply"}
+                worst = 2
+            out.write(json.dumps(payload, default=str) + "\n")
+            out.flush()
     return worst
 
 
