@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.commands._common import add_json_flag, err_console, out_console, print_json
+from harness.errors import InputError
+from harness.redact import MASK, redact_url
 
 __all__ = ["register"]
 
@@ -42,7 +44,8 @@ def _run(args: argparse.Namespace) -> int:
     seed = exp.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("chaos-runs") / f"{exp.path.stem}-seed{seed}"
     err = err_console()
-    err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, broker {args.broker or 'memory'})")
+    err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, "
+              f"broker {redact_url(args.broker or 'memory')})")
     network = _network(args.toxiproxy)
 
     async def go(bar: Bar) -> Any:
@@ -103,10 +106,12 @@ def _replay(args: argparse.Namespace) -> int:
     before = load_results(run_dir)
     exp = load_experiment(before["experiment"]["path"])
     broker = args.broker or before.get("broker") or "memory"
-    if "***" in broker:
-        broker = args.broker or "memory"
+    if MASK in broker:
+        raise InputError(f"the run's broker URL was stored with its password hidden ({broker}); "
+                         "give it again with --broker URL", where=str(run_dir / "results.json"))
     out = run_dir / "replay"
-    err_console().print(f"[bold]replay[/] {exp.title} (seed {before['seed']}, broker {broker})")
+    err_console().print(f"[bold]replay[/] {exp.title} (seed {before['seed']}, "
+                         f"broker {redact_url(broker)})")
     result = asyncio.run(run_experiment(exp, seed=int(before["seed"]), broker=broker,
                                         out_dir=out, network=_network(args.toxiproxy)))
     data = result.to_dict()

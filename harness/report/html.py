@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.redact import redact_text
 from harness.report.words import (
     checker_summary,
     example_line,
@@ -390,7 +391,7 @@ def write_html(result: Mapping[str, Any], events: Iterable[dict[str, Any]],
                path: str | Path) -> Path:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_html(result, events), encoding="utf-8")
+    tmp.write_text(redact_text(render_html(result, events)), encoding="utf-8")
     tmp.replace(path)
     return path
 
