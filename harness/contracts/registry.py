@@ -8,6 +8,10 @@ Layout (one folder per subject, i.e. per message type)::
                           policy: strict            (optional; strict or lenient)
         v1.json           a JSON Schema (draft 04, 06, 07 or 2020-12)
         v2.json
+      payment.proto/
+        v1.proto          a Protobuf schema (imports: "money/v1.proto", from the root)
+      payment.avro/
+        v1.avsc           an Avro schema
 
 Other files in a subject folder (pacts, notes) are ignored. ``$ref`` to another registry file is
 written relative to the referring file (``"../money/v1.json#/definitions/amount"``) and resolved
@@ -39,8 +43,8 @@ MODES = (
     "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
     "FULL", "FULL_TRANSITIVE", "NONE",
 )
-POLICIES = ("strict", "lenient")
-_VERSION_FILE = re.compile(r"^v(\d+)\.json$")
+POLICIES = ("strict", "lenient", "wire", "wire_json")
+_VERSION_FILE = re.compile(r"^v(\d+)\.(json|proto|avsc)$")
 
 
 def default_registry_path() -> Path:
@@ -48,7 +52,7 @@ def default_registry_path() -> Path:
     here = Path(__file__).resolve()
     for parent in here.parents:
         candidate = parent / "contracts"
-        if candidate.is_dir() and any(candidate.glob("*/v*.json")):
+        if candidate.is_dir() and any(candidate.glob("*/v*.*")):
             return candidate
     return Path.cwd() / "contracts"
 
@@ -80,6 +84,11 @@ class SchemaVersion:
     @property
     def uri(self) -> str:
         return self.path.resolve().as_uri()
+
+    @property
+    def format(self) -> str:
+        """"json", "protobuf" (.proto) or "avro" (.avsc)."""
+        return {".proto": "protobuf", ".avsc": "avro"}.get(self.path.suffix, "json")
 
 
 @dataclass
@@ -137,16 +146,20 @@ class SchemaRegistry:
                                   where=f"{meta_path}: compatibility")
             policy = str(meta.get("policy", "strict")).lower()
             if policy not in POLICIES:
-                raise SchemaError(f"policy {policy!r} is not strict or lenient",
+                raise SchemaError(f"policy {policy!r} is not one of {', '.join(POLICIES)}",
                                   where=f"{meta_path}: policy")
             subject.compatibility, subject.policy = mode, policy
         for path in sorted(folder.iterdir()):
             match = _VERSION_FILE.match(path.name)
             if match:
                 version = int(match.group(1))
-                subject.versions[version] = SchemaVersion(
-                    folder.name, version, path, load_json_file(path)
-                )
+                if version in subject.versions:
+                    raise SchemaError(f"v{version} is given twice "
+                                      f"({subject.versions[version].path.name}, {path.name})",
+                                      where=str(folder))
+                schema = (path.read_text(encoding="utf-8") if match.group(2) == "proto"
+                          else load_json_file(path))
+                subject.versions[version] = SchemaVersion(folder.name, version, path, schema)
         return subject
 
     def __contains__(self, key: tuple[str, int]) -> bool:
