@@ -25,9 +25,10 @@ SERVICE = {"amqp": "rabbitmq", "redis": "redis", "nats": "nats"}
 
 
 class BrokerUnderTest:
-    def __init__(self, kind: str, url: str = "memory") -> None:
+    def __init__(self, kind: str, url: str | None = None) -> None:
         self.kind = kind
-        self.url = url
+        self.url = url or {"memory": "memory", "amqp": AMQP_URL, "redis": REDIS_URL,
+                           "nats": NATS_URL}[kind]
         self.memory = MemoryBroker()
         self.transports: list[Transport] = []
         self.queues: list[str] = []
