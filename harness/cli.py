@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "contracts",
     "chaos",
     "fuzz",
+    "schema",
 )
 
 
