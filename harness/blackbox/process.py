@@ -31,6 +31,7 @@ class CommandProcess:
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.last_exit: int | None = None
 
     def start(self) -> None:
         with open(self.log, "ab") as log:

@@ -170,10 +170,12 @@ class BlackBoxAgents:
                     continue
                 proc = self.processes.get(name)
                 elapsed = time.monotonic() - started
-                if proc is not None and proc.starts > MAX_START_CRASHES:
+                crashed = proc is not None and proc.starts > 1
+                if crashed and (proc.starts > MAX_START_CRASHES
+                                or elapsed > agent.blackbox.start_timeout):
                     raise AgentStartError(
-                        f"agent {name} crashed on start {proc.starts - 1} times "
-                        f"(last exit code {proc.exit_code()}); see {proc.log}")
+                        f"agent {name} crashed on start {proc.starts - 1} time(s) "
+                        f"(last exit code {proc.last_exit}); see {proc.log}")
                 if elapsed > agent.blackbox.start_timeout:
                     how = "is not running" if agent.blackbox.external else "did not connect"
                     raise AgentStartError(
@@ -209,6 +211,7 @@ class BlackBoxAgents:
                 code = proc.exit_code()
                 if code is None or self._stopping or proc.name in self._restarting:
                     continue
+                proc.last_exit = code
                 self.run.recorder.record("agent_crash", agent=proc.name, pid=proc.pid,
                                          exit_code=code, supervisor=True, black_box=True)
                 await asyncio.sleep(self.run.restart_delay)
