@@ -28,6 +28,7 @@ from harness.envelope import Envelope, peek_identities
 from harness.errors import PipelineError
 from harness.history import Recorder, b64
 from harness.pipeline import AgentSpec, PipelineSpec
+from harness.redact import redact_url
 from harness.transport import DeadLetter, Transport, open_transport
 
 __all__ = ["BROKER_DEAD_LETTER_REASONS", "PipelineRun", "RunSummary", "percentile"]
@@ -163,7 +164,7 @@ class PipelineRun:
         await self.transport.connect()
         await self.store.open()
         self.recorder.record("run_start", pipeline=self.spec.name, seed=self.seed,
-                             broker=_redact(self.broker), store=_redact(self.store_url),
+                             broker=redact_url(self.broker), store=redact_url(self.store_url),
                              registry=str(self.spec.registry_path),
                              budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks())
         for agent in self.spec.agents.values():
@@ -325,7 +326,7 @@ class PipelineRun:
         """Record and return the store's final state (effects and ledger)."""
         effects = await self.store.effects()
         ledger = await self.store.ledger()
-        data = {"store": self.store_url, "ledger": ledger,
+        data = {"store": redact_url(self.store_url), "ledger": ledger,
                 "effects": [{k: e[k] for k in ("key", "agent", "effect", "correlation_id")}
                             for e in effects]}
         if self.blackbox is not None and not self._probed:
@@ -367,22 +368,10 @@ class PipelineRun:
             seed=self.seed, dead_letter_reasons=dict(sorted(reasons.items())),
             lost_ids=lost_ids[:20],
             fallbacks=sum(1 for e in self.recorder.events if e["kind"] == "fallback"),
-            broker=self.broker if self.broker == "memory" else _redact(self.broker),
-            store=_redact(self.store_url), elapsed_s=round(time.monotonic() - self._started, 3),
+            broker=self.broker if self.broker == "memory" else redact_url(self.broker),
+            store=redact_url(self.store_url), elapsed_s=round(time.monotonic() - self._started, 3),
         )
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a URL."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
-
-
