@@ -29,6 +29,9 @@ AMQP_SEEDS = range(1, 1 + int(os.environ.get("HARNESS_CHAOS_SEEDS_AMQP", "5")))
 ZOO_SEEDS = range(101, 101 + int(os.environ.get("HARNESS_ZOO_SEEDS", "5")))
 AMQP_URL = os.environ.get("HARNESS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
+# latency budgets are part of the verdicts: never two chaos runs at once (conftest.py, `serial`)
+pytestmark = pytest.mark.serial
+
 BROKERS = [pytest.param("memory", id="memory"),
            pytest.param(AMQP_URL, id="amqp", marks=pytest.mark.amqp)]
 
