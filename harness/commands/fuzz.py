@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import random
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from harness.commands._common import add_json_flag, err_console, out_console, print_json
@@ -31,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from harness.errors import InputError
     from harness.fuzz import fuzz_pipeline
+    from harness.report.progress import Bar, progress_bar, wanted
 
     if args.examples < 1:
         raise InputError(f"--examples must be at least 1, got {args.examples}")
@@ -38,16 +38,15 @@ def main(args: argparse.Namespace) -> int:
     err = err_console()
     err.print(f"harness fuzz: seed={seed} examples={args.examples} pipeline={args.pipeline} "
               f"(rerun with --seed {seed})")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as bar:
-        tasks: dict[str, int] = {}
+    with progress_bar("fuzz", total=None, enabled=wanted(args.json), console=err) as first:
+        bars: dict[str, Bar] = {}
 
         def progress(agent: str, done: int, total: int) -> None:
-            if agent not in tasks:
-                tasks[agent] = bar.add_task(agent, total=total)
-            bar.update(tasks[agent], completed=done)
-            if not err.is_terminal and (done == total or done % 100 == 0):
-                err.print(f"  {agent}: {done}/{total} inputs")
+            if agent not in bars:
+                bars[agent] = first.another(f"fuzz {agent}", total) if bars else first
+                if len(bars) == 1:
+                    first.update(0, total=total, note=agent)
+            bars[agent].update(done)
 
         report = fuzz_pipeline(args.pipeline, agent=args.agent, examples=args.examples,
                                seed_=seed, progress=progress)
