@@ -8,7 +8,10 @@ a body over 256 KiB goes to an S3 object (bucket ``?bucket=``, default ``harness
 named by ``harness-body-ref`` -- the claim check of Amazon's SQS extended client.
 
 Semantics (the shared part is pulling.py): ``delivery_count`` is ``ApproximateReceiveCount``;
-an ack is ``DeleteMessage``; a return is ``ChangeMessageVisibility 0``; the heartbeat extends
+an ack is ``DeleteMessage``; a return is ``ChangeMessageVisibility 0``; a subscription reads
+up to ``read_ahead`` (10) messages per receive and hands them out ``prefetch`` at a time, so
+messages read ahead and given back on cancel count one receive more (like RabbitMQ's
+prefetched messages on a closed channel); the heartbeat extends
 the visibility timeout, so a dead consumer's message reappears ``visibility`` seconds later.
 ``declare(q, delivery_limit=N)`` sets ``RedrivePolicy`` with ``maxReceiveCount = N + 1``: SQS
 itself moves a message whose consumer died on its last allowed delivery (at the next receive),
@@ -30,7 +33,9 @@ import hashlib
 import json
 import os
 import re
+import time
 import uuid
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -119,21 +124,43 @@ class _SqsSubscription(PullSubscription):
                          heartbeat=max(0.5, transport.visibility / 3))
         self.transport = transport
         self.idle = transport.poll
+        self.buffer: deque[tuple[float, dict[str, Any]]] = deque()
 
     async def fetch(self, n: int) -> list[PullDelivery]:
-        """One short-poll receive; empty polls back off (0.05 s doubling to 0.5 s)."""
+        """Up to ``n`` from the read-ahead buffer, refilled by one receive of up to 10.
+
+        Empty polls back off (0.05 s doubling to 0.5 s). Messages read ahead but not handed
+        out within half the visibility timeout are dropped locally (SQS shows them again).
+        """
         t = self.transport
-        messages = await t._receive(self.queue, n)
-        if not messages:
-            await asyncio.sleep(self.idle)
-            self.idle = min(0.5, self.idle * 2)
-            return []
-        self.idle = t.poll
+        stale = time.monotonic() - t.visibility / 2
+        while self.buffer and self.buffer[0][0] < stale:
+            self.buffer.popleft()
+        if not self.buffer:
+            messages = await t._receive(self.queue, max(n, t.read_ahead))
+            if not messages:
+                await asyncio.sleep(self.idle)
+                self.idle = min(0.5, self.idle * 2)
+                return []
+            self.idle = t.poll
+            now = time.monotonic()
+            self.buffer.extend((now, m) for m in messages)
         out: list[PullDelivery] = []
-        for m in messages:
+        while self.buffer and len(out) < n:
+            _at, m = self.buffer.popleft()
             body, headers, ref = await t._decode(m)
             out.append(_SqsDelivery(self, m, body, headers, ref))
         return out
+
+    async def stopped(self) -> None:
+        """Show what was read ahead but never handed out again at once."""
+        t = self.transport
+        while self.buffer:
+            _at, m = self.buffer.popleft()
+            with contextlib.suppress(*_ERRORS):
+                await t._client().change_message_visibility(
+                    QueueUrl=await t._url(self.queue), ReceiptHandle=m["ReceiptHandle"],
+                    VisibilityTimeout=0)
 
 
 class SqsTransport(Transport):
@@ -161,6 +188,7 @@ class SqsTransport(Transport):
         try:
             self.visibility = max(1, int(float(query.get("visibility", 5))))
             self.poll = float(query.get("poll", 0.05))
+            self.read_ahead = max(1, min(10, int(query.get("read_ahead", 10))))
         except ValueError as exc:
             raise TransportError(f"bad query in broker URL {_redact(url)}: {exc}") from exc
         self._stack: contextlib.AsyncExitStack | None = None
