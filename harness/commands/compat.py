@@ -221,10 +221,13 @@ def _jsonl_record(line: str, where: str) -> dict[str, Any]:
 def run_registry_check(args: argparse.Namespace) -> int:
     """Check every subject of a registry folder."""
     from harness.contracts.registry import SchemaRegistry
+    from harness.report.progress import progress_bar, wanted
 
     _deep_enough()
     registry = SchemaRegistry(args.dir) if args.dir else SchemaRegistry()
-    verdicts = check_registry(registry, witness=not args.no_witness)
+    with progress_bar("registry check", total=None, enabled=wanted(args.json)) as bar:
+        verdicts = check_registry(registry, witness=not args.no_witness,
+                                  progress=lambda done, total: bar.update(done, total=total))
     ok = all(v.compatible for v in verdicts)
     if args.json:
         print_json({"compatible": ok, "registry": str(registry.root),

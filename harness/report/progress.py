@@ -89,7 +89,8 @@ def progress_bar(description: str, *, total: float | None, enabled: bool,
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                         MofNCompleteColumn(), TaskProgressColumn(),
                         RateColumn(),
-                        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                        TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(),
+                        TextColumn("left"),
                         console=console or Console(stderr=True, highlight=False),
                         transient=False)
     with progress:
