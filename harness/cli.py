@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness import __version__
 
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument("--sqs-endpoint", metavar="URL",
+                        help="SQS endpoint for sqs:// brokers (default: $AWS_ENDPOINT_URL_SQS; "
+                             "e.g. moto's server, see docs/transports.md)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"harness.commands.{name}")
@@ -55,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    if getattr(args, "sqs_endpoint", None):
+        os.environ["AWS_ENDPOINT_URL_SQS"] = args.sqs_endpoint
     try:
         code = int(args.func(args) or 0)
     except HarnessError as exc:  # InputError included: one line naming the place
