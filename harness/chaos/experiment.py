@@ -30,6 +30,7 @@ probes and tolerances, ``method``, ``rollbacks``) with Jepsen's pieces in it::
       - heal: all                    # every fault is healed at the end (always done)
     expect: {valid: true}            # the bug zoo: {valid: false, caught_by: [exactly_once]}
     settle_timeout: 20
+    simulate: false                  # true: always run on the virtual clock (harness.sim)
 
 ``load_experiment`` returns an :class:`Experiment`; a bad file raises one PipelineError naming
 the file, the line and the field.
@@ -52,7 +53,7 @@ __all__ = ["Experiment", "Probe", "load_experiment", "parse_tolerance"]
 _TOP = {"title", "description", "pipeline", "variants", "seed", "workload",
         "steady-state-hypothesis", "method", "rollbacks", "expect", "settle_timeout", "tags",
         "configuration", "broker", "registry_overlay", "broker_tolerance",
-        "services"}
+        "services", "simulate"}
 _FAULT_KEYS = {"fault", "target", "at", "duration", "probability", "repeat", "max", "params",
                "type", "name", "description"}
 _PROBE_KEYS = {"checker", "tolerance", "agent", "options", "name", "type", "description"}
@@ -90,6 +91,7 @@ class Experiment:
     broker: str | None = None
     broker_latency_factor: float = 1.0
     services: list[str] = field(default_factory=list)
+    simulate: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
     def checker_names(self) -> list[str]:
@@ -321,6 +323,10 @@ def load_experiment(path: str | Path) -> Experiment:
                                                  for x in services):
         raise PipelineError("must be a list of FILE.py:function (async context managers)",
                             where=_where(path, raw, "services"))
+    simulate = raw.get("simulate", False)
+    if not isinstance(simulate, bool):
+        raise PipelineError(f"must be true or false, got {simulate!r}",
+                            where=_where(path, raw, "simulate"))
     return Experiment(
         path=path, title=str(raw.get("title", path.stem)), pipeline=pipeline, seed=int(seed),
         generator=str(workload.get("generator", "payments")),
@@ -332,4 +338,5 @@ def load_experiment(path: str | Path) -> Experiment:
         settle_timeout=float(_number(raw, "settle_timeout", 20, path, "", minimum=0.1)),
         description=str(raw.get("description", "")),
         broker=str(raw["broker"]) if raw.get("broker") else None,
-        broker_latency_factor=factor, services=[str(x) for x in services], raw=_clean(raw))
+        broker_latency_factor=factor, services=[str(x) for x in services], simulate=simulate,
+        raw=_clean(raw))

@@ -30,6 +30,7 @@ from harness.errors import InputError, PipelineError, TransportError
 from harness.history import Recorder
 from harness.pipeline import PipelineSpec, load_object, load_pipeline
 from harness.run import PipelineRun
+from harness.sim import simulated
 from harness.transport import open_transport
 from harness.workload import WorkItem, payments_workload
 
@@ -54,7 +55,8 @@ class RunResult:
         fired: fault id -> times a per-message fault fired.
         summary: the pipeline run's summary (counts from the store and the DLQs).
         out_dir: where history.jsonl and the reports are.
-        elapsed_s: wall time.
+        elapsed_s: wall time (virtual time under simulation).
+        simulation: under simulation, harness.sim.SimStats as a dict (virtual and wall time).
     """
 
     experiment: dict[str, Any]
@@ -69,6 +71,7 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
     out_dir: str = ""
     elapsed_s: float = 0.0
+    simulation: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -81,7 +84,8 @@ class RunResult:
                 "expectation_met": self.expectation_met,
                 "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
                 "plan": self.plan, "fired": self.fired, "summary": self.summary,
-                "out_dir": self.out_dir, "elapsed_s": self.elapsed_s}
+                "out_dir": self.out_dir, "elapsed_s": self.elapsed_s,
+                "simulation": self.simulation}
 
 
 def expectation_met(verdicts: dict[str, Verdict], valid: Any, expected: dict[str, Any]) -> bool:
@@ -259,6 +263,7 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
             opts = checker_options(exp, spec, broker)
             described = {**exp.describe(), "checkers": opts}
             described["broker_tolerance"]["applied"] = broker != "memory"
+            described["simulated"] = simulated()
             recorder.record("note", note="experiment", experiment=described,
                             plan=[f.to_dict() for f in planned], workload=len(items))
             nemesis = _Nemesis(run, hooks, recorder, windows, network)
@@ -282,6 +287,9 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
                     # every input has its fate: give held-back copies a moment, then heal
                     if not await faulty.pending() or time.monotonic() - settled_at > 0.5:
                         break
+                    # settle() returned without waiting: wait here, or this loop never yields
+                    # (a CPU spin starving the agents; a hang on a virtual clock)
+                    await asyncio.sleep(0.01)
                 if progress:
                     progress("settling", len(items), len(run.terminal), len(items))
             await nemesis.heal()

@@ -30,17 +30,20 @@ def _network(url: str | None) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.chaos.analyze import write_run_files
     from harness.chaos.experiment import load_experiment
     from harness.chaos.runner import run_experiment
-    from harness.history import read_history
-    from harness.report.console import verdict_label, verdict_table
 
     exp = load_experiment(args.experiment)
     seed = exp.seed if args.seed is None else args.seed
+    simulate = bool(args.simulate or exp.simulate)
+    if simulate:
+        from harness.sim import check_simulatable
+
+        check_simulatable(exp, args.broker)
     out = Path(args.out) if args.out else Path("chaos-runs") / f"{exp.path.stem}-seed{seed}"
     err = err_console()
-    err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, broker {args.broker or 'memory'})")
+    mode = "simulated, memory" if simulate else f"broker {args.broker or 'memory'}"
+    err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, {mode})")
     last = [-1]
 
     def progress(phase: str, sent: int, settled: int, total: int) -> None:
@@ -48,6 +51,11 @@ def _run(args: argparse.Namespace) -> int:
             last[0] = settled
             err.print(f"  {phase}: sent {sent}/{total}, settled {settled}/{total}")
 
+    if simulate:
+        from harness.sim import simulate_experiment
+
+        result = simulate_experiment(exp, seed=seed, out_dir=out, progress=progress)
+        return _render_run(args, exp, seed, out, result)
     network = _network(args.toxiproxy)
 
     async def go() -> Any:
@@ -58,7 +66,14 @@ def _run(args: argparse.Namespace) -> int:
             if network is not None:
                 await network.aclose()
 
-    result = asyncio.run(go())
+    return _render_run(args, exp, seed, out, asyncio.run(go()))
+
+
+def _render_run(args: argparse.Namespace, exp: Any, seed: int, out: Path, result: Any) -> int:
+    from harness.chaos.analyze import write_run_files
+    from harness.history import read_history
+    from harness.report.console import verdict_label, verdict_table
+
     data = result.to_dict()
     events = read_history(out / "history.jsonl").events
     data["files"] = write_run_files(data, events, out, suite=exp.path.stem)
@@ -70,6 +85,10 @@ def _run(args: argparse.Namespace) -> int:
         met = "as expected" if result.expectation_met else "NOT as expected"
         con.print(f"verdict: [bold]{verdict_label(result.valid)}[/]   expected: "
                   f"{data['expected']} -> {met}")
+        if result.simulation:
+            sim = result.simulation
+            con.print(f"simulated: {sim['virtual_s']:.3f} s of virtual time in "
+                      f"{sim['wall_s']:.3f} s wall ({sim['ratio']}x real time)")
         con.print(f"files: {out}/history.jsonl results.json junit.xml report.html")
     return result.exit_code
 
@@ -136,6 +155,9 @@ def register(sub: Any) -> None:
     run.add_argument("--out", default=None, help="run folder (default chaos-runs/NAME-seedS)")
     run.add_argument("--toxiproxy", default=None,
                      help="Toxiproxy API URL for network faults, or embedded")
+    run.add_argument("--simulate", action="store_true",
+                     help="run on a virtual clock with seeded ordering (memory broker, "
+                          "in-process agents; same seed, same history)")
     add_json_flag(run)
     run.set_defaults(func=_run)
     chaos.set_defaults(func=lambda a: (chaos.print_help(), 2)[1])
