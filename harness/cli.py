@@ -12,7 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from harness.errors import HarnessError, InputError
+from harness.errors import HarnessError
+from harness.redact import redact_text
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
@@ -26,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "contracts",
     "chaos",
     "fuzz",
+    "schema",
 )
 
 
@@ -54,11 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code = int(args.func(args) or 0)
-    except InputError as exc:
-        print(f"harness {args.command}: error: {exc}", file=sys.stderr)
-        code = 2
-    except HarnessError as exc:
-        print(f"harness {args.command}: error: {exc}", file=sys.stderr)
+    except HarnessError as exc:  # InputError included: one line naming the place
+        print(f"harness {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.commands._common import add_json_flag, err_console, out_console, print_json
+from harness.errors import InputError
+from harness.redact import MASK, redact_url
 
 __all__ = ["register"]
 
@@ -32,6 +34,7 @@ def _network(url: str | None) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from harness.chaos.experiment import load_experiment
     from harness.chaos.runner import run_experiment
+    from harness.report.progress import Bar, progress_bar, wanted
 
     exp = load_experiment(args.experiment)
     seed = exp.seed if args.seed is None else args.seed
@@ -42,23 +45,23 @@ def _run(args: argparse.Namespace) -> int:
         check_simulatable(exp, args.broker)
     out = Path(args.out) if args.out else Path("chaos-runs") / f"{exp.path.stem}-seed{seed}"
     err = err_console()
-    mode = "simulated, memory" if simulate else f"broker {args.broker or 'memory'}"
+    mode = "simulated, memory" if simulate else f"broker {redact_url(args.broker or 'memory')}"
     err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, {mode})")
-    last = [-1]
-
-    def progress(phase: str, sent: int, settled: int, total: int) -> None:
-        if phase != "settling" or settled != last[0]:
-            last[0] = settled
-            err.print(f"  {phase}: sent {sent}/{total}, settled {settled}/{total}")
-
     if simulate:
         from harness.sim import simulate_experiment
 
-        result = simulate_experiment(exp, seed=seed, out_dir=out, progress=progress)
+        with progress_bar("settled", total=None, enabled=wanted(args.json)) as bar:
+            def sim_progress(phase: str, sent: int, settled: int, total: int) -> None:
+                bar.update(settled, total=total, note=f"({phase}, sent {sent})")
+
+            result = simulate_experiment(exp, seed=seed, out_dir=out, progress=sim_progress)
         return _render_run(args, exp, seed, out, result)
     network = _network(args.toxiproxy)
 
-    async def go() -> Any:
+    async def go(bar: Bar) -> Any:
+        def progress(phase: str, sent: int, settled: int, total: int) -> None:
+            bar.update(settled, total=total, note=f"({phase}, sent {sent})")
+
         try:
             return await run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
                                         progress=progress, network=network)
@@ -66,13 +69,16 @@ def _run(args: argparse.Namespace) -> int:
             if network is not None:
                 await network.aclose()
 
-    return _render_run(args, exp, seed, out, asyncio.run(go()))
+    with progress_bar("settled", total=None, enabled=wanted(args.json)) as bar:
+        result = asyncio.run(go(bar))
+    return _render_run(args, exp, seed, out, result)
 
 
 def _render_run(args: argparse.Namespace, exp: Any, seed: int, out: Path, result: Any) -> int:
     from harness.chaos.analyze import write_run_files
     from harness.history import read_history
     from harness.report.console import verdict_label, verdict_table
+    from harness.report.words import expectation_words, fired_words, result_line
 
     data = result.to_dict()
     events = read_history(out / "history.jsonl").events
@@ -82,14 +88,16 @@ def _render_run(args: argparse.Namespace, exp: Any, seed: int, out: Path, result
     else:
         con = out_console()
         con.print(verdict_table(result.verdicts, title=f"{exp.title} (seed {seed})"))
+        con.print(f"faults fired: {fired_words(data.get('plan') or [], data.get('fired') or {})}")
         met = "as expected" if result.expectation_met else "NOT as expected"
-        con.print(f"verdict: [bold]{verdict_label(result.valid)}[/]   expected: "
-                  f"{data['expected']} -> {met}")
+        con.print(f"verdict: [bold]{verdict_label(result.valid)}[/]   expected "
+                  f"{expectation_words(data['expected'])} -> {met}")
         if result.simulation:
             sim = result.simulation
             con.print(f"simulated: {sim['virtual_s']:.3f} s of virtual time in "
                       f"{sim['wall_s']:.3f} s wall ({sim['ratio']}x real time)")
         con.print(f"files: {out}/history.jsonl results.json junit.xml report.html")
+        con.print(result_line(data, name=exp.path.stem, exit_code=result.exit_code), soft_wrap=True)
     return result.exit_code
 
 
@@ -121,10 +129,12 @@ def _replay(args: argparse.Namespace) -> int:
     before = load_results(run_dir)
     exp = load_experiment(before["experiment"]["path"])
     broker = args.broker or before.get("broker") or "memory"
-    if "***" in broker:
-        broker = args.broker or "memory"
+    if MASK in broker:
+        raise InputError(f"the run's broker URL was stored with its password hidden ({broker}); "
+                         "give it again with --broker URL", where=str(run_dir / "results.json"))
     out = run_dir / "replay"
-    err_console().print(f"[bold]replay[/] {exp.title} (seed {before['seed']}, broker {broker})")
+    err_console().print(f"[bold]replay[/] {exp.title} (seed {before['seed']}, "
+                         f"broker {redact_url(broker)})")
     result = asyncio.run(run_experiment(exp, seed=int(before["seed"]), broker=broker,
                                         out_dir=out, network=_network(args.toxiproxy)))
     data = result.to_dict()
