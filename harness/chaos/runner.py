@@ -290,9 +290,11 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         await run.start()
         # Collect now and freeze what exists: a full collection during the run would walk the
         # whole heap (every earlier run's leftovers in a test session) and stall every agent at
-        # once for 100-300 ms; frozen, it walks only this run's objects.
-        gc.collect()
-        gc.freeze()
+        # once for 100-300 ms; frozen, it walks only this run's objects. (A simulation runs
+        # with automatic collection off: nothing to stall.)
+        if not simulated():
+            gc.collect()
+            gc.freeze()
         try:
             opts = checker_options(exp, spec, broker)
             described = {**exp.describe(), "checkers": opts}

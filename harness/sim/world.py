@@ -11,7 +11,7 @@
   afresh, so module-level state left by an earlier run in the same process is not seen, and the
   previous modules are put back afterwards;
 - automatic garbage collection is off (collections follow allocation counts, so finalizers would
-  run at places that move with unrelated edits); one full collection runs at the end.
+  run at places that move with unrelated edits).
 
 Python's string hashing (set iteration order) is fixed per process by ``PYTHONHASHSEED``;
 ``harness chaos run --simulate`` re-executes itself with ``PYTHONHASHSEED=0`` when it is not set
@@ -77,7 +77,6 @@ def deterministic(loop: SimLoop, seed: int) -> Iterator[None]:
                                     "time": wall, "time_ns": wall_ns, "sleep": sleep}
     for name in saved_user:
         del sys.modules[name]
-    gc.collect()
     gc.disable()
     random.seed(f"sim-random:{seed}")
     for name, fn in replacements.items():
@@ -95,4 +94,3 @@ def deterministic(loop: SimLoop, seed: int) -> Iterator[None]:
         sys.modules.update(saved_user)
         if gc_was_enabled:
             gc.enable()
-        gc.collect()
