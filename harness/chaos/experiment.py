@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.chaos.schedule import ALL_FAULTS, FaultSpec
+from harness.chaos.schedule import ALL_FAULTS, PINNABLE_FAULTS, FaultSpec
 from harness.checkers import CHECKERS
 from harness.errors import PipelineError
 from harness.pipeline import is_meta, load_yaml_with_lines
@@ -223,13 +223,25 @@ def _fault(node: Any, path: Path, i: int) -> FaultSpec:
     if kind == "drop" and params.get("mode", "confirm") not in ("confirm", "lose"):
         raise PipelineError(f"drop mode must be confirm or lose, got {params.get('mode')!r}",
                             where=_where(path, node, ctx + "params"))
+    message, correlation, hop = node.get("message"), node.get("correlation"), node.get("hop")
+    if message is not None or correlation is not None or hop is not None:
+        if kind not in PINNABLE_FAULTS:
+            raise PipelineError(f"only per-message faults can be pinned to a message "
+                                f"({', '.join(sorted(PINNABLE_FAULTS))}), not {kind!r}",
+                                where=_where(path, node, ctx + "fault"))
+        if hop is not None and correlation is None:
+            raise PipelineError("hop needs correlation (the hop of which correlation?)",
+                                where=_where(path, node, ctx + "hop"))
     return FaultSpec(
         fault=kind, target=str(node.get("target", "*")),
         at=_range(node, "at", 0.0, path, ctx), duration=_range(node, "duration", None, path, ctx),
         probability=float(_number(node, "probability", 1.0, path, ctx, maximum=1)),
         repeat=int(_number(node, "repeat", 1, path, ctx, minimum=1, integer=True)),
         max=_number(node, "max", None, path, ctx, minimum=0, integer=True),
-        params=params, line=node.get("__line__"))
+        params=params, line=node.get("__line__"),
+        message=None if message is None else str(message),
+        correlation=None if correlation is None else str(correlation),
+        hop=None if hop is None else int(hop))
 
 
 def load_experiment(path: str | Path) -> Experiment:

@@ -57,7 +57,7 @@ def test_two_simulated_runs_of_one_seed_write_the_same_history(path, seed_index,
     second = simulate_experiment(exp, seed=seed, out_dir=tmp_path / "b")
     a, b = _lines(tmp_path / "a"), _lines(tmp_path / "b")
     assert len(a) > 50
-    diff = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
+    diff = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
     assert diff is None and len(a) == len(b), (
         f"seed {seed}: histories differ at event {diff}:\n{a[diff or 0]}\n{b[diff or 0]}")
     assert first.simulation["virtual_s"] == second.simulation["virtual_s"]
