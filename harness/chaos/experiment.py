@@ -49,6 +49,7 @@ from harness.checkers import CHECKERS
 from harness.errors import PipelineError
 from harness.pipeline import is_meta, load_yaml_with_lines
 from harness.schemas import check_document
+from harness.workload import WorkItem
 
 __all__ = ["Experiment", "Probe", "load_experiment", "parse_tolerance"]
 
@@ -86,6 +87,8 @@ class Experiment:
     broker_latency_factor: float = 1.0
     services: list[str] = field(default_factory=list)
     simulate: bool = False
+    #: ``workload.inputs``: the inputs written down one by one (harness.chaos.inputs)
+    inputs: list[WorkItem] | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     def checker_names(self) -> list[str]:
@@ -313,6 +316,12 @@ def load_experiment(path: str | Path) -> Experiment:
                                                  for x in services):
         raise PipelineError("must be a list of FILE.py:function (async context managers)",
                             where=_where(path, raw, "services"))
+    inputs = None
+    if workload.get("inputs") is not None:
+        from harness.chaos.inputs import load_inputs
+
+        inputs = load_inputs(_clean(workload["inputs"]), base=path.parent,
+                             where=_where(path, workload, "workload.inputs"))
     simulate = raw.get("simulate", False)
     if not isinstance(simulate, bool):
         raise PipelineError(f"must be true or false, got {simulate!r}",
@@ -320,7 +329,8 @@ def load_experiment(path: str | Path) -> Experiment:
     return Experiment(
         path=path, title=str(raw.get("title", path.stem)), pipeline=pipeline, seed=int(seed),
         generator=str(workload.get("generator", "payments")),
-        count=int(_number(workload, "count", 60, path, "workload.", minimum=1, integer=True)),
+        count=len(inputs) if inputs is not None else int(
+            _number(workload, "count", 60, path, "workload.", minimum=1, integer=True)),
         rate=float(_number(workload, "rate", 0, path, "workload.")),
         mix={str(k): float(v) for k, v in mix.items()}, probes=probes, faults=faults,
         variants={str(k): str(v) for k, v in variants.items() if not is_meta(k)},
@@ -329,4 +339,5 @@ def load_experiment(path: str | Path) -> Experiment:
         description=str(raw.get("description", "")),
         broker=str(raw["broker"]) if raw.get("broker") else None,
         broker_latency_factor=factor, services=[str(x) for x in services], simulate=simulate,
+        inputs=inputs,
         raw=_clean(raw))
