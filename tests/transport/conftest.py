@@ -20,7 +20,7 @@ from harness.transport import MemoryBroker, MemoryTransport, Transport, open_tra
 AMQP_URL = os.environ.get("HARNESS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS_URL = os.environ.get("HARNESS_REDIS_URL", "redis://127.0.0.1:6379/0?claim_idle=1")
 NATS_URL = os.environ.get("HARNESS_NATS_URL", "nats://127.0.0.1:4222?ack_wait=2")
-KINDS = ["memory", "amqp", "redis", "nats"]
+KINDS = ["memory", "amqp", "redis", "nats", "sqs"]
 SERVICE = {"amqp": "rabbitmq", "redis": "redis", "nats": "nats"}
 
 

@@ -185,10 +185,11 @@ def load_proto(text: str, *, dependencies: dict[str, str] | None = None,
             written = []
             try:
                 for dep_name, dep_text in [*deps.items(), (name, text)]:
-                    target = src / dep_name
-                    if not target.resolve().is_relative_to(src.resolve()):
+                    parts = Path(dep_name).parts
+                    if not parts or Path(dep_name).is_absolute() or ".." in parts:
                         raise SchemaError(f"import path {dep_name!r} leaves the schema folder",
                                           where=where)
+                    target = src / dep_name
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_text(dep_text, encoding="utf-8")
                     written.append(target)
