@@ -116,8 +116,21 @@ async def authorize_from_shared(ctx: Context, msg: Envelope) -> None:
                                     "risk_level": level})
 
 
+# -- 7. an agent that names a message it never consumed as the cause (caught by causal) -------
+authorization_wrong_cause = authorization.variant(version="1.0.0-zoo-wrongcause")
+
+
+@authorization_wrong_cause.handler
+async def authorize_naming_the_request(ctx: Context, msg: Envelope) -> None:
+    await authorization.fn(ctx, msg)
+    # BUG: names the payment request (what fraud consumed) as the cause instead of its input;
+    # same correlation and a known message, so trace accepts it
+    ctx.emitted[-1] = dataclasses.replace(ctx.emitted[-1], causation_id=msg.causation_id)
+
+
 __all__ = [
     "Agent",
+    "authorization_wrong_cause",
     "authorization_fresh_key",
     "authorization_reads_shared",
     "fraud_drops_correlation",

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.checkers import (
+    causal,
     dead_letters,
     exactly_once,
     history_check,
@@ -30,6 +31,7 @@ CHECKERS: dict[str, Check] = {
     "outcomes": outcomes.check,
     "exactly_once": exactly_once.check,
     "trace": trace.check,
+    "causal": causal.check,
     "wire": wire.check,
     "dead_letters": dead_letters.check,
     "latency": latency.check,
