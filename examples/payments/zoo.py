@@ -130,9 +130,9 @@ async def authorize_naming_the_request(ctx: Context, msg: Envelope) -> None:
 
 __all__ = [
     "Agent",
-    "authorization_wrong_cause",
     "authorization_fresh_key",
     "authorization_reads_shared",
+    "authorization_wrong_cause",
     "fraud_drops_correlation",
     "fraud_risk_score",
     "fraud_writes_shared",

@@ -72,8 +72,8 @@ def test_a_redelivery_reopens_the_delivery():
 
 
 def test_a_reused_message_id_and_a_cycle_are_caught():
-    evs = chain() + [dlv("ledger", "m2", cause="m1"), pub("m1", "m2", "ledger"),
-                     ack("ledger", "m2")]
+    evs = [*chain(), dlv("ledger", "m2", cause="m1"), pub("m1", "m2", "ledger"),
+           ack("ledger", "m2")]
     v = causal.check(H(*evs), {})
     assert "id_reused" in problems(v)
     # a two-node ring made by ids that name each other
