@@ -128,6 +128,42 @@ async def authorize_naming_the_request(ctx: Context, msg: Envelope) -> None:
     ctx.emitted[-1] = dataclasses.replace(ctx.emitted[-1], causation_id=msg.causation_id)
 
 
+# -- 8. a ledger that deduplicates on the message id (caught by exactly_once under resubmit) -----
+ledger_dedup_on_message_id = ledger.variant(version="1.0.0-zoo-msgid")
+
+
+@ledger_dedup_on_message_id.handler
+async def post_keyed_on_message_id(ctx: Context, msg: Envelope) -> None:
+    p = msg.payload
+    amount = p["amount_cents"]
+    rows = (LedgerRow(f"customer:{p['customer_id']}", debit=amount),
+            LedgerRow(f"merchant:{p['merchant_id']}", credit=amount))
+    # BUG: keyed on the message id: a redelivery or a duplicate (same id) is caught, a
+    # resubmission (same request and idempotency key, new message id) posts again
+    await ctx.effect("ledger.post", {"payment_id": p["payment_id"], "amount_cents": amount},
+                     rows=rows, key=derive_id("ledger", msg.message_id))
+    ctx.emit("ledger.posted", {**payment_of(p), "entries": len(rows),
+                               "authorization_code": p["authorization_code"]})
+
+
+# -- 9. a ledger keyed on the correlation (caught by exactly_once: the business key) ----------
+ledger_keyed_on_correlation = ledger.variant(version="1.0.0-zoo-cid")
+
+
+@ledger_keyed_on_correlation.handler
+async def post_keyed_on_correlation(ctx: Context, msg: Envelope) -> None:
+    p = msg.payload
+    amount = p["amount_cents"]
+    rows = (LedgerRow(f"customer:{p['customer_id']}", debit=amount),
+            LedgerRow(f"merchant:{p['merchant_id']}", credit=amount))
+    # BUG: one posting per correlation, not per payment: a client's retry of the same payment
+    # (a new correlation) posts it again
+    await ctx.effect("ledger.post", {"payment_id": p["payment_id"], "amount_cents": amount},
+                     rows=rows, key=derive_id("ledger", msg.correlation_id, p["payment_id"]))
+    ctx.emit("ledger.posted", {**payment_of(p), "entries": len(rows),
+                               "authorization_code": p["authorization_code"]})
+
+
 __all__ = [
     "Agent",
     "authorization_fresh_key",
@@ -136,6 +172,8 @@ __all__ = [
     "fraud_drops_correlation",
     "fraud_risk_score",
     "fraud_writes_shared",
+    "ledger_dedup_on_message_id",
+    "ledger_keyed_on_correlation",
     "ledger_no_dedup",
     "orchestrator_unvalidated",
 ]

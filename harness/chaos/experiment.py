@@ -236,6 +236,10 @@ def _fault(node: Any, path: Path, i: int) -> FaultSpec:
     if kind == "drop" and params.get("mode", "confirm") not in ("confirm", "lose"):
         raise PipelineError(f"drop mode must be confirm or lose, got {params.get('mode')!r}",
                             where=_where(path, node, ctx + "params"))
+    if kind == "resubmit" and params.get("correlation", "same") not in ("same", "new"):
+        raise PipelineError("resubmit correlation must be same or new, got "
+                            f"{params.get('correlation')!r}",
+                            where=_where(path, node, ctx + "params"))
     return FaultSpec(
         fault=kind, target=str(node.get("target", "*")),
         at=_range(node, "at", 0.0, path, ctx), duration=_range(node, "duration", None, path, ctx),

@@ -331,6 +331,9 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
     coupling check are never scaled, and memory runs always use the declared budgets.
     """
     opts = {k: dict(v) for k, v in exp.checker_options().items()}
+    if "exactly_once" in opts and spec.effects:  # business keys declared by the pipeline
+        opts["exactly_once"]["unique"] = {**spec.effects,
+                                          **(opts["exactly_once"].get("unique") or {})}
     factor = exp.broker_latency_factor
     if broker == "memory" or factor == 1.0 or "latency" not in opts:
         return opts
