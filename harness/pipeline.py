@@ -160,7 +160,7 @@ class PipelineSpec:
     #: effect name -> the fields of its business key (``effects: {ledger.post: {unique: ..}}``)
     effects: dict[str, list[str]] = field(default_factory=dict)
     #: message type -> field -> band edges (numbers) or values the workload must cover
-    partitions: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def consumers_of(self, message_type: str) -> list[AgentSpec]:
         """Agents that consume a type (in file order)."""
@@ -363,14 +363,14 @@ def _effects(raw: dict[str, Any], path: Path) -> dict[str, list[str]]:
     return out
 
 
-def _partitions(raw: dict[str, Any], path: Path) -> dict[str, dict[str, list[Any]]]:
+def _partitions(raw: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
     """``partitions: {TYPE: {FIELD: [edges or values]}}``: bands of the input space the
     workload must cover (numbers: band edges inside the schema's range; else: values)."""
     node = raw.get("partitions") or {}
     if not isinstance(node, dict):
         raise PipelineError("must map message types to {field: [edges or values]}",
                             where=_where(path, raw, "partitions"))
-    out: dict[str, dict[str, list[Any]]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for mtype, fields in node.items():
         if is_meta(mtype):
             continue
@@ -380,8 +380,16 @@ def _partitions(raw: dict[str, Any], path: Path) -> dict[str, dict[str, list[Any
         for fname, values in fields.items():
             if is_meta(fname):
                 continue
-            if not isinstance(values, list) or not values:
-                raise PipelineError("must be a non-empty list of band edges or values",
+            if isinstance(values, dict):
+                values = {k: v for k, v in values.items() if not is_meta(k)}
+                bad = set(values) - {"edges", "values", "high_risk"}
+                ok = not bad and (("edges" in values) != ("values" in values)) and all(
+                    isinstance(v, list) for v in values.values())
+            else:
+                ok = isinstance(values, list) and bool(values)
+            if not ok:
+                raise PipelineError("must be a list of band edges or values, or {edges: [...] "
+                                    "| values: [...], high_risk: [...]}",
                                     where=_where(path, fields, f"partitions.{mtype}.{fname}"))
-            out.setdefault(str(mtype), {})[str(fname)] = list(values)
+            out.setdefault(str(mtype), {})[str(fname)] = values
     return out

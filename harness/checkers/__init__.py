@@ -2,7 +2,8 @@
 
 ``CHECKERS`` maps each name to its ``check(history, opts)``; :func:`run_checkers` composes them
 (false > unknown > true; a checker that raises yields unknown). The ``history`` checker always
-runs, so a cut-off or hand-edited history is never judged valid.
+runs, so a cut-off or hand-edited history is never judged valid; so does ``exercised``, so a run
+whose planned faults never fired is vacuous (unknown), never valid.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from harness.checkers import (
     causal,
     dead_letters,
     exactly_once,
+    exercised,
     history_check,
     latency,
     no_loss,
@@ -35,16 +37,20 @@ CHECKERS: dict[str, Check] = {
     "wire": wire.check,
     "dead_letters": dead_letters.check,
     "latency": latency.check,
+    "exercised": exercised.check,
 }
 DEFAULT = tuple(CHECKERS)
 
 
 def run_checkers(history: Any, names: Iterable[str] | None = None,
                  opts: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Verdict]:
-    """Run the named checkers (default: all) plus ``history``; unknown names raise KeyError."""
+    """Run the named checkers (default: all) plus ``history`` and ``exercised``; unknown names
+    raise KeyError."""
     wanted = list(names or DEFAULT)
     if "history" not in wanted:
         wanted.insert(0, "history")
+    if "exercised" not in wanted:  # a planned fault that never fired makes the run vacuous
+        wanted.append("exercised")
     for name in wanted:
         if name not in CHECKERS:
             raise KeyError(name)
