@@ -28,6 +28,8 @@ Example (examples/payments/pipeline.yaml)::
         emits: [payment.risk_assessed@1]
 
 ``load_pipeline`` returns a :class:`PipelineSpec`; every error names the file, line and field.
+The file is checked against ``harness/schemas/pipeline.schema.json`` first
+(docs/formats/pipeline.md).
 """
 
 from __future__ import annotations
@@ -44,14 +46,10 @@ import yaml
 from harness.agents.context import Dependency
 from harness.agents.sdk import Agent, MessageRef, parse_ref
 from harness.errors import PipelineError
+from harness.schemas import check_document
 
 __all__ = ["AgentSpec", "PipelineSpec", "load_object", "load_pipeline"]
 
-_TOP_KEYS = {"name", "description", "topology", "registry", "ingress", "store", "agents",
-             "budgets", "delivery_limit", "variants", "effects", "partitions"}
-_AGENT_KEYS = {"handler", "command", "consumes", "emits", "timeout_ms", "concurrency",
-               "replicas", "budget", "fallback", "dependencies", "params", "version", "queue",
-               "description", "http", "openapi"}
 
 
 class _Loader(yaml.SafeLoader):
@@ -212,11 +210,6 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
     ctx = f"agents.{name}."
     if not isinstance(node, dict):
         raise PipelineError("must be a mapping", where=f"{path}: agents.{name}")
-    unknown = sorted({k for k in node if not is_meta(k)} - _AGENT_KEYS)
-    if unknown:
-        known = ", ".join(sorted(_AGENT_KEYS))
-        raise PipelineError(f"unknown field {unknown[0]!r} (known: {known})",
-                            where=_where(path, node, ctx + unknown[0]))
     has_handler, has_command = "handler" in node, "command" in node
     if has_handler == has_command:
         raise PipelineError("needs exactly one of 'handler' or 'command'",
@@ -295,10 +288,7 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
     raw = load_yaml_with_lines(path)
     if not isinstance(raw, dict):
         raise PipelineError("must be a mapping with 'agents'", where=str(path))
-    unknown = sorted({k for k in raw if not is_meta(k)} - _TOP_KEYS)
-    if unknown:
-        raise PipelineError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})",
-                            where=_where(path, raw, unknown[0]))
+    check_document(raw, "pipeline", path)
     topology = raw.get("topology", "choreographed")
     if topology not in ("orchestrated", "choreographed"):
         raise PipelineError(f"must be orchestrated or choreographed, got {topology!r}",

@@ -123,6 +123,13 @@ def check_versions(schemas: Sequence[Any], mode: str = "BACKWARD_TRANSITIVE",
 def check_subject(subject: Subject, *, root: Any = None, witness: bool = True) -> SubjectVerdict:
     """Check one subject's chain under its own mode and policy."""
     chain = subject.chain()
+    if any(sv.format != "json" for sv in chain):
+        from pathlib import Path
+
+        from harness.contracts.compat.formats import check_foreign_subject
+
+        return check_foreign_subject(subject, root=Path(root or chain[0].path.parent.parent),
+                                     witness=witness)
     fetch = file_fetcher(root)
     graphs = [load_graph(sv.schema, uri=sv.uri, where=str(sv.path), fetch=fetch)
               for sv in chain]
