@@ -164,8 +164,23 @@ async def post_keyed_on_correlation(ctx: Context, msg: Envelope) -> None:
                                "authorization_code": p["authorization_code"]})
 
 
+# -- 10. an authorization that approves high-risk payments (caught by the business rules) --------
+authorization_approves_high_risk = authorization.variant(version="1.0.0-zoo-approvehigh")
+
+
+@authorization_approves_high_risk.handler
+async def authorize_everything(ctx: Context, msg: Envelope) -> None:
+    payment = payment_of(msg.payload)
+    # BUG: high risk is "downgraded" to medium (the contract allows no high in an
+    # authorization) and approved: the schema is satisfied, the business rule is not
+    level = "medium" if msg.payload["risk_level"] == "high" else msg.payload["risk_level"]
+    ctx.emit("payment.authorized", {**payment, "authorization_code": "A0000003",
+                                    "risk_level": level})
+
+
 __all__ = [
     "Agent",
+    "authorization_approves_high_risk",
     "authorization_fresh_key",
     "authorization_reads_shared",
     "authorization_wrong_cause",

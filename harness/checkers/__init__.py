@@ -24,6 +24,7 @@ from harness.checkers import (
     wire,
 )
 from harness.checkers.base import Check, Verdict, compose, merge_valid, overall
+from harness.checkers.user import user_check
 
 __all__ = ["CHECKERS", "DEFAULT", "Verdict", "compose", "merge_valid", "overall", "run_checkers"]
 
@@ -44,14 +45,19 @@ DEFAULT = tuple(CHECKERS)
 
 def run_checkers(history: Any, names: Iterable[str] | None = None,
                  opts: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Verdict]:
-    """Run the named checkers (default: all) plus ``history`` and ``exercised``; unknown names
-    raise KeyError."""
+    """Run the named checkers (default: all) plus ``history`` and ``exercised``. A name that
+    is no built-in checker is a user invariant when its options hold a ``rule`` or a
+    ``function`` (harness.checkers.user); else KeyError."""
     wanted = list(names or DEFAULT)
     if "history" not in wanted:
         wanted.insert(0, "history")
     if "exercised" not in wanted:  # a planned fault that never fired makes the run vacuous
         wanted.append("exercised")
+    opts = opts or {}
+    chosen: dict[str, Check] = {}
     for name in wanted:
-        if name not in CHECKERS:
+        fn = CHECKERS.get(name) or user_check(name, opts.get(name) or {})
+        if fn is None:
             raise KeyError(name)
-    return compose({n: CHECKERS[n] for n in wanted}, history, opts)
+        chosen[name] = fn
+    return compose(chosen, history, opts)
