@@ -76,11 +76,34 @@ def run_session(example: str, out: Path) -> Path:
     if subprocess.run(check, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT).returncode:
         raise SystemExit(f"{example}: the unmutated agents fail the test command (see {log.name})")
     for cmd in (["cosmic-ray", "init", str(config), str(session)],
-                ["cr-filter-operators", str(session), str(config)],
-                ["cosmic-ray", "exec", str(config), str(session)]):
+                ["cr-filter-operators", str(session), str(config)]):
         subprocess.run(cmd, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT,
                        check=True)
+    skip_marked(session, tree / "examples" / example / "agents.py")
+    subprocess.run(["cosmic-ray", "exec", str(config), str(session)], cwd=tree, env=env,
+                   stdout=log, stderr=subprocess.STDOUT, check=True)
     return session
+
+
+def skip_marked(session: Path, module: Path) -> int:
+    """Skip mutants from a ``# mutation: off`` comment line to the end of the module (code kept
+    for an incident, not a correct agent); returns how many."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    lines = module.read_text().splitlines()
+    off = next((i + 1 for i, text in enumerate(lines) if text.startswith("# mutation: off")),
+               None)
+    if off is None:
+        return 0
+    n = 0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in db.pending_work_items:
+            if item.mutations[0].start_pos[0] >= off:
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output="marked: mutation off"))
+                n += 1
+    return n
 
 
 def _equivalents() -> dict[tuple[str, int, str, int], str]:

@@ -5,9 +5,10 @@ first, stopping at the first failure (exit 1; exit 0 when everything holds):
 
 1. contracts (payments: every producer verified against its consumers' pacts);
 2. fuzz: every agent of the pipeline, a few seeded inputs each;
-3. chaos: the example's correct experiments (chaos/*.yaml) on fixed seeds, memory broker, every
-   checker except ``latency`` (wall-clock budgets on a shared machine would fake kills; a
-   mutant that only slows an agent down is killed by the run's timeout instead).
+3. chaos: the example's correct experiments (chaos/*.yaml, with their business rules) on a
+   fixed seed, memory broker, every checker; a latency failure is judged again with the
+   millisecond budgets x5 (load on a shared machine must not fake a kill; fallback rates and
+   the coupling check stay as declared).
 
 A mutant survives when all of that still passes. See docs/detection.md.
 """
@@ -19,6 +20,7 @@ import contextlib
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = {
@@ -63,11 +65,29 @@ async def chaos(example: str) -> str | None:
         exp = load_experiment(ROOT / "chaos" / f"{name}.yaml")
         for seed in SEEDS:
             result = await run_experiment(exp, seed=seed)
-            judged = {k: v for k, v in result.verdicts.items() if k != "latency"}
+            judged = dict(result.verdicts)
+            if judged.get("latency") and judged["latency"].valid is not True:
+                judged["latency"] = _relaxed_latency(exp, result)
             if overall(judged) is not True:
                 bad = sorted(k for k, v in judged.items() if v.valid is not True)
                 return f"chaos: {name} seed {seed}: {', '.join(bad)}"
     return None
+
+
+def _relaxed_latency(exp: Any, result: Any) -> Any:
+    """The latency verdict with millisecond budgets x5: the fallback rate and the coupling
+    check as declared (a mutant that always falls back is caught), load on a shared machine
+    not mistaken for a kill."""
+    from harness.chaos.runner import checker_options
+    from harness.checkers import latency
+    from harness.history import read_history
+    from harness.pipeline import load_pipeline
+
+    opts = checker_options(exp, load_pipeline(exp.pipeline), "memory").get("latency", {})
+    budgets = {**load_pipeline(exp.pipeline).all_budgets(), **(opts.get("budgets") or {})}
+    opts["budgets"] = {a: {k: (v * 5 if k.endswith("_ms") else v) for k, v in b.items()}
+                       for a, b in budgets.items()}
+    return latency.check(read_history(Path(result.out_dir) / "history.jsonl"), opts)
 
 
 def main(argv: list[str]) -> int:

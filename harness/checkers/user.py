@@ -25,7 +25,8 @@ chaos transport recorded; one per message id):
   correlation``, the default) or with the same payload field (``by: payment_id``).
 
 ``where`` maps payload fields (dotted paths into nested objects) to a value, a list of values
-(any of), or one comparison ``{eq|ne|in|gt|gte|lt|lte|exists: ...}``. A history without
+(any of), or one comparison ``{eq|ne|in|gt|gte|lt|lte|exists|matches|not_matches: ...}``
+(``matches``: the whole string matches a regular expression). A history without
 message bytes cannot be judged: unknown.
 """
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,8 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
     "in": lambda v, x: v in x, "gt": lambda v, x: _num(v) and v > x,
     "gte": lambda v, x: _num(v) and v >= x, "lt": lambda v, x: _num(v) and v < x,
     "lte": lambda v, x: _num(v) and v <= x, "exists": lambda v, x: (v is not _MISSING) == x,
+    "matches": lambda v, x: isinstance(v, str) and re.fullmatch(x, v) is not None,
+    "not_matches": lambda v, x: not (isinstance(v, str) and re.fullmatch(x, v) is not None),
 }
 _MISSING = object()
 _RULE_KEYS = {"never": {"type", "where"}, "requires": {"type", "where", "after", "by"}}
