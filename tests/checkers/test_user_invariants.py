@@ -115,3 +115,58 @@ def test_user_checkers_run_and_count_like_built_in_ones(tmp_path):
                    "steady-state-hypothesis:\n  probes:\n    - checker: nope.py:f\n")
     with pytest.raises(PipelineError, match=r"probes\[0\].checker.*no such file"):
         load_experiment(exp)
+
+
+def test_regular_expression_comparisons():
+    check = rule(never={"type": "ride.matched",
+                        "where": {"driver_id": {"not_matches": "drv-[1-9][0-9][0-9]"}}})
+    assert check(H(msg("m1", "ride.matched", {"driver_id": "drv-123"})), {}).valid is True
+    for bad in ("drv-0", "drv-1000", "drv-5.21", "drv--57"):
+        assert check(H(msg("m1", "ride.matched", {"driver_id": bad})), {}).valid is False, bad
+
+
+def _bundled(name):
+    return function_check(f"{ROOT / 'chaos' / 'invariants.py'}:{name}")
+
+
+def test_the_bundled_payments_invariants():
+    receipt = _bundled("receipts_state_the_amount")
+    posted = msg("m1", "ledger.posted", {"payment_id": "p1", "amount_cents": 25000,
+                                         "currency": "EUR"})
+    right = msg("m2", "notification.sent", {"payment_id": "p1", "kind": "receipt",
+                                            "text": "Paid 250.00 EUR"})
+    wrong = msg("m2", "notification.sent", {"payment_id": "p1", "kind": "receipt",
+                                            "text": "Paid 25100.00 EUR"})
+    assert receipt(H(posted, right), {}).valid is True
+    assert receipt(H(posted, wrong), {}).valid is False
+    codes = _bundled("authorization_codes_identify_payments")
+    a1 = msg("m1", "payment.authorized", {"payment_id": "p1", "authorization_code": "00000000"})
+    a2 = msg("m2", "payment.authorized", {"payment_id": "p2", "authorization_code": "00000000"})
+    a1_again = msg("m3", "payment.authorized", {"payment_id": "p1",
+                                                "authorization_code": "00000000"})
+    assert codes(H(a1, a1_again), {}).valid is True
+    assert codes(H(a1, a2), {}).valid is False
+
+
+def test_the_bundled_rides_invariants():
+    honest = _bundled("eta_source_is_honest")
+
+    def eta(mid, cause, source, seconds=300, zone="z1"):
+        e = msg(mid, "ride.eta_estimated", {"ride_id": mid, "pickup_zone": zone,
+                                            "eta_source": source, "eta_seconds": seconds})
+        body = json.loads(__import__("base64").b64decode(e["body"]))
+        body["causation_id"] = cause
+        e["body"] = b64(json.dumps(body).encode())
+        return e
+
+    fell = {"kind": "fallback", "agent": "eta", "message_id": "in2", "dependency": "eta_model"}
+    assert honest(H(eta("o1", "in1", "live"), fell, eta("o2", "in2", "cached")), {}).valid
+    assert honest(H(fell, eta("o2", "in2", "live")), {}).valid is False
+    assert honest(H(eta("o1", "in1", "cached")), {}).valid is False
+    seen = _bundled("cached_eta_is_a_seen_eta")
+    dlv = {"kind": "deliver", "agent": "eta", "queue": "eta", "message_id": "in2"}
+    assert seen(H(eta("o1", "in1", "live", 300), dlv, eta("o2", "in2", "cached", 300)),
+                {}).valid is True
+    assert seen(H(dlv, eta("o2", "in2", "cached", 480)), {}).valid is True  # nothing seen yet
+    assert seen(H(eta("o1", "in1", "live", 300), dlv, eta("o2", "in2", "cached", 480)),
+                {}).valid is False
