@@ -130,28 +130,78 @@ def _report(result: CompatResult, args: argparse.Namespace) -> int:
     return 0 if result.compatible else 1
 
 
-def run_jsonl(stream: TextIO, out: TextIO, args: argparse.Namespace) -> int:
-    """Check every line of ``stream``; write one JSON object per line to ``out``."""
-    name = getattr(stream, "name", "<stdin>")
-    worst = 0
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
+def _count_lines(stream: TextIO) -> int | None:
+    """Lines in a seekable file (for the progress bar's total), else None."""
+    try:
+        if not stream.seekable():
+            return None
+        start = stream.tell()
+        total = sum(1 for _ in stream)
+        stream.seek(start)
+        return total
+    except (OSError, ValueError):
+        return None
+
+
+_FILE_SUFFIXES = (".json", ".avsc", ".proto")
+
+
+def _with_files(record: dict[str, Any], base: Path, where: str) -> dict[str, Any]:
+    """Replace ``old``/``new`` that name schema files (``*.json|.avsc|.proto``, relative to the
+    JSON-lines file's folder) by their content; inline schemas and .proto text stay as given."""
+    record = dict(record)
+    for side in ("old", "new"):
+        value = record[side]
+        if not (isinstance(value, str) and "\n" not in value
+                and value.strip().lower().endswith(_FILE_SUFFIXES)):
             continue
-        where = f"{name}:{number}"
+        path = Path(value) if Path(value).is_absolute() else base / value
         try:
-            record = _jsonl_record(line, where)
-            result = check_record(record, where, args.mode, args.policy,
-                                  witness=not args.no_witness)
-            payload: dict[str, Any] = {"line": number, **result.to_dict()}
-            worst = max(worst, 0 if result.compatible else 1)
-        except (InputError, ValueError, KeyError, TypeError) as exc:
-            payload = {"line": number, "error": str(exc)}
-            worst = 2
-        except RecursionError:
-            payload = {"line": number, "error": f"{where}: schema nests too deeply"}
-            worst = 2
-        out.write(json.dumps(payload, default=str) + "\n")
-        out.flush()
+            if path.suffix.lower() == ".proto":
+                record.setdefault("format", "protobuf")
+                record[side] = path.read_text(encoding="utf-8")
+            else:
+                record[side] = _load(str(path))[0]
+        except InputError as exc:
+            raise InputError(str(exc), where=f"{where}: {side}") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror}", where=f"{where}: {side}") \
+                from None
+    return record
+
+
+def run_jsonl(stream: TextIO, out: TextIO, args: argparse.Namespace) -> int:
+    """Check every line of ``stream``; write one JSON object per line to ``out``.
+
+    ``old`` and ``new`` are schemas inline or paths of schema files (relative to the folder of
+    the JSON-lines file, or to the current folder for standard input).
+    """
+    from harness.report.progress import progress_bar, wanted
+
+    name = getattr(stream, "name", "<stdin>")
+    base = Path(name).resolve().parent if name != "<stdin>" else Path.cwd()
+    worst = 0
+    with progress_bar("compat", total=_count_lines(stream),
+                      enabled=wanted(False) and out is not sys.stderr) as bar:
+        for number, line in enumerate(stream, start=1):
+            bar.update(number)
+            if not line.strip():
+                continue
+            where = f"{name}:{number}"
+            try:
+                record = _with_files(_jsonl_record(line, where), base, where)
+                result = check_record(record, where, args.mode, args.policy,
+                                      witness=not args.no_witness)
+                payload: dict[str, Any] = {"line": number, **result.to_dict()}
+                worst = max(worst, 0 if result.compatible else 1)
+            except (InputError, ValueError, KeyError, TypeError) as exc:
+                payload = {"line": number, "error": str(exc)}
+                worst = 2
+            except RecursionError:
+                payload = {"line": number, "error": f"{where}: schema nests too deeply"}
+                worst = 2
+            out.write(json.dumps(payload, default=str) + "\n")
+            out.flush()
     return worst
 
 
@@ -171,10 +221,13 @@ def _jsonl_record(line: str, where: str) -> dict[str, Any]:
 def run_registry_check(args: argparse.Namespace) -> int:
     """Check every subject of a registry folder."""
     from harness.contracts.registry import SchemaRegistry
+    from harness.report.progress import progress_bar, wanted
 
     _deep_enough()
     registry = SchemaRegistry(args.dir) if args.dir else SchemaRegistry()
-    verdicts = check_registry(registry, witness=not args.no_witness)
+    with progress_bar("registry check", total=None, enabled=wanted(args.json)) as bar:
+        verdicts = check_registry(registry, witness=not args.no_witness,
+                                  progress=lambda done, total: bar.update(done, total=total))
     ok = all(v.compatible for v in verdicts)
     if args.json:
         print_json({"compatible": ok, "registry": str(registry.root),

@@ -248,6 +248,11 @@ class SchemaRegistry:
         if cached is not None:
             return cached
         sv = self.get(message_type, version)
+        if sv.format != "json":
+            from harness.contracts.binary import BinaryValidator
+
+            self._validators[key] = BinaryValidator(self, sv)
+            return self._validators[key]
         schema = sv.schema
         cls = validators.validator_for(schema, default=validators.Draft7Validator)
         try:
@@ -271,6 +276,12 @@ class SchemaRegistry:
             ValidationFailed: reason ``schema_invalid`` naming the first failing field, or
                 ``unknown_type`` / ``unknown_version``.
         """
+        sv = self.get(message_type, version)
+        if sv.format != "json":
+            from harness.contracts.binary import validate_binary
+
+            validate_binary(self, sv, payload)
+            return
         validator = self.validator(message_type, version)
         error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: e.path)), None)
         if error is not None:

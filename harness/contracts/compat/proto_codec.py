@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError, Message
 
 from harness.contracts.compat.proto_load import ProtoSchema
 
-__all__ = ["decode", "encode", "message_class", "sample_value", "to_dict"]
+__all__ = ["decode", "encode", "fill", "message_class", "sample_value", "to_dict", "to_native"]
 
 _POOLS: dict[bytes, descriptor_pool.DescriptorPool] = {}
 
@@ -134,3 +134,30 @@ def _is_repeated(field: FieldDescriptor) -> bool:
     if flag is not None:
         return bool(flag)
     return field.label == FieldDescriptor.LABEL_REPEATED  # older runtimes
+
+
+def to_native(message: Message) -> dict[str, Any]:
+    """The message as plain Python values: enums by name, int64 as int, bytes as bytes, every
+    field without presence at its default (as a generated class reads them)."""
+    out: dict[str, Any] = {}
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            out[field.name] = {k: _native(value_field, v) for k, v in value.items()}
+        elif _is_repeated(field):
+            out[field.name] = [_native(field, v) for v in value]
+        elif field.has_presence and not message.HasField(field.name):
+            continue
+        else:
+            out[field.name] = _native(field, value)
+    return out
+
+
+def _native(field: FieldDescriptor, value: Any) -> Any:
+    if field.message_type is not None:
+        return to_native(value)
+    if field.enum_type is not None:
+        found = field.enum_type.values_by_number.get(value)
+        return found.name if found is not None else value
+    return value

@@ -8,9 +8,12 @@ Compiler errors become one :class:`SchemaError` line naming the file, line and c
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import importlib.resources
 import os
+import shutil
 import tempfile
 import threading
 from collections import OrderedDict
@@ -28,6 +31,7 @@ __all__ = ["ProtoEnum", "ProtoField", "ProtoMessage", "ProtoSchema", "TypeInfo",
 _FDP = descriptor_pb2.FieldDescriptorProto
 _SCALARS = {v: k.removeprefix("TYPE_").lower() for k, v in _FDP.Type.items()}
 _LOCK = threading.Lock()
+_SOURCES_LOCK = threading.Lock()
 _CACHE: OrderedDict[str, bytes] = OrderedDict()
 _CACHE_SIZE = 256
 ROOT_REF: tuple[str, int] = ("", -1)
@@ -110,18 +114,34 @@ class ProtoSchema:
         return info.type
 
 
+@functools.lru_cache(maxsize=1)
 def _wkt_dir() -> str:
     return str(importlib.resources.files("grpc_tools") / "_proto")
 
 
+_WORK: dict[int, Path] = {}
+
+
+def _work_dir() -> Path:
+    """One scratch folder per process (removing a folder per compile costs more than protoc;
+    forked workers get their own)."""
+    pid = os.getpid()
+    path = _WORK.get(pid)
+    if path is None:
+        path = _WORK[pid] = Path(tempfile.mkdtemp(prefix="harness-protoc-"))
+        atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def compile_set(root_dir: Path, file_name: str, *, where: str) -> bytes:
     """Run protoc on ``file_name`` under ``root_dir``; the serialized FileDescriptorSet."""
-    with tempfile.TemporaryDirectory(prefix="harness-protoc-") as tmp:
-        out = Path(tmp) / "set.pb"
-        err = Path(tmp) / "err.txt"
+    work = _work_dir()
+    with _LOCK:
+        out = work / "set.pb"
+        out.unlink(missing_ok=True)
         args = ["protoc", f"-I{root_dir}", f"-I{_wkt_dir()}", f"--descriptor_set_out={out}",
-                "--include_imports", "--include_source_info", file_name]
-        with _LOCK, open(err, "w+b") as sink:
+                "--include_imports", file_name]
+        with open(work / "err.txt", "w+b") as sink:
             saved = os.dup(2)
             try:
                 os.dup2(sink.fileno(), 2)
@@ -160,15 +180,25 @@ def load_proto(text: str, *, dependencies: dict[str, str] | None = None,
     key = hashlib.sha256(repr((name, text, sorted(deps.items()))).encode()).hexdigest()
     data = _CACHE.get(key)
     if data is None:
-        with tempfile.TemporaryDirectory(prefix="harness-proto-") as tmp:
-            for dep_name, dep_text in [*deps.items(), (name, text)]:
-                target = Path(tmp) / dep_name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(dep_text, encoding="utf-8")
+        with _SOURCES_LOCK:
+            src = _work_dir() / "src"
+            written = []
             try:
-                data = compile_set(Path(tmp), name, where=where)
+                for dep_name, dep_text in [*deps.items(), (name, text)]:
+                    parts = Path(dep_name).parts
+                    if not parts or Path(dep_name).is_absolute() or ".." in parts:
+                        raise SchemaError(f"import path {dep_name!r} leaves the schema folder",
+                                          where=where)
+                    target = src / dep_name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(dep_text, encoding="utf-8")
+                    written.append(target)
+                data = compile_set(src, name, where=where)
             except SchemaError as exc:
                 raise SchemaError(str(exc).removeprefix(f"{where}: "), where=where) from None
+            finally:
+                for target in written:
+                    target.unlink(missing_ok=True)
         _remember(key, data)
     return build(data, name, references or {})
 
