@@ -45,6 +45,7 @@ import yaml
 
 from harness.agents.context import Dependency
 from harness.agents.sdk import Agent, MessageRef, parse_ref
+from harness.blackbox.settings import black_box_settings
 from harness.errors import PipelineError
 from harness.schemas import check_document
 
@@ -139,6 +140,13 @@ class AgentSpec:
     params: dict[str, Any] = field(default_factory=dict)
     queue: str = ""
     handler_ref: str = ""
+    #: black-box settings (``external``, ``database``, ``probes``, ``env``; harness.blackbox)
+    blackbox: Any = None
+
+    @property
+    def is_black_box(self) -> bool:
+        """A ``command:`` or ``external:`` agent (no harness SDK inside)."""
+        return self.agent is None
 
 
 @dataclass
@@ -207,8 +215,8 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
     if not isinstance(node, dict):
         raise PipelineError("must be a mapping", where=f"{path}: agents.{name}")
     has_handler, has_command = "handler" in node, "command" in node
-    if has_handler == has_command:
-        raise PipelineError("needs exactly one of 'handler' or 'command'",
+    if has_handler + has_command + ("external" in node) != 1:
+        raise PipelineError("needs exactly one of 'handler', 'command' or 'external'",
                             where=_where(path, node, ctx.rstrip(".")))
     agent: Agent | None = None
     command = None
@@ -220,13 +228,15 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
                                 "harness Agent", where=_where(path, node, ctx + "handler"))
         agent = obj
         consumes, emits = list(agent.consumes), list(agent.emits)
-    else:
+    elif has_command:
         command = node["command"]
         if isinstance(command, str):
             command = command.split()
         if not (isinstance(command, list) and command and all(isinstance(c, str) for c in command)):
             raise PipelineError("must be a command line (string or list of strings)",
                                 where=_where(path, node, ctx + "command"))
+        consumes, emits = [], []
+    else:
         consumes, emits = [], []
     for key, target in (("consumes", consumes), ("emits", emits)):
         if key in node:
@@ -267,6 +277,8 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
         budget={k: float(v) for k, v in budget.items() if not is_meta(k)},
         allow_fallback=bool(node.get("fallback", True)), dependencies=deps, params=params,
         queue=str(node.get("queue", name)), handler_ref=str(node.get("handler", "")),
+        blackbox=None if has_handler else black_box_settings(
+            name, node, path, _where),
     )
 
 

@@ -22,11 +22,13 @@ from typing import Any
 
 from harness.agents.runtime import AgentRuntime, Hooks
 from harness.agents.stores import EffectStore, open_store
+from harness.blackbox.session import BlackBoxAgents
 from harness.contracts.registry import SchemaRegistry
 from harness.envelope import Envelope, peek_identities
 from harness.errors import PipelineError
 from harness.history import Recorder, b64
 from harness.pipeline import AgentSpec, PipelineSpec
+from harness.redact import redact_url
 from harness.transport import DeadLetter, Transport, open_transport
 
 __all__ = ["BROKER_DEAD_LETTER_REASONS", "PipelineRun", "RunSummary", "percentile"]
@@ -103,6 +105,7 @@ class PipelineRun:
         transport: Transport | None = None,
         seed: int | None = None,
         exclude: tuple[str, ...] = (),
+        network: Any = None,
     ) -> None:
         self.spec = spec
         self.broker = broker
@@ -130,7 +133,14 @@ class PipelineRun:
         self._settled = asyncio.Event()
         self._started = 0.0
         self._restarts: set[asyncio.Task[None]] = set()
+        self._probed = False
         self.recorder.listeners.append(self._observe)
+        #: external agents' queues keep their names (the running service knows them)
+        self._fixed_queues = {a.queue for a in spec.agents.values()
+                              if a.blackbox is not None and a.blackbox.external}
+        self.blackbox: BlackBoxAgents | None = None
+        if any(a.is_black_box and a.name not in exclude for a in spec.agents.values()):
+            self.blackbox = BlackBoxAgents(self, network=network)
 
     def _store_url(self, store: str) -> str:
         if store == "sqlite":
@@ -154,9 +164,10 @@ class PipelineRun:
         await self.transport.connect()
         await self.store.open()
         self.recorder.record("run_start", pipeline=self.spec.name, seed=self.seed,
-                             broker=_redact(self.broker), store=_redact(self.store_url),
+                             broker=redact_url(self.broker), store=redact_url(self.store_url),
                              registry=str(self.spec.registry_path),
-                             budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks())
+                             budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks(),
+                             black_boxes=sorted(self.blackbox.agents) if self.blackbox else None)
         for agent in self.spec.agents.values():
             await self.transport.declare(self.queue(agent.queue),
                                          delivery_limit=self.spec.delivery_limit)
@@ -165,10 +176,17 @@ class PipelineRun:
                 continue
             for i in range(agent.replicas):
                 await self.start_agent(agent, instance=i)
+        if self.blackbox is not None:
+            try:
+                await self.blackbox.start()
+            except BaseException:
+                await self.stop()
+                raise
 
     def queue(self, name: str) -> str:
-        """The broker queue name for an agent queue (with the run's prefix)."""
-        return self.prefix + name
+        """The broker queue name for an agent queue (with the run's prefix, except an
+        ``external:`` agent's queue)."""
+        return name if name in self._fixed_queues else self.prefix + name
 
     def route(self, message_type: str) -> list[str]:
         return [self.queue(q) for q in self.spec.queues_for(message_type)]
@@ -199,12 +217,17 @@ class PipelineRun:
 
     async def restart_agent(self, name: str) -> None:
         """Stop and start every instance of an agent (unsettled work is redelivered)."""
+        if self.blackbox is not None and name in self.blackbox.agents:
+            await self.blackbox.restart(name)
+            return
         for runtime in list(self.runtimes.get(name, [])):
             await runtime.stop()
             await self.start_agent(self.spec.agents[name], instance=runtime.instance)
 
     async def stop(self) -> None:
         """Stop agents, drain dead letters, snapshot the store, close everything."""
+        if self.blackbox is not None:
+            await self.blackbox.stop()
         for runtimes in self.runtimes.values():
             for runtime in runtimes:
                 await runtime.stop()
@@ -213,11 +236,16 @@ class PipelineRun:
             if dl.correlation_id not in self.terminal:
                 self._record_dead_letter(dl, source="dlq")
         self._unrecorded = []
-        await self.snapshot()
+        try:
+            await self.snapshot()
+        finally:
+            if self.blackbox is not None:
+                await self.blackbox.drop_schemas()
         self.recorder.record("run_end", elapsed_s=round(time.monotonic() - self._started, 3))
         if self.owns_queues:
             for agent in self.spec.agents.values():
-                await self.transport.delete(self.queue(agent.queue))
+                if agent.queue not in self._fixed_queues:
+                    await self.transport.delete(self.queue(agent.queue))
         await self.transport.close()
         await self.store.close()
 
@@ -299,9 +327,18 @@ class PipelineRun:
         """Record and return the store's final state (effects and ledger)."""
         effects = await self.store.effects()
         ledger = await self.store.ledger()
-        data = {"store": self.store_url, "ledger": ledger,
+        data = {"store": redact_url(self.store_url), "ledger": ledger,
                 "effects": [{k: e[k] for k in ("key", "agent", "effect", "correlation_id")}
                             for e in effects]}
+        if self.blackbox is not None and not self._probed:
+            self._probed = True  # probe rows are recorded as effect events once
+            seen = await self.blackbox.probe()
+            data["effects"] += seen["effects"]
+            debits = ledger["debits"] + seen["ledger"]["debits"]
+            credits = ledger["credits"] + seen["ledger"]["credits"]
+            data["ledger"] = {"debits": debits, "credits": credits,
+                              "balanced": debits == credits,
+                              "rows": ledger.get("rows", 0) + seen["ledger"]["rows"]}
         self.recorder.record("snapshot", **data)
         return data
 
@@ -332,22 +369,10 @@ class PipelineRun:
             seed=self.seed, dead_letter_reasons=dict(sorted(reasons.items())),
             lost_ids=lost_ids[:20],
             fallbacks=sum(1 for e in self.recorder.events if e["kind"] == "fallback"),
-            broker=self.broker if self.broker == "memory" else _redact(self.broker),
-            store=_redact(self.store_url), elapsed_s=round(time.monotonic() - self._started, 3),
+            broker=self.broker if self.broker == "memory" else redact_url(self.broker),
+            store=redact_url(self.store_url), elapsed_s=round(time.monotonic() - self._started, 3),
         )
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a URL."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
-
-

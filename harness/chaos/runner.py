@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.chaos.addresses import Addresses
 from harness.chaos.experiment import Experiment
 from harness.chaos.faults import ChaosHooks, FaultyTransport
 from harness.chaos.schedule import NETWORK_FAULTS, PlannedFault, plan
 from harness.checkers import overall, run_checkers
 from harness.checkers.base import Verdict
-from harness.errors import InputError, PipelineError, TransportError
+from harness.errors import PipelineError, TransportError
 from harness.history import Recorder
 from harness.pipeline import PipelineSpec, load_object, load_pipeline
 from harness.run import PipelineRun
@@ -150,7 +151,20 @@ class _Nemesis:
         await asyncio.sleep(max(0.0, f.end - (time.monotonic() - self.t0)))
         await self._finish(f)
 
+    def _black_box(self, f: PlannedFault) -> Any:
+        bb = self.run.blackbox
+        return bb if bb is not None and f.target in bb.processes else None
+
     async def _begin(self, f: PlannedFault) -> None:
+        bb = self._black_box(f)
+        if bb is not None and f.fault in ("kill", "pause"):
+            # the process itself: kill -9 (mid-delivery) or SIGSTOP, recorded by BlackBoxAgents
+            if f.fault == "kill":
+                await bb.kill(f.target, fault_id=f.id)
+            else:
+                self.open[f.id] = f
+                bb.pause(f.target, fault_id=f.id)
+            return
         self.recorder.record("fault_start", **self._fields(f))
         if f.fault == "restart":
             if f.target in self.run.spec.agents:
@@ -167,6 +181,10 @@ class _Nemesis:
 
     async def _finish(self, f: PlannedFault) -> None:
         if self.open.pop(f.id, None) is None:
+            return
+        bb = self._black_box(f)
+        if bb is not None and f.fault == "pause":
+            bb.resume(f.target)
             return
         if f.fault == "pause":
             self.hooks.resume(f.target)
@@ -195,6 +213,21 @@ def _check_targets(exp: Experiment, spec: PipelineSpec) -> None:
             raise PipelineError(f"fault target {agent!r} is not an agent of pipeline "
                                 f"{spec.name} (agents: {', '.join(spec.agents)})",
                                 where=f"{exp.path}:{f.line or '?'}: method")
+        target = spec.agents.get(agent)
+        black_box = target is not None and target.is_black_box
+        if black_box and f.fault in BLACK_BOX_UNSUPPORTED:
+            raise PipelineError(f"{f.fault} needs the harness SDK inside the agent; {agent} is a "
+                                "black box (use kill, pause or restart on a command: agent)",
+                                where=f"{exp.path}:{f.line or '?'}: method")
+        if f.fault == "kill" and not (black_box and target is not None
+                                      and target.command is not None):
+            raise PipelineError(f"kill needs a command: agent the harness starts; {agent} "
+                                "is not one", where=f"{exp.path}:{f.line or '?'}: method")
+
+
+#: faults applied through the SDK's runtime hooks, which a black box does not have
+BLACK_BOX_UNSUPPORTED = frozenset({"crash_before_ack", "crash_after_effect", "crash_on_delivery",
+                                   "slow_dependency", "dependency_down"})
 
 
 async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: str | None = None,
@@ -215,9 +248,12 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     started = time.monotonic()
     seed = exp.seed if seed is None else seed
     broker = broker or exp.broker or "memory"
+    own_network = None
     if any(f.fault in NETWORK_FAULTS for f in exp.faults) and network is None:
-        raise InputError("this experiment has network faults: give a Toxiproxy URL "
-                         "(--toxiproxy http://127.0.0.1:8474)", where=str(exp.path))
+        from harness.chaos.network import NetworkFaults
+
+        # TOXIPROXY_URL if set, else the embedded server: no extra flag needed
+        network = own_network = NetworkFaults()
     spec = load_pipeline(exp.pipeline, overrides=exp.variants or None)
     _check_targets(exp, spec)
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="harness-chaos-"))
@@ -232,23 +268,30 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     store_dir = Path(tempfile.mkdtemp(prefix="harness-store-"))
     recorder = Recorder(hist_path)
     services = contextlib.AsyncExitStack()
+    addresses = Addresses()
     try:
+        # the experiment's own services (an agent's HTTP dependency) first: they bind free
+        # ports and publish them, which the proxies' upstreams and the broker URL may name
+        for ref in exp.services:
+            factory = load_object(ref, base=exp.path.parent, where=f"{exp.path}: services")
+            address = await services.enter_async_context(factory())
+            addresses.publish("service", ref.rsplit(":", 1)[1], address)
+        net_faults = [f for f in planned if f.fault in NETWORK_FAULTS]
+        addresses.expand_params(net_faults, where=str(exp.path))
+        if network is not None and hasattr(network, "prepare"):
+            await network.prepare(net_faults)
+            addresses.publish_proxies(network, net_faults)
+        broker = addresses.expand(broker, where="--broker")
         faulty = FaultyTransport(
             open_transport(broker, prefix=prefix), recorder, planned, seed,
-            queue_of=lambda name: prefix + (spec.agents[name].queue if name in spec.agents
-                                            else name))
+            queue_of=lambda name: _queue_of(spec, prefix, name))
         hooks = ChaosHooks(recorder, planned, seed)
         run = PipelineRun(spec, broker=broker, recorder=recorder,
                           run_dir=out if keep_store else store_dir, hooks=hooks,
-                          transport=faulty, seed=seed, prefix=prefix)
-        windows = [f for f in planned if f.fault in ("restart", "pause", "slow_dependency",
+                          transport=faulty, seed=seed, prefix=prefix, network=network)
+        windows = [f for f in planned if f.fault in ("restart", "pause", "kill", "slow_dependency",
                                                      "dependency_down") or
                    f.fault in NETWORK_FAULTS]
-        if network is not None and hasattr(network, "prepare"):
-            await network.prepare([f for f in planned if f.fault in NETWORK_FAULTS])
-        for ref in exp.services:  # the experiment's own services (an agent's HTTP dependency)
-            factory = load_object(ref, base=exp.path.parent, where=f"{exp.path}: services")
-            await services.enter_async_context(factory())
         await run.start()
         # Collect now and freeze what exists: a full collection during the run would walk the
         # whole heap (every earlier run's leftovers in a test session) and stall every agent at
@@ -299,6 +342,9 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
                 await _delete_queues(broker, prefix, spec)
     finally:
         await services.aclose()
+        addresses.restore()
+        if own_network is not None:
+            await own_network.aclose()
         recorder.close()
         shutil.rmtree(store_dir, ignore_errors=True)
     if progress:
@@ -315,6 +361,15 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         expectation_met=expectation_met(verdicts, valid, expected),
         plan=[f.to_dict() for f in planned], fired=fired, summary=summary.to_dict(),
         out_dir=str(out), elapsed_s=round(time.monotonic() - started, 3))
+
+
+def _queue_of(spec: PipelineSpec, prefix: str, name: str) -> str:
+    """The broker queue of a fault target (an external agent's queue has no prefix)."""
+    agent = spec.agents.get(name)
+    if agent is None:
+        return prefix + name
+    external = agent.blackbox is not None and agent.blackbox.external
+    return agent.queue if external else prefix + agent.queue
 
 
 _MS_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")

@@ -21,11 +21,11 @@ __all__ = ["MESSAGE_FAULTS", "NETWORK_FAULTS", "PROCESS_FAULTS", "WINDOW_FAULTS"
 MESSAGE_FAULTS = frozenset({"duplicate", "delay", "reorder", "drop", "poison", "drift"})
 #: faults applied to agents through runtime hooks
 PROCESS_FAULTS = frozenset({"crash_before_ack", "crash_after_effect", "crash_on_delivery",
-                            "restart", "pause", "slow_dependency", "dependency_down"})
+                            "restart", "pause", "slow_dependency", "dependency_down", "kill"})
 #: Toxiproxy toxics (harness/chaos/network.py)
 NETWORK_FAULTS = frozenset({"latency", "down", "reset_peer", "timeout", "bandwidth"})
 #: faults that are windows in time (start, then end) rather than per-message decisions
-WINDOW_FAULTS = frozenset({"restart", "pause", "slow_dependency", "dependency_down"}
+WINDOW_FAULTS = frozenset({"restart", "pause", "slow_dependency", "dependency_down", "kill"}
                           | NETWORK_FAULTS)
 ALL_FAULTS = MESSAGE_FAULTS | PROCESS_FAULTS | NETWORK_FAULTS
 

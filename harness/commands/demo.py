@@ -32,9 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     import random
 
+    from harness.redact import redact_url
+
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     err = err_console()
-    err.print(f"harness demo: seed={seed} broker={args.broker} transactions={args.transactions}")
+    err.print(f"harness demo: seed={seed} broker={redact_url(args.broker)} "
+              f"transactions={args.transactions}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("settled", total=args.transactions)

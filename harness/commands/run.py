@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from harness.commands._common import add_json_flag, err_console, print_json
+from harness.redact import redact_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("must be at least 1", where="--transactions")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     mode = "processes" if args.processes else "in-process"
-    err_console().print(f"harness run: seed={seed} broker={args.broker} agents={mode} "
+    err_console().print(f"harness run: seed={seed} broker={redact_url(args.broker)} agents={mode} "
                         f"transactions={args.transactions}")
     if args.processes:
         from harness.processes import run_processes

@@ -8,6 +8,10 @@ Layout (one folder per subject, i.e. per message type)::
                           policy: strict            (optional; strict or lenient)
         v1.json           a JSON Schema (draft 04, 06, 07 or 2020-12)
         v2.json
+      payment.proto/
+        v1.proto          a Protobuf schema (imports: "money/v1.proto", from the root)
+      payment.avro/
+        v1.avsc           an Avro schema
 
 Every version is checked against its draft's meta-schema when the registry is loaded (so every
 command refuses ``"type": "strng"`` with exit 2), and subject.yaml against
@@ -44,8 +48,8 @@ MODES = (
     "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
     "FULL", "FULL_TRANSITIVE", "NONE",
 )
-POLICIES = ("strict", "lenient")
-_VERSION_FILE = re.compile(r"^v(\d+)\.json$")
+POLICIES = ("strict", "lenient", "wire", "wire_json")
+_VERSION_FILE = re.compile(r"^v(\d+)\.(json|proto|avsc)$")
 
 
 def default_registry_path() -> Path:
@@ -53,7 +57,7 @@ def default_registry_path() -> Path:
     here = Path(__file__).resolve()
     for parent in here.parents:
         candidate = parent / "contracts"
-        if candidate.is_dir() and any(candidate.glob("*/v*.json")):
+        if candidate.is_dir() and any(candidate.glob("*/v*.*")):
             return candidate
     return Path.cwd() / "contracts"
 
@@ -128,6 +132,11 @@ class SchemaVersion:
     def uri(self) -> str:
         return self.path.resolve().as_uri()
 
+    @property
+    def format(self) -> str:
+        """"json", "protobuf" (.proto) or "avro" (.avsc)."""
+        return {".proto": "protobuf", ".avsc": "avro"}.get(self.path.suffix, "json")
+
 
 @dataclass
 class Subject:
@@ -177,8 +186,16 @@ class SchemaRegistry:
             match = _VERSION_FILE.match(path.name)
             if match:
                 version = int(match.group(1))
-                schema = load_json_file(path)
-                check_meta_schema(schema, path)
+                if version in subject.versions:
+                    raise SchemaError(f"v{version} is given twice "
+                                      f"({subject.versions[version].path.name}, {path.name})",
+                                      where=str(folder))
+                if match.group(2) == "proto":
+                    schema: Any = path.read_text(encoding="utf-8")
+                else:
+                    schema = load_json_file(path)
+                    if match.group(2) == "json":
+                        check_meta_schema(schema, path)
                 subject.versions[version] = SchemaVersion(folder.name, version, path, schema)
         return subject
 
@@ -231,6 +248,11 @@ class SchemaRegistry:
         if cached is not None:
             return cached
         sv = self.get(message_type, version)
+        if sv.format != "json":
+            from harness.contracts.binary import BinaryValidator
+
+            self._validators[key] = BinaryValidator(self, sv)
+            return self._validators[key]
         schema = sv.schema
         cls = validators.validator_for(schema, default=validators.Draft7Validator)
         try:
@@ -254,6 +276,12 @@ class SchemaRegistry:
             ValidationFailed: reason ``schema_invalid`` naming the first failing field, or
                 ``unknown_type`` / ``unknown_version``.
         """
+        sv = self.get(message_type, version)
+        if sv.format != "json":
+            from harness.contracts.binary import validate_binary
+
+            validate_binary(self, sv, payload)
+            return
         validator = self.validator(message_type, version)
         error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: e.path)), None)
         if error is not None:
