@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from harness.contracts.compat.proto_load import ProtoSchema, load_proto
-from harness.testing import shared_path
+from tests.shared import shared_path
 
 
 def records() -> list[tuple[str, int, dict[str, Any]]]:
