@@ -18,7 +18,8 @@ __all__ = ["MESSAGE_FAULTS", "NETWORK_FAULTS", "PINNABLE_FAULTS", "PROCESS_FAULT
            "WINDOW_FAULTS", "FaultSpec", "PlannedFault", "decide", "fraction", "plan"]
 
 #: faults the harness applies to each published message (harness/chaos/faults.py)
-MESSAGE_FAULTS = frozenset({"duplicate", "delay", "reorder", "drop", "poison", "drift"})
+MESSAGE_FAULTS = frozenset({"duplicate", "delay", "reorder", "drop", "poison", "drift",
+                            "resubmit"})
 #: faults applied to agents through runtime hooks
 PROCESS_FAULTS = frozenset({"crash_before_ack", "crash_after_effect", "crash_on_delivery",
                             "restart", "pause", "slow_dependency", "dependency_down", "kill"})

@@ -54,7 +54,8 @@ def _run(args: argparse.Namespace) -> int:
             def sim_progress(phase: str, sent: int, settled: int, total: int) -> None:
                 bar.update(settled, total=total, note=f"({phase}, sent {sent})")
 
-            result = simulate_experiment(exp, seed=seed, out_dir=out, progress=sim_progress)
+            result = simulate_experiment(exp, seed=seed, out_dir=out, progress=sim_progress,
+                                         coverage=args.coverage)
         return _render_run(args, exp, seed, out, result)
     network = _network(args.toxiproxy)
 
@@ -64,7 +65,8 @@ def _run(args: argparse.Namespace) -> int:
 
         try:
             return await run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
-                                        progress=progress, network=network)
+                                        progress=progress, network=network,
+                                        coverage=args.coverage)
         finally:
             if network is not None:
                 await network.aclose()
@@ -96,6 +98,9 @@ def _render_run(args: argparse.Namespace, exp: Any, seed: int, out: Path, result
             sim = result.simulation
             con.print(f"simulated: {sim['virtual_s']:.3f} s of virtual time in "
                       f"{sim['wall_s']:.3f} s wall ({sim['ratio']}x real time)")
+        for agent, cov in (result.exercised.get("coverage") or {}).get("agents", {}).items():
+            con.print(f"coverage {agent}: {cov['covered']}/{cov['handler_lines']} handler "
+                      f"lines ({cov['percent']}%), not run: {cov['missing'] or '-'}")
         con.print(f"files: {out}/history.jsonl results.json junit.xml report.html")
         con.print(result_line(data, name=exp.path.stem, exit_code=result.exit_code), soft_wrap=True)
     return result.exit_code
@@ -168,6 +173,8 @@ def register(sub: Any) -> None:
     run.add_argument("--simulate", action="store_true",
                      help="run on a virtual clock with seeded ordering (memory broker, "
                           "in-process agents; same seed, same history)")
+    run.add_argument("--coverage", action="store_true",
+                     help="measure the agents' handler line coverage (coverage.py)")
     add_json_flag(run)
     run.set_defaults(func=_run)
     chaos.set_defaults(func=lambda a: (chaos.print_help(), 2)[1])

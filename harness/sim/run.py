@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from harness.chaos.schedule import ALL_FAULTS, NETWORK_FAULTS
 from harness.errors import InputError
 from harness.sim.loop import SimLoop
 from harness.sim.world import deterministic, real_perf_counter
@@ -24,10 +25,9 @@ __all__ = ["SIMULATED_FAULTS", "SimStats", "check_simulatable", "run_simulated",
 
 T = TypeVar("T")
 
-#: fault kinds a simulated run covers (everything but Toxiproxy's network toxics)
-SIMULATED_FAULTS = frozenset({"duplicate", "delay", "reorder", "drop", "poison", "drift",
-                              "crash_before_ack", "crash_after_effect", "crash_on_delivery",
-                              "restart", "pause", "slow_dependency", "dependency_down"})
+#: fault kinds a simulated run covers: message and process faults (not Toxiproxy's network
+#: toxics, which act on real sockets)
+SIMULATED_FAULTS = ALL_FAULTS - NETWORK_FAULTS
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,8 @@ def check_simulatable(exp: Any, broker: str | None = None) -> None:
 
 
 def simulate_experiment(exp: Any, *, seed: int | None = None, out_dir: str | Path | None = None,
-                        progress: Any = None, keep_store: bool = False) -> Any:
+                        progress: Any = None, keep_store: bool = False,
+                        coverage: bool = False) -> Any:
     """``run_experiment`` under simulation; the result's ``simulation`` holds its SimStats.
 
     Raises:
@@ -126,6 +127,7 @@ def simulate_experiment(exp: Any, *, seed: int | None = None, out_dir: str | Pat
     seed = exp.seed if seed is None else seed
     result, stats = run_simulated(
         lambda: run_experiment(exp, seed=seed, broker="memory", out_dir=out_dir,
-                               progress=progress, keep_store=keep_store), seed)
+                               progress=progress, keep_store=keep_store, coverage=coverage),
+        seed)
     result.simulation = stats.to_dict()
     return result
