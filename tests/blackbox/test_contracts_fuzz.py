@@ -54,10 +54,10 @@ def test_black_box_fraud_service_that_renames_risk_level_breaks_the_pact(service
 
 @pytest.mark.timeout(300)
 def test_fuzzing_the_fraud_service_through_its_queue_holds(services, tmp_path):
-    report = fuzz_pipeline(_pipeline(tmp_path), agent="fraud", examples=30, seed_=1,
+    report = fuzz_pipeline(_pipeline(tmp_path), agent="fraud", examples=20, seed_=1,
                            broker=services)
     fraud = report.agents[0]
-    assert fraud.skipped is None and fraud.inputs >= 30, fraud
+    assert fraud.skipped is None and fraud.inputs >= 20, fraud
     assert not fraud.failures, fraud.failures[0].problems if fraud.failures else None
     assert fraud.invalid > 0 and fraud.dead_lettered > 0
 
@@ -65,7 +65,7 @@ def test_fuzzing_the_fraud_service_through_its_queue_holds(services, tmp_path):
 @pytest.mark.timeout(300)
 def test_fuzzing_finds_a_fraud_service_that_forwards_unvalidated_input(services, tmp_path):
     report = fuzz_pipeline(_pipeline(tmp_path, {"FRAUD_VALIDATE": "off"}), agent="fraud",
-                           examples=30, seed_=1, broker=services)
+                           examples=20, seed_=1, broker=services)
     fraud = report.agents[0]
     assert fraud.failures, "an unvalidating black box passed the fuzzer"
     problems = " ".join(fraud.failures[0].problems)
