@@ -119,6 +119,8 @@ def run_compat(args: argparse.Namespace) -> int:
     except RecursionError:
         raise InputError("schema nests too deeply to compare",
                          where=f"{args.old} / {args.new}") from None
+    except ValueError as exc:
+        raise InputError(str(exc), where="compat") from None
     return _report(result, args)
 
 

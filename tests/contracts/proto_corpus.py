@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.compat.proto_load import ProtoSchema, load_proto
-from harness.testing import shared_path
+from tests.shared import shared_path
 
 STUBS = Path(__file__).resolve().parents[1] / "data" / "proto"
 
