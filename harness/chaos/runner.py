@@ -301,6 +301,8 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         run = PipelineRun(spec, broker=broker, recorder=recorder,
                           run_dir=out if keep_store else store_dir, hooks=hooks,
                           transport=faulty, seed=seed, prefix=prefix, network=network)
+        if run.blackbox is not None:  # the black boxes' own output, beside the history
+            run.blackbox.log_dir = out
         windows = [f for f in planned if f.fault in ("restart", "pause", "kill", "slow_dependency",
                                                      "dependency_down") or
                    f.fault in NETWORK_FAULTS]

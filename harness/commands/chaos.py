@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("chaos-runs") / f"{exp.path.stem}-seed{seed}"
     err = err_console()
     err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, "
-              f"broker {redact_url(args.broker or 'memory')})")
+              f"broker {redact_url(args.broker or exp.broker or 'memory')})")
     network = _network(args.toxiproxy)
 
     async def go(bar: Bar) -> Any:
