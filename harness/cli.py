@@ -68,9 +68,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
         code = 130
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"harness {args.command}: error: {_unexpected(args, exc)}", file=sys.stderr)
+        code = 2
     if __name__ == "__main__":
         sys.exit(code)
     return code
+
+
+def _unexpected(args: argparse.Namespace, exc: BaseException) -> str:
+    """One line for an error no engine check caught, naming the input files given."""
+    files = [v for v in vars(args).values()
+             if isinstance(v, str) and v and len(v) < 4096 and os.path.exists(v)]
+    place = ", ".join(files) or "input"
+    if isinstance(exc, RecursionError):
+        what = "nested too deeply to read"
+    elif isinstance(exc, MemoryError):
+        what = "too large to hold in memory"
+    else:
+        what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+    return f"{place}: {what} (HARNESS_DEBUG=1 shows where)"
 
 
 def run() -> None:  # pragma: no cover - console script shim

@@ -166,7 +166,8 @@ class PipelineRun:
         self.recorder.record("run_start", pipeline=self.spec.name, seed=self.seed,
                              broker=redact_url(self.broker), store=redact_url(self.store_url),
                              registry=str(self.spec.registry_path),
-                             budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks())
+                             budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks(),
+                             black_boxes=sorted(self.blackbox.agents) if self.blackbox else None)
         for agent in self.spec.agents.values():
             await self.transport.declare(self.queue(agent.queue),
                                          delivery_limit=self.spec.delivery_limit)

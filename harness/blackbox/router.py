@@ -6,6 +6,10 @@ every message it records who published it (the exchange names the agent, whateve
 say) and forwards it to the input queues of the type's consumers through the run's transport,
 which records the ``publish`` with its bytes and applies the message faults (duplicate, delay,
 reorder, drop, poison, drift). A type nobody consumes is recorded and not forwarded.
+
+A consumer queue no message fault targets (``direct``) is bound to the exchanges by the harness
+instead, so the broker delivers to it without the extra hop; the router queue still gets a copy
+of every message (the tap) and records its ``publish`` for that queue, bytes included.
 """
 
 from __future__ import annotations
@@ -45,12 +49,13 @@ class Router:
         queue: the router queue's name.
         records_publish: False when ``forward`` does not record ``publish`` itself.
         owned: exchanges made for this run, deleted at close (not external agents' ones).
+        direct: message type -> consumer queues the broker routes to itself (no fault there).
     """
 
     def __init__(self, url: str, *, exchanges: dict[str, str],
                  route: Callable[[str], list[str]], forward: Forward, recorder: Recorder,
                  queue: str, records_publish: bool = True, prefetch: int = 64,
-                 owned: tuple[str, ...] = ()) -> None:
+                 owned: tuple[str, ...] = (), direct: dict[str, list[str]] | None = None) -> None:
         self.url = url
         self.exchanges = exchanges
         self.route = route
@@ -60,6 +65,7 @@ class Router:
         self.records_publish = records_publish
         self.prefetch = prefetch
         self.owned = owned
+        self.direct = {t: list(qs) for t, qs in (direct or {}).items() if qs}
         self.routed = 0
         self.in_flight = 0
         self._conn: AbstractConnection | None = None
@@ -79,6 +85,10 @@ class Router:
                 exchange = await self._channel.declare_exchange(
                     name, aio_pika.ExchangeType.TOPIC, durable=True)
                 await self._queue.bind(exchange, routing_key="#")
+                for mtype, queues in self.direct.items():
+                    for queue in queues:
+                        target = await self._channel.get_queue(queue, ensure=False)
+                        await target.bind(exchange, routing_key=mtype)
             self._tag = await self._queue.consume(self._on_message, no_ack=False)
         except (aio_pika.exceptions.AMQPException, ConnectionError, OSError) as exc:
             await self.close()
@@ -102,14 +112,16 @@ class Router:
         if ids.get("correlation_id"):
             headers.setdefault("x-correlation-id", ids["correlation_id"])
         queues = self.route(mtype)
-        if not queues or not self.records_publish:
-            for queue in queues or [message.exchange or "?"]:
-                self.recorder.record(
-                    "publish", queue=queue, producer=agent, routed_by="harness",
-                    unrouted=not queues or None, routing_key=mtype,
-                    body=b64(body) if len(body) <= MAX_BODY else None, body_len=len(body),
-                    **ids)
-        for queue in queues:
+        direct = set(self.direct.get(mtype, ())) if mtype in self.direct else set()
+        forwarded = [q for q in queues if q not in direct]
+        record = [q for q in queues if q in direct or not self.records_publish]
+        for queue in record or ([] if queues else [message.exchange or "?"]):
+            self.recorder.record(
+                "publish", queue=queue, producer=agent,
+                routed_by="broker" if queue in direct else "harness",
+                unrouted=not queues or None, routing_key=mtype,
+                body=b64(body) if len(body) <= MAX_BODY else None, body_len=len(body), **ids)
+        for queue in forwarded:
             for attempt in range(6):  # a lost confirm (drop fault) is retried, as a producer would
                 try:
                     await self.forward(queue, body, headers)

@@ -120,7 +120,8 @@ class BlackBoxAgents:
             recorder=self.run.recorder, queue=f"{self.run.prefix}_router",
             records_publish=bool(getattr(transport, "records_publish", False)),
             owned=tuple(x for x, a in self.exchanges.items()
-                        if not self.agents[a].blackbox.external))
+                        if not self.agents[a].blackbox.external),
+            direct=self._direct_routes())
         await self.router.start()
         await self._proxies()
         for agent in self.agents.values():
@@ -133,6 +134,17 @@ class BlackBoxAgents:
                                      supervisor=True, black_box=True)
         self._supervisor = asyncio.create_task(self._supervise(), name="black-box supervisor")
         await self.wait_ready()
+
+    def _direct_routes(self) -> dict[str, list[str]]:
+        """Type -> consumer queues no message fault of the run targets (bound directly)."""
+        faults = getattr(self.run.transport, "faults", None) or []
+        targets = {getattr(f, "target", "*") for f in faults}
+        if {"*", ""} & targets:
+            return {}
+        faulted = {self.run.queue(self.run.spec.agents[t].queue)
+                   for t in targets if t in self.run.spec.agents}
+        types = {r.type for a in self.run.spec.agents.values() for r in a.consumes}
+        return {t: [q for q in self.run.route(t) if q not in faulted] for t in sorted(types)}
 
     async def _proxies(self) -> None:
         """With a Toxiproxy, each command agent reaches the broker through ``AGENT-broker``."""
@@ -241,6 +253,9 @@ class BlackBoxAgents:
             self.run.recorder.record("agent_stop", agent=proc.name, pid=proc.pid,
                                      supervisor=True, black_box=True)
         if self.router is not None:
+            deadline = time.monotonic() + 5.0  # record what the tap still holds
+            while time.monotonic() < deadline and not await self.router.idle():
+                await asyncio.sleep(0.05)
             await self.router.close()
 
     async def probe(self) -> dict[str, Any]:

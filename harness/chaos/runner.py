@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.chaos.addresses import Addresses
 from harness.chaos.experiment import Experiment
 from harness.chaos.faults import ChaosHooks, FaultyTransport
 from harness.chaos.schedule import NETWORK_FAULTS, PlannedFault, plan
@@ -267,7 +268,20 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     store_dir = Path(tempfile.mkdtemp(prefix="harness-store-"))
     recorder = Recorder(hist_path)
     services = contextlib.AsyncExitStack()
+    addresses = Addresses()
     try:
+        # the experiment's own services (an agent's HTTP dependency) first: they bind free
+        # ports and publish them, which the proxies' upstreams and the broker URL may name
+        for ref in exp.services:
+            factory = load_object(ref, base=exp.path.parent, where=f"{exp.path}: services")
+            address = await services.enter_async_context(factory())
+            addresses.publish("service", ref.rsplit(":", 1)[1], address)
+        net_faults = [f for f in planned if f.fault in NETWORK_FAULTS]
+        addresses.expand_params(net_faults, where=str(exp.path))
+        if network is not None and hasattr(network, "prepare"):
+            await network.prepare(net_faults)
+            addresses.publish_proxies(network, net_faults)
+        broker = addresses.expand(broker, where="--broker")
         faulty = FaultyTransport(
             open_transport(broker, prefix=prefix), recorder, planned, seed,
             queue_of=lambda name: _queue_of(spec, prefix, name))
@@ -278,11 +292,6 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         windows = [f for f in planned if f.fault in ("restart", "pause", "kill", "slow_dependency",
                                                      "dependency_down") or
                    f.fault in NETWORK_FAULTS]
-        if network is not None and hasattr(network, "prepare"):
-            await network.prepare([f for f in planned if f.fault in NETWORK_FAULTS])
-        for ref in exp.services:  # the experiment's own services (an agent's HTTP dependency)
-            factory = load_object(ref, base=exp.path.parent, where=f"{exp.path}: services")
-            await services.enter_async_context(factory())
         await run.start()
         # Collect now and freeze what exists: a full collection during the run would walk the
         # whole heap (every earlier run's leftovers in a test session) and stall every agent at
@@ -333,6 +342,7 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
                 await _delete_queues(broker, prefix, spec)
     finally:
         await services.aclose()
+        addresses.restore()
         if own_network is not None:
             await own_network.aclose()
         recorder.close()

@@ -1,6 +1,7 @@
 """What a provider verification runs: one agent of a pipeline, maybe a variant, with its states.
 
-The agent comes from a pipeline file (default: the payments example), optionally replaced by:
+The agent comes from a pipeline file (``--pipeline``, else ``./pipeline.yaml``), optionally
+replaced by:
 
 - ``agent_ref`` (``examples/payments/agents.py:fraud_v2``, relative to the working folder);
 - a pipeline variant: the pipeline file's ``variants: {NAME: {AGENT: HANDLER, registry_overlay:
@@ -28,7 +29,8 @@ from harness.errors import InputError, PipelineError
 from harness.pipeline import is_meta, load_object, load_pipeline, load_yaml_with_lines
 from harness.schemas import check_document
 
-__all__ = ["ProviderTarget", "default_pipeline", "overlay_registry", "resolve_target"]
+__all__ = ["ProviderTarget", "default_pipeline", "find_pipeline", "overlay_registry",
+           "resolve_target"]
 
 
 @dataclass
@@ -57,6 +59,19 @@ class ProviderTarget:
 def default_pipeline() -> Path:
     """The payments example's pipeline file (beside the bundled ``contracts/``)."""
     return default_registry_path().parent / "examples" / "payments" / "pipeline.yaml"
+
+
+def find_pipeline(folder: str | Path | None = None) -> Path:
+    """``pipeline.yaml`` in ``folder`` (default: the working folder).
+
+    Raises:
+        InputError: there is none (give ``--pipeline FILE``).
+    """
+    path = Path(folder or Path.cwd()) / "pipeline.yaml"
+    if not path.is_file():
+        raise InputError(f"needs a pipeline: give --pipeline FILE (no pipeline.yaml in "
+                         f"{path.parent})", where="--pipeline")
+    return path.resolve()
 
 
 def overlay_registry(root: str | Path, overlay: str | Path | None = None) -> SchemaRegistry:
@@ -143,7 +158,9 @@ def resolve_target(provider: str, *, pipeline: str | Path | None = None,
     if incident is not None:
         pipeline, overrides, incident_overlay = _incident(Path(incident).resolve())
         overlay = overlay or incident_overlay
-    pipeline_path = Path(pipeline).resolve() if pipeline else default_pipeline()
+    pipeline_path = Path(pipeline).resolve() if pipeline else find_pipeline()
+    if not pipeline_path.is_file():
+        raise InputError("no such pipeline file", where=str(pipeline_path))
     if variant is not None:
         more, variant_overlay = _variant(pipeline_path, variant)
         overrides.update(more)

@@ -306,16 +306,14 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
         if not files:
             raise InputError(f"no pact names provider {agent.name!r}", where=str(pacts))
     else:
-        from harness.contracts.broker import BrokerClient
+        from harness.contracts.broker_pacts import fetch_pacts_for_verification
 
-        client = BrokerClient(broker.url, token=broker.token, username=broker.username,
-                              password=broker.password)
-        fetched = client.pacts_for_verification(
-            agent.name, selectors=broker.selectors, provider_branch=broker.provider_branch,
-            include_pending=broker.include_pending, wip_since=broker.wip_since)
-        files = [PactFile(Path(p["url"]), p["pact"]["consumer"]["name"], agent.name,
-                          p["pact"].get("interactions", []), p["pact"]) for p in fetched]
-        notices += [n for p in fetched for n in p.get("notices", [])]
+        files, more = fetch_pacts_for_verification(
+            broker.url, agent.name, selectors=broker.selectors,
+            provider_branch=broker.provider_branch, include_pending=broker.include_pending,
+            wip_since=broker.wip_since, token=broker.token, username=broker.username,
+            password=broker.password)
+        notices += more
     for pact in files:
         for inter in pact.interactions:
             md = inter.get("metadata") or {}

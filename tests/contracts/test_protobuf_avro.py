@@ -16,7 +16,7 @@ from harness.contracts.compat.proto_check import check_proto
 from harness.contracts.compat.proto_load import load_proto
 from harness.contracts.compat.registry_check import check_registry
 from harness.contracts.registry import SchemaRegistry
-from harness.testing import shared_path
+from tests.shared import shared_path
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "protobuf" / "contracts"

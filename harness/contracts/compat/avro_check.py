@@ -108,9 +108,12 @@ def check_avro(old: AvroSchema, new: AvroSchema, mode: str = "BACKWARD", policy:
     Confluent).
 
     Raises:
-        ValueError: unknown mode.
+        ValueError: unknown mode, or a Protobuf-only policy.
     """
     mode = normalise_mode(mode)
+    if policy.lower() not in ("strict", "lenient"):
+        raise ValueError(f"policy {policy!r} is not strict or lenient (wire and wire_json are "
+                         "buf's Protobuf rule sets)")
     changes: list[Change] = []
     broken: list[tuple[str, AvroSchema, AvroSchema, str]] = []
     for direction in directions(mode):

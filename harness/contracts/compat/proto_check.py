@@ -112,9 +112,12 @@ def check_proto(old: ProtoSchema, new: ProtoSchema, mode: str = "BACKWARD",
     changes: list[Change] = []
     compatible = True
     broken: list[tuple[str, ProtoSchema, ProtoSchema, list[Difference]]] = []
+    backward: list[Difference] | None = None
     for direction in directions(mode):
         writer, reader = (old, new) if direction == "backward" else (new, old)
         found, ok = proto_differences(writer, reader, policy)
+        if direction == "backward" and policy not in RULE_SETS:
+            backward = found
         compatible &= ok
         for d in found:
             allowed = _allowed(d.type, policy)
@@ -123,7 +126,8 @@ def check_proto(old: ProtoSchema, new: ProtoSchema, mode: str = "BACKWARD",
         if not ok:
             broken.append((direction, writer, reader,
                            [d for d in found if not _allowed(d.type, policy)]))
-    renames = find_proto_renames(compare(old, new), old, new)
+    renames = find_proto_renames(backward if backward is not None else compare(old, new),
+                                 old, new)
     found_witness = None
     if witness and not compatible:
         for direction, writer, reader, bad in broken:

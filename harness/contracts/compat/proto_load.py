@@ -35,6 +35,9 @@ _SOURCES_LOCK = threading.Lock()
 _CACHE: OrderedDict[str, bytes] = OrderedDict()
 _CACHE_SIZE = 256
 ROOT_REF: tuple[str, int] = ("", -1)
+#: Confluent's own imports (confluent/meta.proto, confluent/type/decimal.proto), as the harness
+#: defines them; searched after the schema's folder and the well-known types.
+_INCLUDE = Path(__file__).resolve().parent / "proto_include"
 
 
 @dataclass
@@ -139,7 +142,8 @@ def compile_set(root_dir: Path, file_name: str, *, where: str) -> bytes:
     with _LOCK:
         out = work / "set.pb"
         out.unlink(missing_ok=True)
-        args = ["protoc", f"-I{root_dir}", f"-I{_wkt_dir()}", f"--descriptor_set_out={out}",
+        args = ["protoc", f"-I{root_dir}", f"-I{_wkt_dir()}", f"-I{_INCLUDE}",
+                f"--descriptor_set_out={out}",
                 "--include_imports", file_name]
         with open(work / "err.txt", "w+b") as sink:
             saved = os.dup(2)
@@ -185,10 +189,11 @@ def load_proto(text: str, *, dependencies: dict[str, str] | None = None,
             written = []
             try:
                 for dep_name, dep_text in [*deps.items(), (name, text)]:
-                    target = src / dep_name
-                    if not target.resolve().is_relative_to(src.resolve()):
+                    parts = Path(dep_name).parts
+                    if not parts or Path(dep_name).is_absolute() or ".." in parts:
                         raise SchemaError(f"import path {dep_name!r} leaves the schema folder",
                                           where=where)
+                    target = src / dep_name
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_text(dep_text, encoding="utf-8")
                     written.append(target)
