@@ -22,6 +22,7 @@ import contextlib
 import os
 import re
 import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,8 @@ class BlackBoxAgents:
         self._open_kills: dict[str, dict[str, Any]] = {}
         self._paused: dict[str, dict[str, Any]] = {}
         self._restarting: set[str] = set()
-        self._log_dir = Path(run.run_dir or ".harness")
+        self._log_dir = Path(run.run_dir) if run.run_dir else Path(
+            tempfile.mkdtemp(prefix="harness-blackbox-"))
 
     # -- names ---------------------------------------------------------------------------------
     def exchange_of(self, agent: AgentSpec) -> str:

@@ -45,8 +45,9 @@ from typing import Any
 
 from harness.chaos.schedule import ALL_FAULTS, FaultSpec
 from harness.checkers import CHECKERS
+from harness.checkers.user import parse_rule
 from harness.errors import PipelineError
-from harness.pipeline import is_meta, load_yaml_with_lines
+from harness.pipeline import is_meta, load_object, load_yaml_with_lines
 from harness.schemas import check_document
 
 __all__ = ["Experiment", "Probe", "load_experiment", "parse_tolerance"]
@@ -177,12 +178,22 @@ def _probe(node: Any, path: Path, i: int) -> Probe:
     ctx = f"steady-state-hypothesis.probes[{i}]."
     if isinstance(node, str):
         node = {"checker": node}
+    if isinstance(node, dict) and ("never" in node or "requires" in node):
+        rule = parse_rule(_clean(node), where=_where(path, node, ctx.rstrip(".")))
+        return Probe(str(node.get("name") or f"{rule['kind']} {rule['type']}"), {"rule": rule})
     if not isinstance(node, dict) or "checker" not in node:
-        raise PipelineError("must be a mapping with 'checker'", where=_where(path, node,
-                                                                             ctx.rstrip(".")))
+        raise PipelineError("must be a mapping with 'checker' (or a rule: never/requires)",
+                            where=_where(path, node, ctx.rstrip(".")))
     name = node["checker"]
+    if name not in CHECKERS and isinstance(name, str) and ":" in name:
+        # a user invariant: FILE.py:function beside the experiment, or module:function
+        load_object(name, base=path.parent, where=_where(path, node, ctx + "checker"))
+        module, _, attr = name.rpartition(":")
+        ref = f"{(path.parent / module).resolve()}:{attr}" if module.endswith(".py") else name
+        return Probe(str(node.get("name") or name), {"function": ref})
     if name not in CHECKERS:
-        raise PipelineError(f"unknown checker {name!r} (known: {', '.join(CHECKERS)})",
+        raise PipelineError(f"unknown checker {name!r} (known: {', '.join(CHECKERS)}, "
+                            "FILE.py:function, or a never/requires rule)",
                             where=_where(path, node, ctx + "checker"))
     options = _clean(node.get("options") or {})
     if not isinstance(options, dict):
@@ -220,6 +231,10 @@ def _fault(node: Any, path: Path, i: int) -> FaultSpec:
         raise PipelineError("must be a mapping", where=_where(path, node, ctx + "params"))
     if kind == "drop" and params.get("mode", "confirm") not in ("confirm", "lose"):
         raise PipelineError(f"drop mode must be confirm or lose, got {params.get('mode')!r}",
+                            where=_where(path, node, ctx + "params"))
+    if kind == "resubmit" and params.get("correlation", "same") not in ("same", "new"):
+        raise PipelineError("resubmit correlation must be same or new, got "
+                            f"{params.get('correlation')!r}",
                             where=_where(path, node, ctx + "params"))
     return FaultSpec(
         fault=kind, target=str(node.get("target", "*")),
@@ -285,7 +300,7 @@ def load_experiment(path: str | Path) -> Experiment:
     if not isinstance(caught_by, list):
         caught_by = [caught_by]
     for name in caught_by:
-        if name not in CHECKERS:
+        if name not in CHECKERS and name not in {p.checker for p in probes}:
             raise PipelineError(f"unknown checker {name!r}", where=_where(path, expect,
                                                                           "expect.caught_by"))
     seed = _number(raw, "seed", 0, path, "", integer=True)

@@ -13,6 +13,11 @@ Every fault is recorded as ``fault_start``/``fault_end`` with ``fault``, ``fault
 and, for per-message faults, the message's ``message_id`` and ``correlation_id``; ``poison`` and
 ``drift`` also record the bytes they put on the wire (``body``).
 
+``resubmit`` publishes the message and then a resubmission of it: the same payload and
+idempotency key under a new message id (``params: {correlation: new}`` also gives it a new
+correlation id, as a client's retry of the same request arrives). Its ``fault_start`` names the
+copy (``copy_message_id``, ``copy_correlation_id``, ``body``).
+
 ``drop`` has two modes (see docs/chaos.md): ``confirm`` (default) loses the publisher confirm:
 the broker has the message but the publisher gets an error and retries, a duplicate the pipeline
 must tolerate; ``lose`` silently loses the message, which ``no_loss`` must catch.
@@ -28,12 +33,12 @@ from typing import Any
 
 from harness.agents.runtime import AgentCrash, AgentRuntime
 from harness.chaos.schedule import MESSAGE_FAULTS, PlannedFault, decide, fraction
-from harness.envelope import Envelope
+from harness.envelope import Envelope, derive_id
 from harness.errors import TransportError
 from harness.history import Recorder, b64
 from harness.transport.base import DeadLetter, Handler, Subscription, Transport
 
-__all__ = ["ChaosHooks", "FaultyTransport", "dependency_delay", "poison_bytes"]
+__all__ = ["ChaosHooks", "FaultyTransport", "dependency_delay", "poison_bytes", "resubmission"]
 
 MAX_BODY = 65536
 _CRASH_POINTS = {"crash_on_delivery": "delivered", "crash_after_effect": "after_effect",
@@ -194,6 +199,19 @@ class FaultyTransport(Transport):
             self._record("fault_start", fault, ids, queue, body=b64(bad))
             await self.inner.publish(queue, bad, headers=headers)
             self._record("fault_end", fault, ids, queue)
+        elif kind == "resubmit":
+            copy = resubmission(body, p, fault.id)
+            if copy is None:  # not an envelope: nothing to resubmit
+                self._done.discard((fault.id, mid))
+                await self.inner.publish(queue, body, headers=headers)
+                return
+            new_body, copy_mid, copy_cid = copy
+            self._record("fault_start", fault, ids, queue, copy_message_id=copy_mid,
+                         copy_correlation_id=copy_cid, body=b64(new_body))
+            await self.inner.publish(queue, body, headers=headers)
+            await self.inner.publish(queue, new_body,
+                                     headers={**headers, "x-correlation-id": copy_cid})
+            self._record("fault_end", fault, ids, queue)
         elif kind == "drift":
             drifted = _drift(body, p)
             if drifted is None:  # not an envelope: nothing to drift
@@ -267,6 +285,24 @@ def _range(value: Any) -> tuple[float, float]:
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return float(value[0]), float(value[1])
     return float(value), float(value)
+
+
+def resubmission(body: bytes, params: dict[str, Any],
+                 fault_id: str) -> tuple[bytes, str, str] | None:
+    """A resubmitted copy of an envelope: same payload and idempotency key, a new message id
+    (and a new correlation id with ``correlation: new``); None when ``body`` is no envelope."""
+    try:
+        raw = json.loads(body)
+        mid, cid = str(raw["message_id"]), str(raw["correlation_id"])
+    except Exception:
+        return None
+    if not raw.get("idempotency_key"):
+        return None  # a resubmission keeps the idempotency key: no key, no resubmission
+    raw["message_id"] = derive_id("resubmit", mid, fault_id)
+    if params.get("correlation", "same") == "new":
+        raw["correlation_id"] = f"{cid}~retry-{derive_id('retry', cid, fault_id, length=6)}"
+    new = json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()
+    return new, raw["message_id"], raw["correlation_id"]
 
 
 def _drift(body: bytes, params: dict[str, Any]) -> tuple[bytes, int] | None:

@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import bands
 from harness.chaos.addresses import Addresses
 from harness.chaos.experiment import Experiment
 from harness.chaos.faults import ChaosHooks, FaultyTransport
+from harness.chaos.handler_coverage import HandlerCoverage
 from harness.chaos.schedule import NETWORK_FAULTS, PlannedFault, plan
 from harness.checkers import overall, run_checkers
 from harness.checkers.base import Verdict
+from harness.checkers.exercised import report as exercised_report
 from harness.errors import PipelineError, TransportError
 from harness.history import Recorder
 from harness.pipeline import PipelineSpec, load_object, load_pipeline
@@ -53,6 +56,9 @@ class RunResult:
         expectation_met: whether the verdicts match it.
         plan: the planned faults.
         fired: fault id -> times a per-message fault fired.
+        exercised: what the run covered (checkers.exercised.report: types and faults per hop,
+            the plan with firings, vacuous faults, input bands) and, with ``coverage``, the
+            agents' handler line coverage.
         summary: the pipeline run's summary (counts from the store and the DLQs).
         out_dir: where history.jsonl and the reports are.
         elapsed_s: wall time.
@@ -67,6 +73,7 @@ class RunResult:
     expectation_met: bool
     plan: list[dict[str, Any]]
     fired: dict[str, int] = field(default_factory=dict)
+    exercised: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     out_dir: str = ""
     elapsed_s: float = 0.0
@@ -81,7 +88,8 @@ class RunResult:
                 "valid": self.valid, "expected": self.expected,
                 "expectation_met": self.expectation_met,
                 "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
-                "plan": self.plan, "fired": self.fired, "summary": self.summary,
+                "plan": self.plan, "fired": self.fired, "exercised": self.exercised,
+                "summary": self.summary,
                 "out_dir": self.out_dir, "elapsed_s": self.elapsed_s}
 
 
@@ -232,7 +240,8 @@ BLACK_BOX_UNSUPPORTED = frozenset({"crash_before_ack", "crash_after_effect", "cr
 
 async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: str | None = None,
                          out_dir: str | Path | None = None, progress: Progress | None = None,
-                         network: Any = None, keep_store: bool = False) -> RunResult:
+                         network: Any = None, keep_store: bool = False,
+                         coverage: bool = False) -> RunResult:
     """Run one experiment and check its history.
 
     Args:
@@ -244,6 +253,7 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         network: a NetworkFaults-like object with ``start(fault)``/``stop(fault)`` (needed when
             the experiment has network faults).
         keep_store: keep the SQLite store file in out_dir.
+        coverage: measure the agents' handler line coverage (coverage.py) during the run.
     """
     started = time.monotonic()
     seed = exp.seed if seed is None else seed
@@ -263,10 +273,12 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         hist_path.unlink()
     prefix = "" if broker == "memory" else f"h{uuid.uuid4().hex[:8]}."
     tag = "" if broker == "memory" else f"{uuid.uuid4().hex[:6]}-"
-    items = make_workload(exp, spec, seed, tag)
+    partitions = bands.for_pipeline(spec)
+    items = bands.cover(make_workload(exp, spec, seed, tag), partitions, seed)
     planned = plan(exp.faults, seed)
     store_dir = Path(tempfile.mkdtemp(prefix="harness-store-"))
     recorder = Recorder(hist_path)
+    measured = HandlerCoverage(spec) if coverage else None
     services = contextlib.AsyncExitStack()
     addresses = Addresses()
     try:
@@ -292,6 +304,8 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         windows = [f for f in planned if f.fault in ("restart", "pause", "kill", "slow_dependency",
                                                      "dependency_down") or
                    f.fault in NETWORK_FAULTS]
+        if measured is not None:
+            measured.start()
         await run.start()
         # Collect now and freeze what exists: a full collection during the run would walk the
         # whole heap (every earlier run's leftovers in a test session) and stall every agent at
@@ -303,7 +317,8 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
             described = {**exp.describe(), "checkers": opts}
             described["broker_tolerance"]["applied"] = broker != "memory"
             recorder.record("note", note="experiment", experiment=described,
-                            plan=[f.to_dict() for f in planned], workload=len(items))
+                            plan=[f.to_dict() for f in planned], workload=len(items),
+                            bands=bands.exercised(items, partitions))
             nemesis = _Nemesis(run, hooks, recorder, windows, network)
             faulty.start_clock()
             hooks.start_clock()
@@ -338,6 +353,8 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         finally:
             gc.unfreeze()
             await run.stop()
+            if measured is not None:
+                measured.stop()
             if broker != "memory":
                 await _delete_queues(broker, prefix, spec)
     finally:
@@ -355,11 +372,15 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     valid = overall(verdicts)
     expected = {"valid": exp.expect_valid, "caught_by": list(exp.caught_by)}
     fired = {**faulty.fired, **hooks.fired}
+    exercised = exercised_report(recorder.events)
+    if measured is not None:
+        exercised["coverage"] = measured.report()
     return RunResult(
         experiment=exp.describe(), seed=seed, broker=summary.broker, verdicts=verdicts,
         valid=valid, expected=expected,
         expectation_met=expectation_met(verdicts, valid, expected),
-        plan=[f.to_dict() for f in planned], fired=fired, summary=summary.to_dict(),
+        plan=[f.to_dict() for f in planned], fired=fired, exercised=exercised,
+        summary=summary.to_dict(),
         out_dir=str(out), elapsed_s=round(time.monotonic() - started, 3))
 
 
@@ -396,6 +417,9 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
     from harness.transport import latency_scale
 
     opts = {k: dict(v) for k, v in exp.checker_options().items()}
+    if "exactly_once" in opts and spec.effects:  # business keys declared by the pipeline
+        opts["exactly_once"]["unique"] = {**spec.effects,
+                                          **(opts["exactly_once"].get("unique") or {})}
     factor = exp.broker_latency_factor * (latency_scale(broker) if factor_applies(exp) else 1.0)
     if broker == "memory" or factor == 1.0 or "latency" not in opts:
         return opts

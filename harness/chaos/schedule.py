@@ -18,7 +18,8 @@ __all__ = ["MESSAGE_FAULTS", "NETWORK_FAULTS", "PROCESS_FAULTS", "WINDOW_FAULTS"
            "PlannedFault", "decide", "fraction", "plan"]
 
 #: faults the harness applies to each published message (harness/chaos/faults.py)
-MESSAGE_FAULTS = frozenset({"duplicate", "delay", "reorder", "drop", "poison", "drift"})
+MESSAGE_FAULTS = frozenset({"duplicate", "delay", "reorder", "drop", "poison", "drift",
+                            "resubmit"})
 #: faults applied to agents through runtime hooks
 PROCESS_FAULTS = frozenset({"crash_before_ack", "crash_after_effect", "crash_on_delivery",
                             "restart", "pause", "slow_dependency", "dependency_down", "kill"})

@@ -54,7 +54,8 @@ def _run(args: argparse.Namespace) -> int:
 
         try:
             return await run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
-                                        progress=progress, network=network)
+                                        progress=progress, network=network,
+                                        coverage=args.coverage)
         finally:
             if network is not None:
                 await network.aclose()
@@ -73,6 +74,9 @@ def _run(args: argparse.Namespace) -> int:
         met = "as expected" if result.expectation_met else "NOT as expected"
         con.print(f"verdict: [bold]{verdict_label(result.valid)}[/]   expected "
                   f"{expectation_words(data['expected'])} -> {met}")
+        for agent, cov in (result.exercised.get("coverage") or {}).get("agents", {}).items():
+            con.print(f"coverage {agent}: {cov['covered']}/{cov['handler_lines']} handler "
+                      f"lines ({cov['percent']}%), not run: {cov['missing'] or '-'}")
         con.print(f"files: {out}/history.jsonl results.json junit.xml report.html")
         con.print(result_line(data, name=exp.path.stem, exit_code=result.exit_code), soft_wrap=True)
     return result.exit_code
@@ -142,6 +146,8 @@ def register(sub: Any) -> None:
     run.add_argument("--out", default=None, help="run folder (default chaos-runs/NAME-seedS)")
     run.add_argument("--toxiproxy", default=None,
                      help="Toxiproxy API URL for network faults, or embedded")
+    run.add_argument("--coverage", action="store_true",
+                     help="measure the agents' handler line coverage (coverage.py)")
     add_json_flag(run)
     run.set_defaults(func=_run)
     chaos.set_defaults(func=lambda a: (chaos.print_help(), 2)[1])
