@@ -34,6 +34,7 @@ from harness.errors import PipelineError, TransportError
 from harness.history import Recorder
 from harness.pipeline import PipelineSpec, load_object, load_pipeline
 from harness.run import PipelineRun
+from harness.sim import simulated
 from harness.transport import open_transport
 from harness.workload import WorkItem, payments_workload
 
@@ -61,7 +62,8 @@ class RunResult:
             agents' handler line coverage.
         summary: the pipeline run's summary (counts from the store and the DLQs).
         out_dir: where history.jsonl and the reports are.
-        elapsed_s: wall time.
+        elapsed_s: wall time (virtual time under simulation).
+        simulation: under simulation, harness.sim.SimStats as a dict (virtual and wall time).
     """
 
     experiment: dict[str, Any]
@@ -77,6 +79,7 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
     out_dir: str = ""
     elapsed_s: float = 0.0
+    simulation: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -90,7 +93,8 @@ class RunResult:
                 "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
                 "plan": self.plan, "fired": self.fired, "exercised": self.exercised,
                 "summary": self.summary,
-                "out_dir": self.out_dir, "elapsed_s": self.elapsed_s}
+                "out_dir": self.out_dir, "elapsed_s": self.elapsed_s,
+                "simulation": self.simulation}
 
 
 def expectation_met(verdicts: dict[str, Verdict], valid: Any, expected: dict[str, Any]) -> bool:
@@ -106,6 +110,8 @@ def expectation_met(verdicts: dict[str, Verdict], valid: Any, expected: dict[str
 def make_workload(exp: Experiment, spec: PipelineSpec, seed: int, run_tag: str) -> list[WorkItem]:
     """The experiment's inputs: ``payments`` built in, else ``FILE.py:function`` (relative to the
     experiment) or a name resolved to ``workload.py:<name>_workload`` beside the pipeline."""
+    if exp.inputs is not None:  # written down one by one (shrunk cases, incidents)
+        return list(exp.inputs)
     gen = exp.generator
     if gen == "payments":
         return payments_workload(exp.count, seed, invalid_rate=exp.mix.get("invalid", 0.0),
@@ -309,13 +315,16 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         await run.start()
         # Collect now and freeze what exists: a full collection during the run would walk the
         # whole heap (every earlier run's leftovers in a test session) and stall every agent at
-        # once for 100-300 ms; frozen, it walks only this run's objects.
-        gc.collect()
-        gc.freeze()
+        # once for 100-300 ms; frozen, it walks only this run's objects. (A simulation runs
+        # with automatic collection off: nothing to stall.)
+        if not simulated():
+            gc.collect()
+            gc.freeze()
         try:
             opts = checker_options(exp, spec, broker)
             described = {**exp.describe(), "checkers": opts}
             described["broker_tolerance"]["applied"] = broker != "memory"
+            described["simulated"] = simulated()
             recorder.record("note", note="experiment", experiment=described,
                             plan=[f.to_dict() for f in planned], workload=len(items),
                             bands=bands.exercised(items, partitions))
@@ -340,6 +349,9 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
                     # every input has its fate: give held-back copies a moment, then heal
                     if not await faulty.pending() or time.monotonic() - settled_at > 0.5:
                         break
+                    # settle() returned without waiting: wait here, or this loop never yields
+                    # (a CPU spin starving the agents; a hang on a virtual clock)
+                    await asyncio.sleep(0.01)
                 if progress:
                     progress("settling", len(items), len(run.terminal), len(items))
             await nemesis.heal()
