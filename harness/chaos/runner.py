@@ -307,6 +307,8 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         run = PipelineRun(spec, broker=broker, recorder=recorder,
                           run_dir=out if keep_store else store_dir, hooks=hooks,
                           transport=faulty, seed=seed, prefix=prefix, network=network)
+        if run.blackbox is not None:  # the black boxes' own output, beside the history
+            run.blackbox.log_dir = out
         windows = [f for f in planned if f.fault in ("restart", "pause", "kill", "slow_dependency",
                                                      "dependency_down") or
                    f.fault in NETWORK_FAULTS]
@@ -408,6 +410,12 @@ def _queue_of(spec: PipelineSpec, prefix: str, name: str) -> str:
 _MS_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
 
 
+def factor_applies(exp: Experiment) -> bool:
+    """Broker hop costs scale only experiments that accept a broker latency factor (the zoo's
+    latency bugs keep their budgets: ``broker_tolerance`` absent means 1)."""
+    return exp.broker_latency_factor != 1.0
+
+
 def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[str, Any]:
     """The experiment's checker options for a run on ``broker``.
 
@@ -415,14 +423,18 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
     end, and the experiment's tolerances) are multiplied by the experiment's
     ``broker_tolerance.latency_factor`` (default 1): every hop there crosses a second process
     (the broker) and a publisher-confirm round trip, which a loaded machine stretches for all
-    agents at once (docs/chaos.md, "Latency budgets on real brokers"). Fallback rates and the
-    coupling check are never scaled, and memory runs always use the declared budgets.
+    agents at once (docs/chaos.md, "Latency budgets on real brokers"), and by the broker's own
+    hop cost relative to RabbitMQ (``harness.transport.latency_scale``: SQS 4, Redis 1.5;
+    docs/transports.md). Fallback rates and the coupling check are never scaled, and memory runs
+    always use the declared budgets.
     """
+    from harness.transport import latency_scale
+
     opts = {k: dict(v) for k, v in exp.checker_options().items()}
     if "exactly_once" in opts and spec.effects:  # business keys declared by the pipeline
         opts["exactly_once"]["unique"] = {**spec.effects,
                                           **(opts["exactly_once"].get("unique") or {})}
-    factor = exp.broker_latency_factor
+    factor = exp.broker_latency_factor * (latency_scale(broker) if factor_applies(exp) else 1.0)
     if broker == "memory" or factor == 1.0 or "latency" not in opts:
         return opts
     lat = opts["latency"]

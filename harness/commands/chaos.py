@@ -45,7 +45,8 @@ def _run(args: argparse.Namespace) -> int:
         check_simulatable(exp, args.broker)
     out = Path(args.out) if args.out else Path("chaos-runs") / f"{exp.path.stem}-seed{seed}"
     err = err_console()
-    mode = "simulated, memory" if simulate else f"broker {redact_url(args.broker or 'memory')}"
+    broker = redact_url(args.broker or exp.broker or "memory")
+    mode = "simulated, memory" if simulate else f"broker {broker}"
     err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, {mode})")
     if simulate:
         from harness.sim import simulate_experiment
