@@ -141,18 +141,32 @@ def from_history(path: str | Path, *, pipeline: str | Path | None = None,
         InputError: no pipeline to run it on, or no input whose bytes were recorded.
     """
     from harness.chaos.analyze import check_history
+    from harness.checkers import overall
 
     path = Path(path)
     events = read_history(path).events
     checked = check_history(path)
-    verdicts = checked["verdicts"]
-    caught = [n for n, v in verdicts.items() if v.valid is False and n != "history"]
-    expect: dict[str, Any] = {"valid": checked["valid"]}
+    verdicts = {n: v for n, v in checked["verdicts"].items() if n != "history"}
+    if not _note(events).get("simulated"):
+        # A wall-clock run's latencies include CPU time and broker round trips that a
+        # simulation does not model: its latency verdict cannot be reproduced, so it is left out.
+        verdicts.pop(WALL_CLOCK_CHECKER, None)
+    expect = recorded_expect(verdicts, overall(verdicts))
+    return incident_from_events(events, source=str(path), kind="history", pipeline=pipeline,
+                                variants=variants, expect=expect, probes=list(verdicts))
+
+
+#: the checker whose verdict depends on wall time (left out of incidents from wall-clock runs)
+WALL_CLOCK_CHECKER = "latency"
+
+
+def recorded_expect(verdicts: dict[str, Any], valid: Any) -> dict[str, Any]:
+    """``expect`` for the recorded verdict: valid, and the checkers that found it invalid."""
+    caught = [n for n, v in verdicts.items() if getattr(v, "valid", None) is False]
+    expect: dict[str, Any] = {"valid": valid}
     if caught:
         expect["caught_by"] = caught
-    return incident_from_events(events, source=str(path), kind="history", pipeline=pipeline,
-                                variants=variants, expect=expect,
-                                probes=[n for n in verdicts if n != "history"])
+    return expect
 
 
 def incident_from_events(events: list[Event], *, source: str, kind: str,

@@ -75,7 +75,7 @@ def _base_ns(events: list[Event]) -> int:
 def spans_of(events: list[Event]) -> tuple[list[dict[str, Any]], int]:
     """OTLP spans for a history's events (and how many traces they make)."""
     base = _base_ns(events)
-    ns = lambda t: str(base + int(float(t) * 1e9))  # noqa: E731
+    ns = lambda t: str(base + round(float(t) * 1e9))  # noqa: E731
     trace_of: dict[str, str] = {}
     handling_of: dict[str, str] = {}  # message id -> span id of its first handling
     open_: dict[tuple[str, str], dict[str, Any]] = {}
@@ -166,11 +166,14 @@ def export_otlp(history: str | Path, out: str | Path) -> dict[str, Any]:
     note = next((e for e in events if e.get("kind") == "note"
                  and e.get("note") == "experiment"), {})
     experiment = dict(note.get("experiment") or {})
+    from harness.checkers import overall
+    from harness.sim.evidence import WALL_CLOCK_CHECKER, recorded_expect
+
     checked = check_history(history)
-    verdict = {"valid": checked["valid"],
-               "caught_by": [n for n, v in checked["verdicts"].items()
-                             if v.valid is False and n != "history"],
-               "checkers": [n for n in checked["verdicts"] if n != "history"]}
+    verdicts = {n: v for n, v in checked["verdicts"].items() if n != "history"}
+    if not experiment.get("simulated"):
+        verdicts.pop(WALL_CLOCK_CHECKER, None)  # as from_history does (not reproducible)
+    verdict = {**recorded_expect(verdicts, overall(verdicts)), "checkers": list(verdicts)}
     resource = [_attr("service.name", "harness"),
                 _attr("harness.pipeline", experiment.get("pipeline") or ""),
                 _attr("harness.variants", experiment.get("variants") or {}),
@@ -223,9 +226,11 @@ def from_otlp(path: str | Path, *, pipeline: str | Path | None = None,
                 for span in ss.get("spans") or []:
                     spans.append((span, res))
     events: list[Event] = []
+    starts = [int(s.get("startTimeUnixNano") or 0) for s, _ in spans]
+    origin = min(starts) if starts else 0
 
-    def t(ns_text: Any) -> float:
-        return int(ns_text or 0) / 1e9
+    def t(ns_text: Any) -> float:  # seconds since the first span, exact to the nanosecond
+        return (int(ns_text or 0) - origin) / 1e9
 
     def add(kind: str, time: float, **fields: Any) -> None:
         events.append({"index": 0, "time": time, "kind": kind,
