@@ -107,6 +107,30 @@ def _render_run(args: argparse.Namespace, exp: Any, seed: int, out: Path, result
     return result.exit_code
 
 
+def _shrink(args: argparse.Namespace) -> int:
+    from harness.sim.shrink import shrink_run
+
+    err = err_console()
+    err.print(f"[bold]chaos shrink[/] {args.run_dir} (each step a simulated run)")
+    result = shrink_run(args.run_dir, out_dir=args.out, checker=args.checker,
+                        max_runs=args.max_runs,
+                        progress=None if args.json else (lambda line: err.print(f"  {line}")))
+    data = result.to_dict()
+    if args.json:
+        print_json(data)
+    else:
+        con = out_console()
+        con.print(f"{result.failure.checker} ({result.failure.kind}): "
+                  f"{result.before['inputs']} inputs, {result.before['faults']} faults -> "
+                  f"[bold]{result.after['inputs']} inputs, {result.after['faults']} faults[/] "
+                  f"in {result.runs} simulated runs ({result.wall_s} s)")
+        for f in data["faults"]:
+            con.print(f"  fault {f['fault']} on {f['target']} pinned to {f['message'] or '-'} "
+                      f"({f['correlation'] or '-'}) {f['params'] or ''}")
+        con.print(f"files: {result.files['experiment']}  {result.files['test']}")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     from harness.chaos.analyze import check_history
     from harness.report.console import verdict_label, verdict_table
@@ -179,6 +203,17 @@ def register(sub: Any) -> None:
     add_json_flag(run)
     run.set_defaults(func=_run)
     chaos.set_defaults(func=lambda a: (chaos.print_help(), 2)[1])
+
+    shrink = chaos_sub.add_parser(
+        "shrink", help="reduce a failing run to the fewest inputs and pinned faults that still "
+                       "fail the same checker the same way (simulated runs)")
+    shrink.add_argument("run_dir", help="a chaos run folder (results.json, history.jsonl)")
+    shrink.add_argument("--out", default=None, help="where to write (default RUN_DIR/shrunk)")
+    shrink.add_argument("--checker", default=None,
+                        help="the checker whose failure to keep (default: the first invalid)")
+    shrink.add_argument("--max-runs", type=int, default=300, help="most simulated runs")
+    add_json_flag(shrink)
+    shrink.set_defaults(func=_shrink)
 
     check = sub.add_parser("check", help="re-run the checkers on a stored history")
     check.add_argument("history", help="history.jsonl")
