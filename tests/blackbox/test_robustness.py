@@ -117,3 +117,26 @@ settle_timeout: 20
     assert code == 0, (err, {k: v for k, v in result["verdicts"].items() if v["valid"] is not True})
     assert result["verdicts"]["no_loss"]["counts"]["completed"] >= 1
     assert result["summary"]["completed"] == result["verdicts"]["no_loss"]["counts"]["completed"]
+
+
+@pytest.mark.timeout(120)
+def test_a_consumer_that_publishes_garbage_fails_its_pact_check(services, tmp_path):
+    from harness.blackbox.consumer import check_consumer
+    from harness.pipeline import load_pipeline
+
+    (tmp_path / "pipeline.yaml").write_text(f"""
+name: garbage-ledger
+registry: {ROOT / "contracts"}
+ingress: payment.authorized@1
+agents:
+  ledger:
+    command: ["{sys.executable}", "{SCRIPT}", garbage]
+    consumes: [payment.authorized@1]
+    emits: [ledger.posted@1]
+    env: {{GARBAGE_TYPE: ledger.posted}}
+""")
+    spec = load_pipeline(tmp_path / "pipeline.yaml")
+    results = check_consumer(spec, "ledger", ROOT / "contracts" / "pacts", broker=services,
+                             timeout=3)
+    assert results and not any(r.ok for r in results)
+    assert "not an envelope" in " ".join(results[0].problems), results[0].problems
