@@ -354,6 +354,8 @@ class PipelineRun:
         effects = await self.store.effects()
         outcomes = {e["correlation_id"]: e["effect"].split(":", 1)[1]
                     for e in effects if e["effect"].startswith("outcome:")}
+        if self.blackbox is not None and self.blackbox.router is not None:
+            outcomes.update(self.blackbox.router.ended)  # ended by a black box's message
         dead_cids = {dl.correlation_id for dl in self.dead if dl.correlation_id}
         dead_cids |= {c for c, t in self.terminal.items() if t == "dead_lettered"}
         completed = sum(1 for c in self.sent if outcomes.get(c) == "completed")
