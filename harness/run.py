@@ -167,7 +167,9 @@ class PipelineRun:
                              broker=redact_url(self.broker), store=redact_url(self.store_url),
                              registry=str(self.spec.registry_path),
                              budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks(),
-                             black_boxes=sorted(self.blackbox.agents) if self.blackbox else None)
+                             black_boxes={n: self.queue(a.queue) for n, a in
+                                          sorted(self.blackbox.agents.items())}
+                             if self.blackbox else None)
         for agent in self.spec.agents.values():
             await self.transport.declare(self.queue(agent.queue),
                                          delivery_limit=self.spec.delivery_limit)
@@ -348,6 +350,8 @@ class PipelineRun:
         effects = await self.store.effects()
         outcomes = {e["correlation_id"]: e["effect"].split(":", 1)[1]
                     for e in effects if e["effect"].startswith("outcome:")}
+        if self.blackbox is not None and self.blackbox.router is not None:
+            outcomes.update(self.blackbox.router.ended)  # ended by a black box's message
         dead_cids = {dl.correlation_id for dl in self.dead if dl.correlation_id}
         dead_cids |= {c for c, t in self.terminal.items() if t == "dead_lettered"}
         completed = sum(1 for c in self.sent if outcomes.get(c) == "completed")

@@ -100,7 +100,11 @@ def avro_issues(reader: avro.schema.Schema, writer: avro.schema.Schema,
 
 def _aliases(schema: avro.schema.NamedSchema) -> set[str]:
     aliases: Any = schema.props.get("aliases") or []
+<<<<<<< HEAD
     return set(aliases)
+=======
+    return {str(a) for a in aliases}
+>>>>>>> main
 
 
 def check_avro(old: AvroSchema, new: AvroSchema, mode: str = "BACKWARD", policy: str = "strict",

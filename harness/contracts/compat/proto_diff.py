@@ -148,9 +148,9 @@ def _fields(ctx: _Context, old: ProtoMessage, new: ProtoMessage) -> None:
         for f in new.fields:
             if f.oneof != oneof or f.number not in old_by:
                 continue
-            prior = old_by[f.number]
-            if prior.oneof is not None:
-                origins.add("oneof:" + prior.oneof)
+            origin = old_by[f.number]
+            if origin.oneof is not None:
+                origins.add("oneof:" + origin.oneof)
             else:
                 origins.add(f"field:{f.number}")
                 moved_in += 1
