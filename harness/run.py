@@ -255,6 +255,7 @@ class PipelineRun:
     async def send(self, message: Envelope | bytes, *, correlation_id: str | None = None,
                    valid: bool = True, expect: str | None = None) -> None:
         """Feed one workload input to the consumers of the ingress type."""
+        cid: str | None
         if isinstance(message, Envelope):
             body, cid, ids = message.to_bytes(), message.correlation_id, message.identities()
         else:

@@ -100,11 +100,7 @@ def avro_issues(reader: avro.schema.Schema, writer: avro.schema.Schema,
 
 def _aliases(schema: avro.schema.NamedSchema) -> set[str]:
     aliases: Any = schema.props.get("aliases") or []
-<<<<<<< HEAD
-    return set(aliases)
-=======
     return {str(a) for a in aliases}
->>>>>>> main
 
 
 def check_avro(old: AvroSchema, new: AvroSchema, mode: str = "BACKWARD", policy: str = "strict",
@@ -155,7 +151,7 @@ def _renames(old: Any, new: Any, path: str, out: list[Rename]) -> None:
         return
     before = {f["name"]: f for f in old.get("fields", []) if isinstance(f, dict)}
     gone = set(before)
-    fresh: list[str] = []
+    fresh = []
     for index, field in enumerate(f for f in new.get("fields", []) if isinstance(f, dict)):
         name = str(field.get("name"))
         if name in before:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from harness.contracts.compat.avro_check import check_avro, load_avro
 from harness.contracts.compat.check import CompatResult, check_compatibility
@@ -63,11 +63,9 @@ def check_loaded(old: Loaded, new: Loaded, mode: str = "BACKWARD", policy: str =
         raise InputError(f"cannot compare {old.format} with {new.format}",
                          where=f"{old.where} / {new.where}")
     if old.format == "protobuf":
-        return check_proto(cast(ProtoSchema, old.schema), cast(ProtoSchema, new.schema), mode,
-                           policy, witness=witness)
+        return check_proto(old.schema, new.schema, mode, policy, witness=witness)
     if old.format == "avro":
-        return check_avro(cast(AvroSchema, old.schema), cast(AvroSchema, new.schema), mode,
-                          policy, witness=witness)
+        return check_avro(old.schema, new.schema, mode, policy, witness=witness)
     return check_compatibility(old.schema, new.schema, mode, policy, old_where=old.where,
                                new_where=new.where, witness=witness)
 
