@@ -174,11 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = [score(e, out / e / "session.sqlite") for e in examples]
     (out / "mutation.json").write_text(json.dumps(rows, indent=2) + "\n")
     print("| example | mutants | killed | survived | equivalent | incompetent | timeouts "
-          "| score |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| not run | score |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['example']} | {r['mutants']} | {r['killed']} | {r['survived']} | "
-              f"{r['equivalent']} | {r['incompetent']} | {r['timeouts']} | {r['score']}% |")
+              f"{r['equivalent']} | {r['incompetent']} | {r['timeouts']} | {r['not_run']} | "
+              f"{r['score']}% |")
     total_k = sum(r["killed"] for r in rows)
     judged = sum(r["killed"] + r["survived"] for r in rows)
     print(f"\nall: {total_k}/{judged} non-equivalent mutants killed "
