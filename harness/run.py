@@ -167,7 +167,9 @@ class PipelineRun:
                              broker=redact_url(self.broker), store=redact_url(self.store_url),
                              registry=str(self.spec.registry_path),
                              budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks(),
-                             black_boxes=sorted(self.blackbox.agents) if self.blackbox else None)
+                             black_boxes={n: self.queue(a.queue) for n, a in
+                                          sorted(self.blackbox.agents.items())}
+                             if self.blackbox else None)
         for agent in self.spec.agents.values():
             await self.transport.declare(self.queue(agent.queue),
                                          delivery_limit=self.spec.delivery_limit)
@@ -252,7 +254,11 @@ class PipelineRun:
     # -- ingress -------------------------------------------------------------------------------
     async def send(self, message: Envelope | bytes, *, correlation_id: str | None = None,
                    valid: bool = True, expect: str | None = None) -> None:
-        """Feed one workload input to the consumers of the ingress type."""
+        """Feed one workload input to the consumers of the ingress type (an envelope of another
+        type goes to that type's consumers: a message replayed from a dead-letter queue)."""
+        mtype = self.spec.ingress.type
+        if isinstance(message, Envelope) and self.spec.consumers_of(message.type):
+            mtype = message.type
         if isinstance(message, Envelope):
             body, cid, ids = message.to_bytes(), message.correlation_id, message.identities()
         else:
@@ -263,8 +269,8 @@ class PipelineRun:
         self.sent.setdefault(cid, time.monotonic())
         self.recorder.record("ingress", valid=valid, expect=expect,
                              body=None if valid else b64(body[:65536]), **ids)
-        headers = {"x-correlation-id": cid, "x-message-type": self.spec.ingress.type}
-        for queue in self.route(self.spec.ingress.type):
+        headers = {"x-correlation-id": cid, "x-message-type": mtype}
+        for queue in self.route(mtype):
             await self.transport.publish(queue, body, headers=headers)
             if not getattr(self.transport, "records_publish", False):
                 self.recorder.record("publish", queue=queue, producer="workload", **ids)
@@ -348,6 +354,8 @@ class PipelineRun:
         effects = await self.store.effects()
         outcomes = {e["correlation_id"]: e["effect"].split(":", 1)[1]
                     for e in effects if e["effect"].startswith("outcome:")}
+        if self.blackbox is not None and self.blackbox.router is not None:
+            outcomes.update(self.blackbox.router.ended)  # ended by a black box's message
         dead_cids = {dl.correlation_id for dl in self.dead if dl.correlation_id}
         dead_cids |= {c for c, t in self.terminal.items() if t == "dead_lettered"}
         completed = sum(1 for c in self.sent if outcomes.get(c) == "completed")

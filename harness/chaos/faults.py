@@ -38,7 +38,8 @@ from harness.errors import TransportError
 from harness.history import Recorder, b64
 from harness.transport.base import DeadLetter, Handler, Subscription, Transport
 
-__all__ = ["ChaosHooks", "FaultyTransport", "dependency_delay", "poison_bytes", "resubmission"]
+__all__ = ["ChaosHooks", "FaultyTransport", "Hops", "dependency_delay", "poison_bytes",
+           "resubmission"]
 
 MAX_BODY = 65536
 _CRASH_POINTS = {"crash_on_delivery": "delivered", "crash_after_effect": "after_effect",
@@ -56,6 +57,29 @@ def _identities(body: bytes) -> dict[str, Any]:
                 "producer": producer.get("agent") if isinstance(producer, dict) else None}
     except Exception:
         return {}
+
+
+class Hops:
+    """How many handoffs each message is from its correlation's ingress input (hop 0).
+
+    A message's hop is its cause's plus one; causes are always seen first (a message is
+    published, and delivered, only after the one that caused it), so no lookahead is needed.
+    """
+
+    def __init__(self) -> None:
+        self._hop: dict[str, int] = {}
+
+    def see(self, ids: dict[str, Any]) -> int | None:
+        """Note a message's identities; return its hop (None when its cause was never seen)."""
+        mid, cause = ids.get("message_id"), ids.get("causation_id")
+        if not isinstance(mid, str):
+            return None
+        if mid in self._hop:
+            return self._hop[mid]
+        hop = 0 if not cause else (None if cause not in self._hop else self._hop[cause] + 1)
+        if hop is not None:
+            self._hop[mid] = hop
+        return hop
 
 
 def poison_bytes(body: bytes, seed: int, fault_id: str) -> bytes:
@@ -92,6 +116,7 @@ class FaultyTransport(Transport):
         self.clock = clock or (lambda: time.monotonic() - self._t0)
         self.fired: dict[str, int] = {}
         self._done: set[tuple[str, str]] = set()
+        self.hops = Hops()
         self._pending: list[dict[str, Any]] = []
         self._releaser: asyncio.Future[None] | None = None
         self.enabled = True
@@ -144,11 +169,14 @@ class FaultyTransport(Transport):
                              body=b64(body) if len(body) <= MAX_BODY else None,
                              body_len=len(body), **{k: v for k, v in ids.items()})
         mid = ids.get("message_id") or ids.get("correlation_id") or b64(body[:48])
+        hop = self.hops.see(ids)
         t = self.clock()
         chosen = None
         if self.enabled:
             for fault in self.faults:
                 if not fault.active(t) or not self._targets(fault, queue):
+                    continue
+                if not fault.matches(ids.get("message_id"), ids.get("correlation_id"), hop):
                     continue
                 if (fault.id, mid) in self._done:
                     continue  # a retry of a message this fault already hit passes through
@@ -338,6 +366,7 @@ class ChaosHooks:
         self._t0 = time.monotonic()
         self.clock = clock or (lambda: time.monotonic() - self._t0)
         self._done: set[tuple[str, str, str]] = set()
+        self.hops = Hops()
         self.fired: dict[str, int] = {}
         self._paused: dict[str, asyncio.Event] = {}
         self._deps: dict[str, tuple[PlannedFault, str | None, str]] = {}
@@ -351,11 +380,16 @@ class ChaosHooks:
         gate = self._paused.get(agent)
         if point == "delivered" and gate is not None and not gate.is_set():
             await gate.wait()
-        if not self.enabled or envelope is None:
+        if envelope is None:
+            return
+        hop = self.hops.see(envelope.identities())
+        if not self.enabled:
             return
         t = self.clock()
         for fault in self.crashes:
             if _CRASH_POINTS[fault.fault] != point or fault.target not in ("*", agent):
+                continue
+            if not fault.matches(envelope.message_id, envelope.correlation_id, hop):
                 continue
             if not fault.active(t):
                 continue

@@ -34,6 +34,7 @@ from harness.errors import PipelineError, TransportError
 from harness.history import Recorder
 from harness.pipeline import PipelineSpec, load_object, load_pipeline
 from harness.run import PipelineRun
+from harness.sim import simulated
 from harness.transport import open_transport
 from harness.workload import WorkItem, payments_workload
 
@@ -61,7 +62,8 @@ class RunResult:
             agents' handler line coverage.
         summary: the pipeline run's summary (counts from the store and the DLQs).
         out_dir: where history.jsonl and the reports are.
-        elapsed_s: wall time.
+        elapsed_s: wall time (virtual time under simulation).
+        simulation: under simulation, harness.sim.SimStats as a dict (virtual and wall time).
     """
 
     experiment: dict[str, Any]
@@ -77,6 +79,7 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
     out_dir: str = ""
     elapsed_s: float = 0.0
+    simulation: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -90,7 +93,8 @@ class RunResult:
                 "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
                 "plan": self.plan, "fired": self.fired, "exercised": self.exercised,
                 "summary": self.summary,
-                "out_dir": self.out_dir, "elapsed_s": self.elapsed_s}
+                "out_dir": self.out_dir, "elapsed_s": self.elapsed_s,
+                "simulation": self.simulation}
 
 
 def expectation_met(verdicts: dict[str, Verdict], valid: Any, expected: dict[str, Any]) -> bool:
@@ -106,6 +110,8 @@ def expectation_met(verdicts: dict[str, Verdict], valid: Any, expected: dict[str
 def make_workload(exp: Experiment, spec: PipelineSpec, seed: int, run_tag: str) -> list[WorkItem]:
     """The experiment's inputs: ``payments`` built in, else ``FILE.py:function`` (relative to the
     experiment) or a name resolved to ``workload.py:<name>_workload`` beside the pipeline."""
+    if exp.inputs is not None:  # written down one by one (shrunk cases, incidents)
+        return list(exp.inputs)
     gen = exp.generator
     if gen == "payments":
         return payments_workload(exp.count, seed, invalid_rate=exp.mix.get("invalid", 0.0),
@@ -301,6 +307,8 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         run = PipelineRun(spec, broker=broker, recorder=recorder,
                           run_dir=out if keep_store else store_dir, hooks=hooks,
                           transport=faulty, seed=seed, prefix=prefix, network=network)
+        if run.blackbox is not None:  # the black boxes' own output, beside the history
+            run.blackbox.log_dir = out
         windows = [f for f in planned if f.fault in ("restart", "pause", "kill", "slow_dependency",
                                                      "dependency_down") or
                    f.fault in NETWORK_FAULTS]
@@ -309,13 +317,16 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         await run.start()
         # Collect now and freeze what exists: a full collection during the run would walk the
         # whole heap (every earlier run's leftovers in a test session) and stall every agent at
-        # once for 100-300 ms; frozen, it walks only this run's objects.
-        gc.collect()
-        gc.freeze()
+        # once for 100-300 ms; frozen, it walks only this run's objects. (A simulation runs
+        # with automatic collection off: nothing to stall.)
+        if not simulated():
+            gc.collect()
+            gc.freeze()
         try:
             opts = checker_options(exp, spec, broker)
             described = {**exp.describe(), "checkers": opts}
             described["broker_tolerance"]["applied"] = broker != "memory"
+            described["simulated"] = simulated()
             recorder.record("note", note="experiment", experiment=described,
                             plan=[f.to_dict() for f in planned], workload=len(items),
                             bands=bands.exercised(items, partitions))
@@ -340,6 +351,9 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
                     # every input has its fate: give held-back copies a moment, then heal
                     if not await faulty.pending() or time.monotonic() - settled_at > 0.5:
                         break
+                    # settle() returned without waiting: wait here, or this loop never yields
+                    # (a CPU spin starving the agents; a hang on a virtual clock)
+                    await asyncio.sleep(0.01)
                 if progress:
                     progress("settling", len(items), len(run.terminal), len(items))
             await nemesis.heal()
@@ -396,6 +410,12 @@ def _queue_of(spec: PipelineSpec, prefix: str, name: str) -> str:
 _MS_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
 
 
+def factor_applies(exp: Experiment) -> bool:
+    """Broker hop costs scale only experiments that accept a broker latency factor (the zoo's
+    latency bugs keep their budgets: ``broker_tolerance`` absent means 1)."""
+    return exp.broker_latency_factor != 1.0
+
+
 def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[str, Any]:
     """The experiment's checker options for a run on ``broker``.
 
@@ -403,14 +423,18 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
     end, and the experiment's tolerances) are multiplied by the experiment's
     ``broker_tolerance.latency_factor`` (default 1): every hop there crosses a second process
     (the broker) and a publisher-confirm round trip, which a loaded machine stretches for all
-    agents at once (docs/chaos.md, "Latency budgets on real brokers"). Fallback rates and the
-    coupling check are never scaled, and memory runs always use the declared budgets.
+    agents at once (docs/chaos.md, "Latency budgets on real brokers"), and by the broker's own
+    hop cost relative to RabbitMQ (``harness.transport.latency_scale``: SQS 4, Redis 1.5;
+    docs/transports.md). Fallback rates and the coupling check are never scaled, and memory runs
+    always use the declared budgets.
     """
+    from harness.transport import latency_scale
+
     opts = {k: dict(v) for k, v in exp.checker_options().items()}
     if "exactly_once" in opts and spec.effects:  # business keys declared by the pipeline
         opts["exactly_once"]["unique"] = {**spec.effects,
                                           **(opts["exactly_once"].get("unique") or {})}
-    factor = exp.broker_latency_factor
+    factor = exp.broker_latency_factor * (latency_scale(broker) if factor_applies(exp) else 1.0)
     if broker == "memory" or factor == 1.0 or "latency" not in opts:
         return opts
     lat = opts["latency"]

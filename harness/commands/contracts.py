@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--broker", default=None, help="Pact Broker base URL")
     v.add_argument("--pipeline", default=None,
                    help="pipeline file (default: ./pipeline.yaml; an --incident names its own)")
+    v.add_argument("--amqp-url", default=None,
+                   help="RabbitMQ for a black-box provider (default amqp://guest:guest@"
+                        "127.0.0.1:5672/): its messages come from the running service")
     v.add_argument("--agent", default=None,
                    help="replace the provider's handler: FILE.py:ATTR or module:attr")
     v.add_argument("--variant", default=None, help="a variant from the pipeline's 'variants'")
@@ -116,7 +119,8 @@ def verify_main(args: argparse.Namespace) -> int:
 
     target = resolve_target(args.provider, pipeline=args.pipeline, agent_ref=args.agent,
                             variant=args.variant, incident=args.incident,
-                            registry_overlay=args.registry_overlay, states_ref=args.states)
+                            registry_overlay=args.registry_overlay, states_ref=args.states,
+                            amqp_url=args.amqp_url)
     broker = None
     if args.publish and not args.broker:
         raise InputError("results are published to a broker: give --broker URL", where="--publish")

@@ -99,7 +99,8 @@ def avro_issues(reader: avro.schema.Schema, writer: avro.schema.Schema,
 
 
 def _aliases(schema: avro.schema.NamedSchema) -> set[str]:
-    return set(schema.props.get("aliases") or [])
+    aliases: Any = schema.props.get("aliases") or []
+    return {str(a) for a in aliases}
 
 
 def check_avro(old: AvroSchema, new: AvroSchema, mode: str = "BACKWARD", policy: str = "strict",
@@ -152,7 +153,7 @@ def _renames(old: Any, new: Any, path: str, out: list[Rename]) -> None:
     gone = set(before)
     fresh = []
     for index, field in enumerate(f for f in new.get("fields", []) if isinstance(f, dict)):
-        name = field.get("name")
+        name = str(field.get("name"))
         if name in before:
             gone.discard(name)
             inner = f"{path.rstrip('/')}/fields/{index}/type"

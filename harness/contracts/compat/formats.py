@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.contracts.compat.avro_check import AvroSchema, check_avro, load_avro
+from harness.contracts.compat.avro_check import check_avro, load_avro
 from harness.contracts.compat.check import CompatResult, check_compatibility
 from harness.contracts.compat.levels import normalise_mode, previous_versions
 from harness.contracts.compat.proto_check import check_proto
@@ -36,7 +36,7 @@ class Loaded:
     """A loaded schema of any format."""
 
     format: str
-    schema: ProtoSchema | AvroSchema | Any
+    schema: Any  # ProtoSchema, AvroSchema or parsed JSON Schema
     where: str
 
 
