@@ -6,6 +6,9 @@ Example (examples/payments/pipeline.yaml)::
     topology: orchestrated          # or choreographed
     registry: ../../contracts       # relative to this file
     ingress: payment.requested@1    # what a workload sends
+    workload: workload.py:payments  # optional generator FILE.py:function or module:function,
+                                    #   def f(n, seed, *, mix, run_tag) -> list[WorkItem];
+                                    #   without it inputs are drawn from the ingress schema
     store: sqlite                   # memory | sqlite (a file in the run folder) | URL
     delivery_limit: 5               # deliveries of one message before it is dead-lettered
     budgets: {end_to_end: {p99_ms: 2000}}
@@ -48,7 +51,7 @@ from harness.errors import PipelineError
 __all__ = ["AgentSpec", "PipelineSpec", "load_object", "load_pipeline"]
 
 _TOP_KEYS = {"name", "description", "topology", "registry", "ingress", "store", "agents",
-             "budgets", "delivery_limit", "variants"}
+             "budgets", "delivery_limit", "variants", "workload"}
 _AGENT_KEYS = {"handler", "command", "consumes", "emits", "timeout_ms", "concurrency",
                "replicas", "budget", "fallback", "dependencies", "params", "version", "queue",
                "description", "http", "openapi"}
@@ -157,6 +160,12 @@ class PipelineSpec:
     agents: dict[str, AgentSpec]
     budgets: dict[str, dict[str, float]] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    #: the pipeline's workload generator (``FILE.py:function``), None: drawn from the schema
+    workload: str | None = None
+
+    def where(self, key: str) -> str:
+        """``file:line: key`` of a top-level key (for errors)."""
+        return _where(self.path, self.raw, key)
 
     def consumers_of(self, message_type: str) -> list[AgentSpec]:
         """Agents that consume a type (in file order)."""
@@ -314,6 +323,11 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
         raise PipelineError("missing (e.g. ingress: payment.requested@1)",
                             where=_where(path, raw, "ingress"))
     ingress = parse_ref(raw["ingress"], where=_where(path, raw, "ingress"))
+    workload = raw.get("workload")
+    if workload is not None and (not isinstance(workload, str) or ":" not in workload):
+        raise PipelineError("must be FILE.py:function or module:function (a generator "
+                            "def f(n, seed, *, mix, run_tag) -> list[WorkItem])",
+                            where=_where(path, raw, "workload"))
     registry_path = (path.parent / str(raw.get("registry", "contracts"))).resolve()
     if not registry_path.is_dir():
         raise PipelineError(f"registry folder {registry_path} not found",
@@ -325,7 +339,7 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
         agents=agents,
         budgets={k: {kk: float(vv) for kk, vv in v.items() if not is_meta(kk)}
                  for k, v in (raw.get("budgets") or {}).items() if not is_meta(k)},
-        raw=raw,
+        raw=raw, workload=workload,
     )
     if not spec.consumers_of(ingress.type):
         raise PipelineError(f"no agent consumes the ingress type {ingress.type}",

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.agents.runtime import AgentCrash, AgentRuntime
+from harness.chaos.fault_registry import FAULTS
 from harness.chaos.schedule import MESSAGE_FAULTS, PlannedFault, decide, fraction
 from harness.envelope import Envelope
 from harness.errors import TransportError
@@ -36,8 +37,7 @@ from harness.transport.base import DeadLetter, Handler, Subscription, Transport
 __all__ = ["ChaosHooks", "FaultyTransport", "dependency_delay", "poison_bytes"]
 
 MAX_BODY = 65536
-_CRASH_POINTS = {"crash_on_delivery": "delivered", "crash_after_effect": "after_effect",
-                 "crash_before_ack": "before_ack"}
+_CRASH_POINTS = {k.name: k.point for k in FAULTS.values() if k.family == "crash"}
 
 
 def _identities(body: bytes) -> dict[str, Any]:
@@ -321,21 +321,32 @@ class ChaosHooks:
                 continue
             if not fault.active(t):
                 continue
-            key = (fault.id, envelope.message_id, agent)
-            if key in self._done:
-                continue
             if fault.max is not None and self.fired.get(fault.id, 0) >= fault.max:
                 continue
-            if decide(self.seed, fault.probability, fault.id, envelope.message_id, agent):
-                self._done.add(key)
-                self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
-                ids = {"message_id": envelope.message_id,
-                       "correlation_id": envelope.correlation_id}
-                self.recorder.record("fault_start", fault=fault.fault, fault_id=fault.id,
-                                     target=agent, agent=agent, point=point, **ids)
-                self.recorder.record("fault_end", fault=fault.fault, fault_id=fault.id,
-                                     target=agent, agent=agent, **ids)
-                raise AgentCrash(f"{fault.fault} ({fault.id})")
+            if not decide(self.seed, fault.probability, fault.id, envelope.message_id, agent):
+                continue
+            if not self.claim(fault, envelope.message_id, agent):
+                continue
+            self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
+            ids = {"message_id": envelope.message_id, "correlation_id": envelope.correlation_id}
+            self.recorder.record("fault_start", fault=fault.fault, fault_id=fault.id,
+                                 target=agent, agent=agent, point=point, **ids)
+            self.recorder.record("fault_end", fault=fault.fault, fault_id=fault.id,
+                                 target=agent, agent=agent, **ids)
+            self.crash(f"{fault.fault} ({fault.id})")
+
+    def claim(self, fault: PlannedFault, message_id: str, agent: str) -> bool:
+        """Whether this crash may fire for (fault, message, agent): once each, so the
+        redelivery goes through (processes keep the claim in a file that survives them)."""
+        key = (fault.id, message_id, agent)
+        if key in self._done:
+            return False
+        self._done.add(key)
+        return True
+
+    def crash(self, reason: str) -> None:
+        """Crash the agent: raise AgentCrash (the in-process runtime stops consuming)."""
+        raise AgentCrash(reason)
 
     # -- windows (driven by the runner's nemesis) ---------------------------------------------
     def pause(self, agent: str) -> None:

@@ -14,20 +14,20 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.chaos.fault_registry import names
+
 __all__ = ["MESSAGE_FAULTS", "NETWORK_FAULTS", "PROCESS_FAULTS", "WINDOW_FAULTS", "FaultSpec",
            "PlannedFault", "decide", "fraction", "plan"]
 
 #: faults the harness applies to each published message (harness/chaos/faults.py)
-MESSAGE_FAULTS = frozenset({"duplicate", "delay", "reorder", "drop", "poison", "drift"})
-#: faults applied to agents through runtime hooks
-PROCESS_FAULTS = frozenset({"crash_before_ack", "crash_after_effect", "crash_on_delivery",
-                            "restart", "pause", "slow_dependency", "dependency_down"})
+MESSAGE_FAULTS = names("message")
+#: faults applied to agents (crash points and windows)
+PROCESS_FAULTS = names("crash", "window")
 #: Toxiproxy toxics (harness/chaos/network.py)
-NETWORK_FAULTS = frozenset({"latency", "down", "reset_peer", "timeout", "bandwidth"})
+NETWORK_FAULTS = names("network")
 #: faults that are windows in time (start, then end) rather than per-message decisions
-WINDOW_FAULTS = frozenset({"restart", "pause", "slow_dependency", "dependency_down"}
-                          | NETWORK_FAULTS)
-ALL_FAULTS = MESSAGE_FAULTS | PROCESS_FAULTS | NETWORK_FAULTS
+WINDOW_FAULTS = names("window", "network")
+ALL_FAULTS = names()
 
 Range = float | tuple[float, float]
 

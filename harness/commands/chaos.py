@@ -40,7 +40,9 @@ def _run(args: argparse.Namespace) -> int:
     seed = exp.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("chaos-runs") / f"{exp.path.stem}-seed{seed}"
     err = err_console()
-    err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, broker {args.broker or 'memory'})")
+    mode = ", agents as processes" if args.processes else ""
+    err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, broker "
+              f"{args.broker or exp.broker or 'memory'}{mode})")
     last = [-1]
 
     def progress(phase: str, sent: int, settled: int, total: int) -> None:
@@ -53,7 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     async def go() -> Any:
         try:
             return await run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
-                                        progress=progress, network=network)
+                                        progress=progress, network=network,
+                                        processes=args.processes)
         finally:
             if network is not None:
                 await network.aclose()
@@ -136,6 +139,9 @@ def register(sub: Any) -> None:
     run.add_argument("--out", default=None, help="run folder (default chaos-runs/NAME-seedS)")
     run.add_argument("--toxiproxy", default=None,
                      help="Toxiproxy API URL for network faults, or embedded")
+    run.add_argument("--processes", action="store_true",
+                     help="every agent in its own OS process (needs --broker amqp://...): "
+                          "kill is SIGKILL, pause SIGSTOP/SIGCONT, crashes kill the process")
     add_json_flag(run)
     run.set_defaults(func=_run)
     chaos.set_defaults(func=lambda a: (chaos.print_help(), 2)[1])
