@@ -21,7 +21,8 @@ Example (examples/payments/pipeline.yaml)::
         budget: {p99_ms: 200}
         fallback: true              # allow the agent's fallback handler on timeout
         dependencies:
-          risk_model: {timeout_ms: 100, fallback: agents.py:cached_risk}
+          risk_model: {timeout_ms: 100, fallback: agents.py:cached_risk,
+                       errors: [agents.py:ModelOverloaded]}  # also fall back on these
         params: {high_risk_cents: 500000}
       legacy:
         command: [python, -m, legacy_agent]   # a black box speaking envelopes on the broker
@@ -264,9 +265,19 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
         if dep.get("fallback"):
             where = _where(path, dep, f"{ctx}dependencies.{dep_name}.fallback")
             fallback = load_object(str(dep["fallback"]), base=path.parent, where=where)
+        errors = []
+        refs = dep.get("errors") or []
+        where = _where(path, dep, f"{ctx}dependencies.{dep_name}.errors")
+        if not isinstance(refs, list):
+            raise PipelineError("must be a list of MODULE:ExceptionClass", where=where)
+        for ref in refs:
+            exc_type = load_object(str(ref), base=path.parent, where=where)
+            if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+                raise PipelineError(f"{ref} is not an exception class", where=where)
+            errors.append(exc_type)
         deps[dep_name] = Dependency(
             dep_name, _num(dep, "timeout_ms", 1000, path, f"{ctx}dependencies.{dep_name}.",
-                           minimum=1) / 1000, fallback)
+                           minimum=1) / 1000, fallback, tuple(errors))
     budget = node.get("budget") or {}
     if not isinstance(budget, dict):
         raise PipelineError("must be a mapping like {p99_ms: 200}",

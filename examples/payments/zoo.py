@@ -51,12 +51,14 @@ async def authorize_fresh_key(ctx: Context, msg: Envelope) -> None:
     if msg.payload["risk_level"] == "high":
         ctx.emit("payment.declined", {**payment, "reason": "high_risk"})
         return
-    env = ctx.emit("payment.authorized", {**payment, "authorization_code": "A0000001",
-                                          "risk_level": msg.payload["risk_level"]})
+    env = msg.child(type="payment.authorized", schema_version=1,
+                    payload={**payment, "authorization_code": "A0000001",
+                             "risk_level": msg.payload["risk_level"]},
+                    producer=authorization_fresh_key.producer, index=0)
     # BUG: a fresh message id and idempotency key per try instead of ones derived from the input
     fresh = uuid.uuid4().hex
-    ctx.emitted[-1] = dataclasses.replace(env, message_id=derive_id("msg", fresh),
-                                          idempotency_key=derive_id("idem", fresh))
+    ctx.forward(dataclasses.replace(env, message_id=derive_id("msg", fresh),
+                                    idempotency_key=derive_id("idem", fresh)))
 
 
 # -- 3. an agent that forwards unvalidated input (caught by wire) -------------------------------
@@ -71,10 +73,12 @@ fraud_drops_correlation = fraud.variant(version="1.0.0-zoo-nocorrelation")
 @fraud_drops_correlation.handler
 async def assess_without_correlation(ctx: Context, msg: Envelope) -> None:
     level, reasons = assess_risk(msg.payload, int(ctx.params.get("high_risk_cents", 500_000)))
-    env = ctx.emit("payment.risk_assessed", {**payment_of(msg.payload), "risk_level": level,
-                                             "reasons": reasons, "memo_summary": "n/a"})
+    env = msg.child(type="payment.risk_assessed", schema_version=1,
+                    payload={**payment_of(msg.payload), "risk_level": level, "reasons": reasons,
+                             "memo_summary": "n/a"},
+                    producer=fraud_drops_correlation.producer, index=0)
     # BUG: starts a new correlation instead of carrying the input's
-    ctx.emitted[-1] = dataclasses.replace(env, correlation_id=f"fraud-{uuid.uuid4().hex[:12]}")
+    ctx.forward(dataclasses.replace(env, correlation_id=f"fraud-{uuid.uuid4().hex[:12]}"))
 
 
 # -- 5. the canonical incident: fraud emits risk_score, authorization reads risk_level (wire) ---

@@ -384,8 +384,10 @@ class ChaosHooks:
 
 
 async def dependency_delay(ctx: Any, dependency: str) -> None:
-    """For in-process (simulated) dependencies: wait as long as a dependency fault says, or
-    raise ConnectionRefusedError when it is down. A no-op outside chaos runs.
+    """For in-process *simulated services*: wait as long as a dependency fault says, or raise
+    ConnectionRefusedError when it is down. A no-op outside chaos runs, and inside a
+    ``ctx.call`` of that dependency (which applies the fault itself). Agent code never needs
+    it: ``ctx.call`` applies dependency faults.
 
     Example (a simulated ETA service)::
 
@@ -393,6 +395,8 @@ async def dependency_delay(ctx: Any, dependency: str) -> None:
             await dependency_delay(ctx, "eta_service")
             return compute_eta(ride)
     """
+    if dependency in getattr(ctx, "faulted_dependencies", ()):
+        return  # ctx.call already applied this dependency's fault to the call
     hooks = getattr(ctx.runtime, "hooks", None)
     ask = getattr(hooks, "dependency_delay", None)
     if ask is None:
