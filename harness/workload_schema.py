@@ -102,10 +102,11 @@ def schema_workload(spec: PipelineSpec, n: int, seed: int, *, mix: Mapping[str, 
         payload = payloads[i]
         version = ref.version
         if kind == "missing_field":
-            if required and isinstance(payload, dict):
-                payload = {k: v for k, v in payload.items() if k != rng.choice(required)}
-            else:
-                kind = "wrong_version"
+            gone = rng.choice(required) if required else None
+            if isinstance(payload, dict) and gone in payload:
+                payload = {k: v for k, v in payload.items() if k != gone}
+            if registry.is_valid(ref.type, ref.version, payload):
+                kind = "wrong_version"  # nothing required to leave out
         if kind == "wrong_type":
             wrong = _wrong_type(payload, schema, rng)
             if wrong is None or registry.is_valid(ref.type, ref.version, wrong):
