@@ -5,9 +5,12 @@
 2. A generated registry of 1,000 subjects x 10 versions checked with FULL_TRANSITIVE through
    ``harness registry check`` (subprocess, end to end) and ``check_registry`` (in process).
 
+3. ``--formats N``: N .proto pairs against N JSON Schema pairs of similar size (issue 15).
+
 Prints a table of medians over ``--repeat`` runs. Usage::
 
     PYTHONPATH=$PWD python benchmarks/bench_compat.py [--repeat 3] [--subjects 1000]
+    PYTHONPATH=$PWD python benchmarks/bench_compat.py --formats 200 --fields 12
 """
 
 from __future__ import annotations
@@ -95,13 +98,79 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def format_pairs(count: int, fields: int) -> dict[str, list[str]]:
+    """``--jsonl`` lines of similar size per format: each pair adds one field (compatible) or,
+    every other pair, changes a field's type (incompatible). Names carry the pair number, so
+    no compiled schema is reused between pairs."""
+    lines: dict[str, list[str]] = {"protobuf": [], "json": []}
+    for n in range(count):
+        broken = n % 2 == 1
+        names = [f"f{n}_{i}" for i in range(fields)]
+        proto_old = "\n".join(f"  {'int64' if i % 2 else 'string'} {name} = {i + 1};"
+                              for i, name in enumerate(names))
+        last = "double" if broken else "string"
+        proto_new = proto_old.replace(f"string {names[0]} = 1;", f"{last} {names[0]} = 1;")
+        proto_new += f"\n  string extra_{n} = {fields + 1};"
+        head = f'syntax = "proto3";\npackage bench{n};\nmessage M{n} {{\n'
+        lines["protobuf"].append(json.dumps({"old": head + proto_old + "\n}\n",
+                                             "new": head + proto_new + "\n}\n"}))
+        props = {name: {"type": "integer" if i % 2 else "string"}
+                 for i, name in enumerate(names)}
+        new_props = {**props, names[0]: {"type": "number" if broken else "string"},
+                     f"extra_{n}": {"type": "string"}}
+        old = {"type": "object", "properties": props, "additionalProperties": False}
+        new = {"type": "object", "properties": new_props, "additionalProperties": False}
+        lines["json"].append(json.dumps({"old": old, "new": new}))
+    return lines
+
+
+def bench_formats(repeat: int, count: int, fields: int) -> None:
+    """Pairs per second: .proto pairs against JSON Schema pairs of similar size, in process.
+    The two formats alternate within each repeat, so load changes hit both; CPU seconds
+    (process time) are printed beside wall seconds because the machine is shared."""
+    from harness.commands.compat import run_jsonl
+
+    lines = format_pairs(count, fields)
+    ns = argparse.Namespace(mode="BACKWARD", policy="strict", no_witness=False)
+    wall: dict[str, list[float]] = {kind: [] for kind in lines}
+    cpu: dict[str, list[float]] = {kind: [] for kind in lines}
+    for _ in range(repeat):
+        for kind, rows in lines.items():
+            from harness.contracts.compat import loading, proto_load
+
+            loading._checked.clear()
+            proto_load._CACHE.clear()
+            out = io.StringIO()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            run_jsonl(io.StringIO("\n".join(rows) + "\n"), out, ns)
+            wall[kind].append(time.perf_counter() - start)
+            cpu[kind].append(time.process_time() - start_cpu)
+            bad = [line for line in out.getvalue().splitlines() if "error" in json.loads(line)]
+            assert not bad, bad[:1]
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"{'format':<10} {'pairs':>6} {'fields':>7} {'wall s':>8} {'pairs/s':>8} "
+          f"{'x JSON':>7} {'CPU s':>7} {'x JSON':>7}")
+    for kind in lines:
+        print(f"{kind:<10} {count:>6} {fields:>7} {med[kind]:>8.3f} {count / med[kind]:>8.0f} "
+              f"{med[kind] / med['json']:>7.2f} {med_cpu[kind]:>7.3f} "
+              f"{med_cpu[kind] / med_cpu['json']:>7.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--subjects", type=int, default=1000)
     parser.add_argument("--versions", type=int, default=10)
+    parser.add_argument("--formats", type=int, default=0, metavar="PAIRS",
+                        help="only compare .proto with JSON Schema throughput on PAIRS pairs")
+    parser.add_argument("--fields", type=int, default=12, help="fields per schema (--formats)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    if args.formats:
+        bench_formats(args.repeat, args.formats, args.fields)
+        return
     from harness.commands.compat import run_jsonl
     from harness.contracts.compat import check_registry
     from harness.contracts.registry import SchemaRegistry

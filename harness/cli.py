@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
-from harness.errors import HarnessError, InputError
+from harness.errors import HarnessError
+from harness.redact import redact_text
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
@@ -26,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "contracts",
     "chaos",
     "fuzz",
+    "schema",
     "new",
 )
 
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness import __version__
 
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument("--sqs-endpoint", metavar="URL",
+                        help="SQS endpoint for sqs:// brokers (default: $AWS_ENDPOINT_URL_SQS; "
+                             "e.g. moto's server, see docs/transports.md)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"harness.commands.{name}")
@@ -53,20 +59,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    if getattr(args, "sqs_endpoint", None):
+        os.environ["AWS_ENDPOINT_URL_SQS"] = args.sqs_endpoint
     try:
         code = int(args.func(args) or 0)
-    except InputError as exc:
-        print(f"harness {args.command}: error: {exc}", file=sys.stderr)
-        code = 2
-    except HarnessError as exc:
-        print(f"harness {args.command}: error: {exc}", file=sys.stderr)
+    except HarnessError as exc:  # InputError included: one line naming the place
+        print(f"harness {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
         code = 130
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"harness {args.command}: error: {_unexpected(args, exc)}", file=sys.stderr)
+        code = 2
     if __name__ == "__main__":
         sys.exit(code)
     return code
+
+
+def _unexpected(args: argparse.Namespace, exc: BaseException) -> str:
+    """One line for an error no engine check caught, naming the input files given."""
+    files = [v for v in vars(args).values()
+             if isinstance(v, str) and v and len(v) < 4096 and os.path.exists(v)]
+    place = ", ".join(files) or "input"
+    if isinstance(exc, RecursionError):
+        what = "nested too deeply to read"
+    elif isinstance(exc, MemoryError):
+        what = "too large to hold in memory"
+    else:
+        what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+    return f"{place}: {what} (HARNESS_DEBUG=1 shows where)"
 
 
 def run() -> None:  # pragma: no cover - console script shim

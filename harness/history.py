@@ -37,13 +37,15 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from harness.errors import HistoryError
 
-__all__ = ["KINDS", "History", "Recorder", "b64", "read_history", "unb64"]
+__all__ = ["KINDS", "History", "Recorder", "b64", "parse_event", "read_history", "unb64"]
 
 KINDS = frozenset(
     {
@@ -187,32 +189,102 @@ class History:
         return (e for e in self.events if e.get("kind") in wanted)
 
 
-def _parse_lines(lines: Iterable[str], where: str) -> History:
-    events: list[Event] = []
-    truncated = False
-    pending: list[tuple[int, str]] = [(n, line) for n, line in enumerate(lines, start=1)]
-    last = len(pending)
-    for n, line in pending:
-        text = line.rstrip("\n")
-        if not text.strip():
-            continue
+#: an event nested deeper than this is refused (the harness writes a handful of levels)
+MAX_DEPTH = 200
+#: a line longer than this is refused before it is read whole (override: HARNESS_MAX_LINE_BYTES)
+MAX_LINE_BYTES = int(os.environ.get("HARNESS_MAX_LINE_BYTES", str(64 * 1024 * 1024)))
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, d = stack.pop()
+        if d > deepest:
+            deepest = d
+            if d > MAX_DEPTH:
+                return d
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node if isinstance(v, (dict, list)))
+    return deepest
+
+
+def parse_event(raw: bytes, n: int, where: str) -> Event:
+    """One history line (bytes, without its newline) as an event.
+
+    orjson reads it (it also refuses invalid UTF-8 and nesting past 1024); what orjson refuses
+    but the standard library reads (integers past 64 bits, NaN) is read as before.
+
+    Raises:
+        HistoryError: not JSON, not UTF-8, nested too deeply, or not an event (names line n).
+    """
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            err = HistoryError(f"line {n} is not UTF-8 (byte {exc.start})", where=where)
+            err.unparsable = True  # type: ignore[attr-defined]
+            raise err from None
         try:
             event = json.loads(text)
         except json.JSONDecodeError as exc:
-            if n == last and not line.endswith("\n"):
-                truncated = True  # a writer died mid-line: tolerate the cut last line
-                continue
-            raise HistoryError(f"line {n} is not JSON ({exc.msg} at column {exc.colno})",
-                               where=where) from exc
-        if not isinstance(event, dict) or "kind" not in event:
-            raise HistoryError(f"line {n} is not a history event (no 'kind')", where=where)
-        if event["kind"] not in KINDS:
-            raise HistoryError(f"line {n} has unknown event kind {event['kind']!r}", where=where)
-        events.append(event)
+            err = HistoryError(f"line {n} is not JSON ({exc.msg} at column {exc.colno})",
+                               where=where)
+            err.unparsable = True  # type: ignore[attr-defined]
+            raise err from None
+        except RecursionError:
+            raise HistoryError(f"line {n} is nested deeper than {MAX_DEPTH} levels",
+                               where=where) from None
+    if not isinstance(event, dict) or "kind" not in event:
+        raise HistoryError(f"line {n} is not a history event (no 'kind')", where=where)
+    kind = event["kind"]
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise HistoryError(f"line {n} has unknown event kind {kind!r:.80}", where=where)
+    if (raw.count(b"{") + raw.count(b"[") > MAX_DEPTH) and _depth(event) > MAX_DEPTH:
+        raise HistoryError(f"line {n} is nested deeper than {MAX_DEPTH} levels", where=where)
+    return event
+
+
+def iter_lines(fh: IO[bytes], where: str) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes without newline, ended by a newline) of a binary file, refusing a
+    line longer than ``MAX_LINE_BYTES`` before reading it whole."""
+    n = 0
+    while True:
+        line = fh.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        n += 1
+        ended = line.endswith(b"\n")
+        if not ended and len(line) > MAX_LINE_BYTES:
+            raise HistoryError(f"line {n} is longer than {MAX_LINE_BYTES} bytes", where=where)
+        yield n, (line[:-1] if ended else line), ended
+
+
+def _parse(fh: IO[bytes], where: str) -> History:
+    events: list[Event] = []
+    truncated = False
+    cut: HistoryError | None = None
+    for n, raw, ended in iter_lines(fh, where):
+        if cut is not None:  # a bad line that was not the last one
+            raise cut
+        if not raw.strip():
+            continue
+        try:
+            events.append(parse_event(raw, n, where))
+        except HistoryError as exc:
+            if ended or not getattr(exc, "unparsable", False):
+                raise
+            cut = exc  # tolerated only if it is the last line (a writer died mid-line)
+    if cut is not None:
+        truncated = True
     return History(events, truncated=truncated, path=where)
 
 
-def read_history(source: str | os.PathLike[str] | IO[str]) -> History:
+def read_history(source: str | os.PathLike[str] | IO[str] | IO[bytes]) -> History:
     """Read a JSON-lines history, tolerating a truncated last line.
 
     Raises:
@@ -221,11 +293,14 @@ def read_history(source: str | os.PathLike[str] | IO[str]) -> History:
     if isinstance(source, (str, os.PathLike)):
         where = str(source)
         try:
-            with open(source, encoding="utf-8", errors="strict") as fh:
-                return _parse_lines(fh, where)
+            with open(source, "rb") as fh:
+                return _parse(fh, where)
         except FileNotFoundError as exc:
             raise HistoryError("no such file", where=where) from exc
-        except UnicodeDecodeError as exc:
-            raise HistoryError(f"not UTF-8 at byte {exc.start}", where=where) from exc
-    text = source.read()
-    return _parse_lines(io.StringIO(text), "<stream>")
+        except IsADirectoryError as exc:
+            raise HistoryError("is a folder, not a history file", where=where) from exc
+        except PermissionError as exc:
+            raise HistoryError("cannot be read (permission denied)", where=where) from exc
+    data = source.read()
+    raw = data.encode("utf-8", errors="surrogateescape") if isinstance(data, str) else data
+    return _parse(io.BytesIO(raw), "<stream>")

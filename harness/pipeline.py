@@ -32,6 +32,8 @@ Example (examples/payments/pipeline.yaml)::
         emits: [payment.risk_assessed@1]
 
 ``load_pipeline`` returns a :class:`PipelineSpec`; every error names the file, line and field.
+The file is checked against ``harness/schemas/pipeline.schema.json`` first
+(docs/formats/pipeline.md).
 """
 
 from __future__ import annotations
@@ -47,15 +49,12 @@ import yaml
 
 from harness.agents.context import Dependency
 from harness.agents.sdk import Agent, MessageRef, parse_ref
+from harness.blackbox.settings import black_box_settings
 from harness.errors import PipelineError
+from harness.schemas import check_document
 
 __all__ = ["AgentSpec", "PipelineSpec", "load_object", "load_pipeline"]
 
-_TOP_KEYS = {"name", "description", "topology", "registry", "ingress", "store", "agents",
-             "budgets", "delivery_limit", "variants", "workload"}
-_AGENT_KEYS = {"handler", "command", "consumes", "emits", "timeout_ms", "concurrency",
-               "replicas", "budget", "fallback", "dependencies", "params", "version", "queue",
-               "description", "http", "openapi"}
 
 
 class _Loader(yaml.SafeLoader):
@@ -145,6 +144,13 @@ class AgentSpec:
     params: dict[str, Any] = field(default_factory=dict)
     queue: str = ""
     handler_ref: str = ""
+    #: black-box settings (``external``, ``database``, ``probes``, ``env``; harness.blackbox)
+    blackbox: Any = None
+
+    @property
+    def is_black_box(self) -> bool:
+        """A ``command:`` or ``external:`` agent (no harness SDK inside)."""
+        return self.agent is None
 
 
 @dataclass
@@ -218,14 +224,9 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
     ctx = f"agents.{name}."
     if not isinstance(node, dict):
         raise PipelineError("must be a mapping", where=f"{path}: agents.{name}")
-    unknown = sorted({k for k in node if not is_meta(k)} - _AGENT_KEYS)
-    if unknown:
-        known = ", ".join(sorted(_AGENT_KEYS))
-        raise PipelineError(f"unknown field {unknown[0]!r} (known: {known})",
-                            where=_where(path, node, ctx + unknown[0]))
     has_handler, has_command = "handler" in node, "command" in node
-    if has_handler == has_command:
-        raise PipelineError("needs exactly one of 'handler' or 'command'",
+    if has_handler + has_command + ("external" in node) != 1:
+        raise PipelineError("needs exactly one of 'handler', 'command' or 'external'",
                             where=_where(path, node, ctx.rstrip(".")))
     agent: Agent | None = None
     command = None
@@ -237,13 +238,15 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
                                 "harness Agent", where=_where(path, node, ctx + "handler"))
         agent = obj
         consumes, emits = list(agent.consumes), list(agent.emits)
-    else:
+    elif has_command:
         command = node["command"]
         if isinstance(command, str):
             command = command.split()
         if not (isinstance(command, list) and command and all(isinstance(c, str) for c in command)):
             raise PipelineError("must be a command line (string or list of strings)",
                                 where=_where(path, node, ctx + "command"))
+        consumes, emits = [], []
+    else:
         consumes, emits = [], []
     for key, target in (("consumes", consumes), ("emits", emits)):
         if key in node:
@@ -294,6 +297,8 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
         budget={k: float(v) for k, v in budget.items() if not is_meta(k)},
         allow_fallback=bool(node.get("fallback", True)), dependencies=deps, params=params,
         queue=str(node.get("queue", name)), handler_ref=str(node.get("handler", "")),
+        blackbox=None if has_handler else black_box_settings(
+            name, node, path, _where),
     )
 
 
@@ -311,10 +316,7 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
     raw = load_yaml_with_lines(path)
     if not isinstance(raw, dict):
         raise PipelineError("must be a mapping with 'agents'", where=str(path))
-    unknown = sorted({k for k in raw if not is_meta(k)} - _TOP_KEYS)
-    if unknown:
-        raise PipelineError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})",
-                            where=_where(path, raw, unknown[0]))
+    check_document(raw, "pipeline", path)
     topology = raw.get("topology", "choreographed")
     if topology not in ("orchestrated", "choreographed"):
         raise PipelineError(f"must be orchestrated or choreographed, got {topology!r}",

@@ -389,7 +389,7 @@ class ProcessRun(PipelineRun):
         super().__init__(spec, broker=broker, store=store, run_dir=run_dir, seed=seed,
                          recorder=recorder or Recorder(
                              self.history_path, process=f"supervisor:{os.getpid()}"),
-                         agents=host,
+                         agents=host, exclude=tuple(spec.agents),  # no in-process black boxes
                          transport=transport, prefix=prefix)
         self.host = host
         if planned and not faults:

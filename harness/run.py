@@ -22,11 +22,13 @@ from typing import Any, Protocol
 
 from harness.agents.runtime import AgentRuntime, Hooks
 from harness.agents.stores import EffectStore, open_store
+from harness.blackbox.session import BlackBoxAgents
 from harness.contracts.registry import SchemaRegistry
 from harness.envelope import Envelope, peek_identities
 from harness.errors import PipelineError
 from harness.history import Recorder, b64
 from harness.pipeline import AgentSpec, PipelineSpec
+from harness.redact import redact_url
 from harness.summary import RunSummary, summarise
 from harness.transport import DeadLetter, Transport, open_transport
 
@@ -150,12 +152,15 @@ class PipelineRun:
         seed: int | None = None,
         exclude: tuple[str, ...] = (),
         agents: AgentHost | None = None,
+        network: Any = None,
     ) -> None:
         self.spec = spec
         self.broker = broker
         self.seed = seed
         self.run_dir = Path(run_dir) if run_dir else None
         self.recorder = recorder or Recorder()
+        self.exclude = exclude
+        self.restart_delay = restart_delay
         self.agents: AgentHost = agents or InProcessAgents(
             hooks=hooks, restart_delay=restart_delay, exclude=exclude)
         #: a run that made up its own prefix on a real broker deletes its queues at stop
@@ -175,7 +180,14 @@ class PipelineRun:
         self._settled = asyncio.Event()
         self._started = 0.0
         self._stopped = False
+        self._probed = False
         self.recorder.listeners.append(self._observe)
+        #: external agents' queues keep their names (the running service knows them)
+        self._fixed_queues = {a.queue for a in spec.agents.values()
+                              if a.blackbox is not None and a.blackbox.external}
+        self.blackbox: BlackBoxAgents | None = None
+        if any(a.is_black_box and a.name not in exclude for a in spec.agents.values()):
+            self.blackbox = BlackBoxAgents(self, network=network)
 
     @property
     def hooks(self) -> Hooks | None:
@@ -208,17 +220,25 @@ class PipelineRun:
         await self.transport.connect()
         await self.store.open()
         self.recorder.record("run_start", pipeline=self.spec.name, seed=self.seed,
-                             broker=_redact(self.broker), store=_redact(self.store_url),
+                             broker=redact_url(self.broker), store=redact_url(self.store_url),
                              registry=str(self.spec.registry_path),
-                             budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks())
+                             budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks(),
+                             black_boxes=sorted(self.blackbox.agents) if self.blackbox else None)
         for agent in self.spec.agents.values():
             await self.transport.declare(self.queue(agent.queue),
                                          delivery_limit=self.spec.delivery_limit)
         await self.agents.start(self)
+        if self.blackbox is not None:
+            try:
+                await self.blackbox.start()
+            except BaseException:
+                await self.stop()
+                raise
 
     def queue(self, name: str) -> str:
-        """The broker queue name for an agent queue (with the run's prefix)."""
-        return self.prefix + name
+        """The broker queue name for an agent queue (with the run's prefix, except an
+        ``external:`` agent's queue)."""
+        return name if name in self._fixed_queues else self.prefix + name
 
     def route(self, message_type: str) -> list[str]:
         return [self.queue(q) for q in self.spec.queues_for(message_type)]
@@ -231,6 +251,9 @@ class PipelineRun:
 
     async def restart_agent(self, name: str) -> None:
         """Stop and start every instance of an agent (unsettled work is redelivered)."""
+        if self.blackbox is not None and name in self.blackbox.agents:
+            await self.blackbox.restart(name)
+            return
         await self.agents.restart(name)
 
     def pump(self) -> list[dict[str, Any]]:
@@ -243,6 +266,8 @@ class PipelineRun:
 
     async def stop(self) -> None:
         """Stop agents, drain dead letters, snapshot the store, close everything."""
+        if self.blackbox is not None:
+            await self.blackbox.stop()
         await self.agents.stop()
         self.pump()
         await self.drain_dead_letters()
@@ -250,13 +275,18 @@ class PipelineRun:
             if dl.correlation_id not in self.terminal:
                 self._record_dead_letter(dl, source="dlq")
         self._unrecorded = []
-        await self.snapshot()
+        try:
+            await self.snapshot()
+        finally:
+            if self.blackbox is not None:
+                await self.blackbox.drop_schemas()
         self.recorder.record("run_end", elapsed_s=round(time.monotonic() - self._started, 3))
         self._elapsed = round(time.monotonic() - self._started, 3)
         self._stopped = True
         if self.owns_queues:
             for agent in self.spec.agents.values():
-                await self.transport.delete(self.queue(agent.queue))
+                if agent.queue not in self._fixed_queues:
+                    await self.transport.delete(self.queue(agent.queue))
         await self.transport.close()
         await self.store.close()
 
@@ -344,13 +374,23 @@ class PipelineRun:
     async def _store_state(self) -> dict[str, Any]:
         effects = await self.store.effects()
         ledger = await self.store.ledger()
-        return {"store": self.store_url, "ledger": ledger,
+        return {"store": redact_url(self.store_url), "ledger": ledger,
                 "effects": [{k: e[k] for k in ("key", "agent", "effect", "correlation_id")}
                             for e in effects]}
 
     async def snapshot(self) -> dict[str, Any]:
         """Record and return the store's final state (effects and ledger)."""
         data = await self._store_state()
+        if self.blackbox is not None and not self._probed:
+            self._probed = True  # probe rows are recorded as effect events once
+            seen = await self.blackbox.probe()
+            data["effects"] += seen["effects"]
+            ledger = data["ledger"]
+            debits = ledger["debits"] + seen["ledger"]["debits"]
+            credits = ledger["credits"] + seen["ledger"]["credits"]
+            data["ledger"] = {"debits": debits, "credits": credits,
+                              "balanced": debits == credits,
+                              "rows": ledger.get("rows", 0) + seen["ledger"]["rows"]}
         self.recorder.record("snapshot", **data)
         return data
 
@@ -366,17 +406,7 @@ class PipelineRun:
             events = [*events, {"kind": "snapshot", **await self._store_state()}]
             elapsed = round(time.monotonic() - self._started, 3)
         return summarise(events, pipeline=self.spec.name, seed=self.seed,
-                         broker=_redact(self.broker), store=_redact(self.store_url),
+                         broker=redact_url(self.broker), store=redact_url(self.store_url),
                          elapsed_s=elapsed or 0.0)
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a URL."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
 
 

@@ -55,7 +55,7 @@ agents:
         (GOOD.replace("agents:\n", "agents: [\n"), "p.yaml:line"),
         (GOOD.replace("registry: REG", "registry: /nonexistent"), "registry"),
         (GOOD.replace("  fraud:\n    handler: agents.py:fraud\n", "  fraud: {}\n"),
-         "exactly one of 'handler' or 'command'"),
+         "exactly one of 'handler', 'command' or 'external'"),
     ],
 )
 def test_broken_pipeline_files_name_the_place(tmp_path, text, needle):

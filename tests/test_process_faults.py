@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import uuid
+from collections import Counter
 
 import pytest
 
@@ -23,7 +24,7 @@ from harness.workload import payments_workload
 
 AMQP_URL = os.environ.get("HARNESS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.serial]
 
 
 async def _until(cond, timeout: float, what: str) -> None:
@@ -32,6 +33,21 @@ async def _until(cond, timeout: float, what: str) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def _restarts_caught_up(run: ProcessRun) -> bool:
+    """Every process is alive and the supervisor has seen every death: a process that SIGKILLs
+    itself before acking (after publishing) may die after the outcome it led to is recorded."""
+    run.pump()
+    if any(p.exit_code() is not None for p in run.processes.values()):
+        return False
+    open_deaths: Counter[str] = Counter()
+    for e in run.recorder.events:
+        if e["kind"] == "fault_start" and e["fault"] in ("crash_before_ack", "kill"):
+            open_deaths[e["agent"]] += 1
+        elif e["kind"] == "agent_crash" and e.get("supervisor"):
+            open_deaths[e["agent"]] -= 1
+    return all(n <= 0 for n in open_deaths.values())
 
 
 async def test_payments_stay_valid_under_process_crash_kill_and_pause(tmp_path):
@@ -65,6 +81,7 @@ async def test_payments_stay_valid_under_process_crash_kill_and_pause(tmp_path):
         run.kill("notification", signal.SIGKILL)
         await feeder
         assert await run.settle(timeout=60), "did not settle"
+        await _until(lambda: _restarts_caught_up(run), 30, "every dead process to be restarted")
     events = list(run.recorder.events)
     # the shared history file, as `harness check` reads it: every process appends whole lines
     # and numbers its own events (``process``), so the history checker accepts it too

@@ -22,7 +22,7 @@ from harness.workload import payments_workload
 AMQP_URL = os.environ.get("HARNESS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.serial]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,17 +42,41 @@ async def _until(cond, timeout: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_sigkill_of_the_ledger_process_loses_nothing_and_doubles_nothing(store_url,
-                                                                               tmp_path):
-    spec = load_pipeline(default_pipeline_path())
+def _held_ledger_pipeline(tmp_path: Path) -> Path:
+    """The payments pipeline with tests/data/held_ledger.py as its ledger (a long timeout, so
+    the runtime never gives up on the held delivery before the kill)."""
+    root = default_pipeline_path().parent
+    held = Path(__file__).parent / "data" / "held_ledger.py"
+    path = tmp_path / "pipeline.yaml"
+    agents = root / "agents.py"
+    path.write_text(f"""
+name: payments
+topology: orchestrated
+registry: {(root / '../../contracts').resolve()}
+ingress: payment.requested@1
+store: sqlite
+delivery_limit: 5
+agents:
+  orchestrator: {{handler: {agents}:orchestrator, timeout_ms: 1000, concurrency: 16}}
+  fraud: {{handler: {agents}:fraud, timeout_ms: 500, params: {{high_risk_cents: 500000}}}}
+  authorization: {{handler: {agents}:authorization, timeout_ms: 500}}
+  ledger: {{handler: {held}:ledger, timeout_ms: 600000}}
+  notification: {{handler: {agents}:notification, timeout_ms: 500}}
+""")
+    return path
+
+
+async def test_sigkill_of_the_ledger_process_loses_nothing_and_doubles_nothing(
+        store_url, tmp_path, monkeypatch):
+    """The ledger applies its 20th effect and is held there (output unpublished, delivery
+    unacked); the test sees the effect in the history and SIGKILLs it while held."""
+    marker = tmp_path / "held"
+    monkeypatch.setenv("HARNESS_TEST_HOLD", str(marker))
+    monkeypatch.setenv("HARNESS_TEST_HOLD_AFTER", "20")
+    spec = load_pipeline(_held_ledger_pipeline(tmp_path))
     items = payments_workload(240, 11, run_tag=f"kill{uuid.uuid4().hex[:6]}-")
     run = ProcessRun(spec, broker=AMQP_URL, store=store_url, run_dir=tmp_path, seed=11)
     async with run:
-        def ledger_effects() -> int:
-            run.pump()
-            return sum(1 for e in run.recorder.events
-                       if e["kind"] == "effect" and e.get("agent") == "ledger")
-
         async def feed() -> None:
             for item in items:
                 if item.envelope is not None:
@@ -61,12 +85,21 @@ async def test_sigkill_of_the_ledger_process_loses_nothing_and_doubles_nothing(s
                     await run.send(item.body, correlation_id=item.correlation_id, valid=False)
                 await asyncio.sleep(0.004)
 
+        def held_effect_recorded() -> bool:
+            run.pump()
+            if not marker.exists() or not marker.read_text():
+                return False
+            return any(e["kind"] == "effect" and e.get("agent") == "ledger"
+                       and e.get("correlation_id") == marker.read_text()
+                       for e in run.recorder.events)
+
         feeder = asyncio.create_task(feed())
-        await _until(lambda: ledger_effects() >= 20, 30, "the ledger to post 20 payments")
+        await _until(held_effect_recorded, 60, "the ledger to hold its 20th delivery")
+        held_cid = marker.read_text()
         killed_pid = run.kill("ledger", signal.SIGKILL)
-        await _until(lambda: run.processes["ledger"].starts == 2, 15, "the ledger's restart")
+        await _until(lambda: run.processes["ledger"].starts == 2, 30, "the ledger's restart")
         await feeder
-        assert await run.settle(timeout=45), "did not settle"
+        assert await run.settle(timeout=60), "did not settle"
         summary = await run.summary()
         effects = await run.store.effects()
         events = list(run.recorder.events)
@@ -89,9 +122,11 @@ async def test_sigkill_of_the_ledger_process_loses_nothing_and_doubles_nothing(s
     assert set(posts.values()) == {1}
     completed = {e["correlation_id"] for e in effects if e["effect"] == "outcome:completed"}
     assert set(posts) == completed and len(completed) == summary.completed
+    # the held delivery came back to the restarted ledger, which did not apply it again
     redelivered = [e for e in events if e["kind"] == "deliver" and e.get("agent") == "ledger"
-                   and e.get("delivery_count", 1) > 1]
-    assert redelivered, "the kill landed while the ledger held nothing in flight"
+                   and e.get("correlation_id") == held_cid and e.get("delivery_count", 1) > 1]
+    assert redelivered, "the held delivery was not redelivered after the kill"
+    assert posts[held_cid] == 1
 
 
 async def test_black_box_command_agent_runs_with_the_broker_in_its_environment(tmp_path):

@@ -1,8 +1,9 @@
 """The rides ETA model as a real HTTP service, reached through a Toxiproxy proxy.
 
-``serve`` runs a tiny HTTP/1.1 ETA service on ``SERVICE`` (127.0.0.1:18080); an experiment
-starts it (``services: [../examples/rides/eta_http.py:serve]``) and puts a Toxiproxy proxy named
-``eta_model`` on ``VIA`` (127.0.0.1:28080) in front of it. ``eta_http`` is the ETA agent calling
+``serve`` runs a tiny HTTP/1.1 ETA service on a free port of 127.0.0.1; an experiment starts it
+(``services: [../examples/rides/eta_http.py:serve]``, published as ``HARNESS_SERVICE_SERVE``) and
+puts a Toxiproxy proxy named ``eta_model`` in front of it (``upstream: ${HARNESS_SERVICE_SERVE}``,
+on a free port published as ``HARNESS_PROXY_ETA_MODEL``). ``eta_http`` is the ETA agent calling
 the service through the proxy with ``ctx.call("eta_model", ...)``: the pipeline's 100 ms timeout
 and cached fallback apply, so network faults on that link (latency, down, reset_peer, timeout,
 bandwidth) make it fall back to the cached ETA. ``eta_http_no_fallback`` is the bug-zoo variant
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -25,8 +27,8 @@ from urllib.parse import parse_qs, urlsplit
 from harness import Context, Envelope
 from harness.pipeline import load_object
 
-SERVICE = ("127.0.0.1", 18080)
-VIA = ("127.0.0.1", 28080)
+#: where the proxy in front of the service is (set by ``harness chaos run`` for the run)
+VIA_VARIABLE = "HARNESS_PROXY_ETA_MODEL"
 
 _ours = load_object("agents.py:eta", base=Path(__file__).parent, where="eta_http.py")
 
@@ -54,23 +56,32 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 
 @contextlib.asynccontextmanager
-async def serve(host: str = SERVICE[0], port: int = SERVICE[1]) -> AsyncIterator[str]:
-    """The ETA service for the duration of the block (yields ``host:port``)."""
-    server = await asyncio.start_server(_handle, host, port, reuse_address=True)
+async def serve(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """The ETA service for the duration of the block (yields ``host:port``; port 0: a free one)."""
+    server = await asyncio.start_server(_handle, host, port)
     try:
-        yield f"{host}:{port}"
+        yield f"{host}:{server.sockets[0].getsockname()[1]}"
     finally:
         server.close()
         await server.wait_closed()
 
 
-async def fetch_eta(driver: str, zone: str, *, address: tuple[str, int] = VIA) -> int:
-    """GET /eta from the service (through the proxy by default).
+def _via() -> tuple[str, int]:
+    address = os.environ.get(VIA_VARIABLE)
+    if not address:
+        raise ConnectionError(f"{VIA_VARIABLE} is not set: run this agent under an experiment "
+                              "whose network fault creates the proxy eta_model")
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+async def fetch_eta(driver: str, zone: str, *, address: tuple[str, int] | None = None) -> int:
+    """GET /eta from the service (through the proxy ``eta_model`` by default).
 
     Raises:
-        ConnectionError: refused, reset, closed early or a non-200 reply.
+        ConnectionError: refused, reset, closed early, a non-200 reply, or no proxy address.
     """
-    reader, writer = await asyncio.open_connection(*address)
+    reader, writer = await asyncio.open_connection(*(address or _via()))
     try:
         writer.write(f"GET /eta?driver={driver}&zone={zone} HTTP/1.1\r\nHost: eta\r\n"
                      "Connection: close\r\n\r\n".encode())

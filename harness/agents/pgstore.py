@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from harness.agents.stores import EffectStore, LedgerRow, _ledger_summary
 from harness.errors import ServiceUnavailable
+from harness.redact import redact_url
 
 __all__ = ["PostgresStore", "sanitise_namespace"]
 
@@ -64,7 +65,7 @@ class PostgresStore(EffectStore):
             conn = await psycopg.AsyncConnection.connect(self.url, autocommit=False,
                                                          connect_timeout=10)
         except _PG_ERRORS as exc:
-            raise ServiceUnavailable(f"cannot connect to PostgreSQL at {_redact(self.url)}: "
+            raise ServiceUnavailable(f"cannot connect to PostgreSQL at {redact_url(self.url)}: "
                                      f"{exc}") from exc
         self._all.append(conn)
         return conn
@@ -160,11 +161,3 @@ class PostgresStore(EffectStore):
         for conn in conns:
             with contextlib.suppress(*_PG_ERRORS):
                 await conn.close()
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url

@@ -34,7 +34,8 @@ probes and tolerances, ``method``, ``rollbacks``) with Jepsen's pieces in it::
     settle_timeout: 20
 
 ``load_experiment`` returns an :class:`Experiment`; a bad file raises one PipelineError naming
-the file, the line and the field.
+the file, the line and the field. The file is checked against
+``harness/schemas/experiment.schema.json`` first (docs/formats/experiment.md).
 """
 
 from __future__ import annotations
@@ -48,17 +49,10 @@ from harness.chaos.schedule import ALL_FAULTS, FaultSpec
 from harness.checkers import CHECKERS
 from harness.errors import PipelineError
 from harness.pipeline import is_meta, load_yaml_with_lines
+from harness.schemas import check_document
 
 __all__ = ["Experiment", "Probe", "load_experiment", "parse_tolerance"]
 
-_TOP = {"title", "description", "pipeline", "variants", "seed", "workload",
-        "steady-state-hypothesis", "method", "rollbacks", "expect", "settle_timeout", "tags",
-        "configuration", "broker", "registry_overlay", "broker_tolerance",
-        "services"}
-_FAULT_KEYS = {"fault", "target", "at", "duration", "probability", "repeat", "max", "params",
-               "type", "name", "description"}
-_PROBE_KEYS = {"checker", "tolerance", "agent", "options", "name", "type", "description"}
-_WORKLOAD_KEYS = {"generator", "count", "rate", "mix"}
 _TOL = re.compile(r"^\s*(p50|p95|p99|max|fallback_rate)\s*(<=|<)\s*([0-9]*\.?[0-9]+)\s*(ms|s)?\s*$")
 
 
@@ -188,10 +182,6 @@ def _probe(node: Any, path: Path, i: int) -> Probe:
     if not isinstance(node, dict) or "checker" not in node:
         raise PipelineError("must be a mapping with 'checker'", where=_where(path, node,
                                                                              ctx.rstrip(".")))
-    unknown = sorted(k for k in set(node) - _PROBE_KEYS if not is_meta(k))
-    if unknown:
-        raise PipelineError(f"unknown field {unknown[0]!r}", where=_where(path, node,
-                                                                          ctx + unknown[0]))
     name = node["checker"]
     if name not in CHECKERS:
         raise PipelineError(f"unknown checker {name!r} (known: {', '.join(CHECKERS)})",
@@ -223,11 +213,6 @@ def _fault(node: Any, path: Path, i: int) -> FaultSpec:
     if not isinstance(node, dict) or "fault" not in node:
         raise PipelineError("must be a mapping with 'fault' (e.g. fault: duplicate)",
                             where=_where(path, node, ctx.rstrip(".")))
-    unknown = sorted(k for k in set(node) - _FAULT_KEYS if not is_meta(k))
-    if unknown:
-        known = ", ".join(sorted(_FAULT_KEYS))
-        raise PipelineError(f"unknown field {unknown[0]!r} (known: {known})",
-                            where=_where(path, node, ctx + unknown[0]))
     kind = node["fault"]
     if kind not in ALL_FAULTS:
         raise PipelineError(f"unknown fault {kind!r} (known: {', '.join(sorted(ALL_FAULTS))})",
@@ -257,10 +242,7 @@ def load_experiment(path: str | Path) -> Experiment:
     raw = load_yaml_with_lines(path)
     if not isinstance(raw, dict):
         raise PipelineError("must be a mapping with pipeline, workload and method", where=str(path))
-    unknown = sorted(k for k in set(raw) - _TOP if not is_meta(k))
-    if unknown:
-        raise PipelineError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_TOP))})",
-                            where=_where(path, raw, unknown[0]))
+    check_document(raw, "experiment", path)
     if "pipeline" not in raw:
         raise PipelineError("missing (e.g. pipeline: ../examples/payments/pipeline.yaml)",
                             where=_where(path, raw, "pipeline"))
@@ -275,10 +257,6 @@ def load_experiment(path: str | Path) -> Experiment:
     workload = raw.get("workload") or {}
     if not isinstance(workload, dict):
         raise PipelineError("must be a mapping", where=_where(path, raw, "workload"))
-    unknown = sorted(k for k in set(workload) - _WORKLOAD_KEYS if not is_meta(k))
-    if unknown:
-        raise PipelineError(f"unknown field {unknown[0]!r}", where=_where(path, workload,
-                                                                          f"workload.{unknown[0]}"))
     mix = _clean(workload.get("mix") or {"valid": 0.85, "invalid": 0.05, "high_risk": 0.1})
     if (not isinstance(mix, dict) or not all(isinstance(v, (int, float)) and v >= 0
                                              for v in mix.values())

@@ -53,24 +53,45 @@ class _NetworkDriver:
 
 
 class InProcessDriver(_NetworkDriver):
-    """Window faults on agents running in this process."""
+    """Window faults on agents running in this process, and on the black-box processes the
+    run started (``command:`` agents: kill -9 mid-delivery, SIGSTOP/SIGCONT, restart)."""
 
     def __init__(self, run: Any, hooks: Any, network: Any = None) -> None:
         super().__init__(network)
         self.run = run
         self.hooks = hooks
 
+    def _black_box(self, f: PlannedFault) -> Any:
+        bb = self.run.blackbox
+        return bb if bb is not None and f.target in bb.processes else None
+
+    def records(self, f: PlannedFault) -> bool:
+        """Whether the driver records this fault itself (black-box kill and pause)."""
+        return f.fault in ("kill", "pause") and self._black_box(f) is not None
+
     async def pause(self, f: PlannedFault) -> None:
-        self.hooks.pause(f.target)
+        bb = self._black_box(f)
+        if bb is not None:
+            bb.pause(f.target, fault_id=f.id)
+        else:
+            self.hooks.pause(f.target)
 
     async def resume(self, f: PlannedFault) -> None:
-        self.hooks.resume(f.target)
+        bb = self._black_box(f)
+        if bb is not None:
+            bb.resume(f.target)
+        else:
+            self.hooks.resume(f.target)
 
     async def restart(self, f: PlannedFault) -> None:
         if f.target in self.run.spec.agents:
             await self.run.restart_agent(f.target)
 
     async def kill(self, f: PlannedFault) -> None:
+        bb = self._black_box(f)
+        if bb is not None:
+            await bb.kill(f.target, fault_id=f.id)  # kill -9 while it holds deliveries
+            return
         for runtime in list(self.run.runtimes.get(f.target, [])):
             await runtime.crash(f"kill ({f.id})")
 
@@ -132,8 +153,18 @@ class Nemesis:
         await asyncio.sleep(max(0.0, f.end - (time.monotonic() - self.t0)))
         await self._finish(f)
 
+    def _self_recorded(self, f: PlannedFault) -> bool:
+        records = getattr(self.driver, "records", None)
+        return bool(records is not None and records(f))
+
     async def _begin(self, f: PlannedFault) -> None:
         kind = FAULTS[f.fault]
+        if self._self_recorded(f):
+            if kind.end is not None:
+                self.open[f.id] = f
+            assert kind.begin is not None
+            await kind.begin(self.driver, f)
+            return
         self.recorder.record("fault_start", **fault_fields(f))
         if kind.end is None:  # instant: restart, kill
             assert kind.begin is not None
@@ -150,7 +181,8 @@ class Nemesis:
         end = FAULTS[f.fault].end
         if end is not None:
             await end(self.driver, f)
-        self.recorder.record("fault_end", **fault_fields(f), healed_by="schedule")
+        if not self._self_recorded(f):
+            self.recorder.record("fault_end", **fault_fields(f), healed_by="schedule")
 
     async def heal(self) -> None:
         """The rollbacks: cancel pending windows and close every open one."""

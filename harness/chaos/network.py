@@ -150,9 +150,10 @@ class NetworkFaults:
     def ensure_proxy(self, name: str, *, upstream: str | None = None,
                      listen: str | None = None) -> ProxyHandle:
         """The proxy ``name`` as it is on the server, created when missing (needs
-        ``upstream``). An existing proxy is kept with its toxics."""
+        ``upstream``). An existing proxy is kept with its toxics, pointed at ``upstream`` when
+        that differs (a service restarted on a new free port)."""
         if name in self.proxies:
-            return self.proxies[name]
+            return self._repoint(self.proxies[name], upstream)
         try:
             data = self.call("GET", f"/proxies/{name}")
         except FaultError as exc:
@@ -165,6 +166,13 @@ class NetworkFaults:
         handle = ProxyHandle(self, data)
         self.proxies[name] = handle
         self._borrowed.add(name)
+        return self._repoint(handle, upstream)
+
+    def _repoint(self, handle: ProxyHandle, upstream: str | None) -> ProxyHandle:
+        if not upstream or upstream == handle.upstream:
+            return handle
+        data = self.call("POST", f"/proxies/{handle.name}", {"upstream": upstream})
+        handle.upstream = data.get("upstream", upstream) if isinstance(data, dict) else upstream
         return handle
 
     # -- the asynchronous face (planned fault windows) ---------------------------------------

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.chaos.addresses import Addresses
 from harness.chaos.experiment import Experiment
 from harness.chaos.fault_registry import FAULTS
 from harness.chaos.faults import ChaosHooks, FaultyTransport
@@ -42,7 +43,8 @@ from harness.engine import Progress, feed, settle
 from harness.errors import InputError, PipelineError
 from harness.history import Recorder, read_history
 from harness.pipeline import PipelineSpec, load_object, load_pipeline
-from harness.run import PipelineRun, _redact
+from harness.redact import redact_url
+from harness.run import PipelineRun
 from harness.summary import summarise
 from harness.transport import open_transport
 from harness.workload import WorkItem, make_workload
@@ -134,30 +136,40 @@ class Wired:
     store_dir: Path
 
 
+#: faults applied through the SDK's runtime hooks, which a black box does not have
+BLACK_BOX_UNSUPPORTED = frozenset({"crash_before_ack", "crash_after_effect", "crash_on_delivery",
+                                   "slow_dependency", "dependency_down"})
+
+
 def _check_targets(exp: Experiment, spec: PipelineSpec, processes: bool) -> None:
     for f in exp.faults:
         kind = FAULTS[f.fault]
+        where = f"{exp.path}:{f.line or '?'}: method"
         if processes and not kind.processes:
             raise PipelineError(f"fault {f.fault} is not supported with --processes",
-                                where=f"{exp.path}:{f.line or '?'}: method")
+                                where=where)
         if kind.family == "network" or f.target in ("*", ""):
             continue
         agent = f.target.rpartition(".")[0] if kind.target == "agent.dependency" else f.target
         if agent and agent not in spec.agents:
             raise PipelineError(f"fault target {agent!r} is not an agent of pipeline "
-                                f"{spec.name} (agents: {', '.join(spec.agents)})",
-                                where=f"{exp.path}:{f.line or '?'}: method")
+                                f"{spec.name} (agents: {', '.join(spec.agents)})", where=where)
+        target = spec.agents.get(agent)
+        black_box = target is not None and target.is_black_box
+        if black_box and f.fault in BLACK_BOX_UNSUPPORTED and not processes:
+            raise PipelineError(f"{f.fault} needs the harness SDK inside the agent; {agent} is a "
+                                "black box (use kill, pause or restart on a command: agent)",
+                                where=where)
+        if f.fault == "kill" and black_box and target is not None and target.command is None:
+            raise PipelineError(f"kill needs an agent the harness runs; {agent} is external",
+                                where=where)
 
 
 def prepare(exp: Experiment, *, seed: int | None = None, broker: str | None = None,
-            out_dir: str | Path | None = None, network: Any = None,
-            processes: bool = False) -> Prepared:
+            out_dir: str | Path | None = None, processes: bool = False) -> Prepared:
     """Step 1: pipeline, targets, workload and plan (nothing started, nothing written)."""
     seed = exp.seed if seed is None else seed
     broker = broker or exp.broker or "memory"
-    if any(f.fault in NETWORK_FAULTS for f in exp.faults) and network is None:
-        raise InputError("this experiment has network faults: give a Toxiproxy URL "
-                         "(--toxiproxy http://127.0.0.1:8474)", where=str(exp.path))
     if processes and (broker == "memory" or "://" not in broker):
         raise InputError("agents in separate processes need a real broker "
                          "(--broker amqp://...)", where="--processes")
@@ -184,7 +196,7 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
     spec, prefix = p.spec, p.prefix
 
     def queue_of(name: str) -> str:
-        return prefix + (spec.agents[name].queue if name in spec.agents else name)
+        return _queue_of(spec, prefix, name)
 
     if p.processes:
         from harness.processes import ProcessRun
@@ -205,7 +217,7 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
                              p.seed, queue_of=queue_of)
     hooks = ChaosHooks(recorder, p.planned, p.seed)
     run = PipelineRun(spec, broker=p.broker, recorder=recorder, run_dir=run_dir, hooks=hooks,
-                      transport=faulty, seed=p.seed, prefix=prefix)
+                      transport=faulty, seed=p.seed, prefix=prefix, network=network)
     return Wired(run, recorder, faulty, hooks,
                  Nemesis(InProcessDriver(run, hooks, network), recorder, p.planned), store_dir)
 
@@ -281,16 +293,30 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
             are real signals (kill -9, SIGSTOP/SIGCONT) and crashes SIGKILL the process.
     """
     started = time.monotonic()
-    p = prepare(exp, seed=seed, broker=broker, out_dir=out_dir, network=network,
-                processes=processes)
-    w = wire(p, network=network, keep_store=keep_store)
+    p = prepare(exp, seed=seed, broker=broker, out_dir=out_dir, processes=processes)
+    own_network = None
+    if network is None and any(f.fault in NETWORK_FAULTS for f in p.planned):
+        from harness.chaos.network import NetworkFaults
+
+        # TOXIPROXY_URL if set, else the embedded server: no extra flag needed
+        network = own_network = NetworkFaults()
     services = contextlib.AsyncExitStack()
+    addresses = Addresses()
+    w: Wired | None = None
     try:
-        if network is not None and hasattr(network, "prepare"):
-            await network.prepare([f for f in p.planned if f.fault in NETWORK_FAULTS])
-        for ref in exp.services:  # the experiment's own services (an agent's HTTP dependency)
+        # the experiment's own services (an agent's HTTP dependency) first: they bind free
+        # ports and publish them, which the proxies' upstreams and the broker URL may name
+        for ref in exp.services:
             factory = load_object(ref, base=exp.path.parent, where=f"{exp.path}: services")
-            await services.enter_async_context(factory())
+            address = await services.enter_async_context(factory())
+            addresses.publish("service", ref.rsplit(":", 1)[1], address)
+        net_faults = [f for f in p.planned if f.fault in NETWORK_FAULTS]
+        addresses.expand_params(net_faults, where=str(exp.path))
+        if network is not None and hasattr(network, "prepare"):
+            await network.prepare(net_faults)
+            addresses.publish_proxies(network, net_faults)
+        p.broker = addresses.expand(p.broker, where="--broker")
+        w = wire(p, network=network, keep_store=keep_store)
         await w.run.start()
         # Collect now and freeze what exists: a full collection during the run would walk the
         # whole heap (every earlier run's leftovers in a test session) and stall every agent at
@@ -307,8 +333,13 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
                 await _delete_queues(p.broker, p.prefix, p.spec)
     finally:
         await services.aclose()
-        w.recorder.close()
-        shutil.rmtree(w.store_dir, ignore_errors=True)
+        addresses.restore()
+        if own_network is not None:
+            await own_network.aclose()
+        if w is not None:
+            w.recorder.close()
+            shutil.rmtree(w.store_dir, ignore_errors=True)
+    assert w is not None
     if progress:
         progress("checking", len(p.items), len(w.run.terminal), len(p.items))
     events = (read_history(p.out / "history.jsonl").events if p.processes
@@ -323,7 +354,7 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     else:
         fired = {**w.faulty.fired, **(w.hooks.fired if w.hooks else {})}
     summary = summarise(events, verdicts=verdicts, pipeline=p.spec.name, seed=p.seed,
-                        broker=_redact(p.broker), store=_redact(w.run.store_url),
+                        broker=redact_url(p.broker), store=redact_url(w.run.store_url),
                         elapsed_s=round(time.monotonic() - started, 3))
     return RunResult(
         experiment=exp.describe(), seed=p.seed, broker=summary.broker, verdicts=verdicts,
@@ -358,6 +389,15 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
                           for k, v in b.items()} for a, b in budgets.items()}
     lat["latency_factor"] = factor
     return opts
+
+
+def _queue_of(spec: PipelineSpec, prefix: str, name: str) -> str:
+    """The broker queue of a fault target (an external agent's queue has no prefix)."""
+    agent = spec.agents.get(name)
+    if agent is None:
+        return prefix + name
+    external = agent.blackbox is not None and agent.blackbox.external
+    return agent.queue if external else prefix + agent.queue
 
 
 async def _delete_queues(broker: str, prefix: str, spec: PipelineSpec) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checkers.base import Examples, Verdict, as_events, limit_of
+from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
 from harness.checkers.facts import percentile
 
 __all__ = ["DEPENDENCY_FAULTS", "check", "latencies"]
@@ -117,6 +117,15 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
         _coupling(events, per_agent, with_fallback, float(opts.get("coupling_ratio", 0.8)), ex)
     counts["budget_violations"] = ex.n("budget")
     counts["coupled"] = ex.n("coupled")
+    # a black box's acks are not observed: its own budget cannot be judged (never "valid")
+    unseen = sorted(a for a in (start.get("black_boxes") or ())
+                    if budgets.get(a) and a not in per_agent)
+    if unseen:
+        counts["unobserved"] = unseen
+        if not ex:
+            return Verdict(UNKNOWN, counts, ex.items,
+                           error=f"acks of black-box agent(s) {', '.join(unseen)} are not "
+                                 "observed: their latency budgets cannot be checked")
     return Verdict(not ex, counts, ex.items)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.commands._common import add_json_flag, err_console, out_console, print_json
+from harness.errors import InputError
+from harness.redact import MASK, redact_url
 
 __all__ = ["register"]
 
@@ -35,24 +37,22 @@ def _run(args: argparse.Namespace) -> int:
     from harness.chaos.runner import run_experiment
     from harness.history import read_history
     from harness.report.console import verdict_label, verdict_table
+    from harness.report.progress import Bar, progress_bar, wanted
+    from harness.report.words import expectation_words, fired_words, result_line
 
     exp = load_experiment(args.experiment)
     seed = exp.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("chaos-runs") / f"{exp.path.stem}-seed{seed}"
     err = err_console()
     mode = ", agents as processes" if args.processes else ""
-    err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, broker "
-              f"{args.broker or exp.broker or 'memory'}{mode})")
-    last = [-1]
-
-    def progress(phase: str, sent: int, settled: int, total: int) -> None:
-        if phase != "settling" or settled != last[0]:
-            last[0] = settled
-            err.print(f"  {phase}: sent {sent}/{total}, settled {settled}/{total}")
-
+    err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, "
+              f"broker {redact_url(args.broker or exp.broker or 'memory')}{mode})")
     network = _network(args.toxiproxy)
 
-    async def go() -> Any:
+    async def go(bar: Bar) -> Any:
+        def progress(phase: str, sent: int, settled: int, total: int) -> None:
+            bar.update(settled, total=total, note=f"({phase}, sent {sent})")
+
         try:
             return await run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
                                         progress=progress, network=network,
@@ -61,7 +61,8 @@ def _run(args: argparse.Namespace) -> int:
             if network is not None:
                 await network.aclose()
 
-    result = asyncio.run(go())
+    with progress_bar("settled", total=None, enabled=wanted(args.json)) as bar:
+        result = asyncio.run(go(bar))
     data = result.to_dict()
     events = read_history(out / "history.jsonl").events
     data["files"] = write_run_files(data, events, out, suite=exp.path.stem)
@@ -70,10 +71,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         con = out_console()
         con.print(verdict_table(result.verdicts, title=f"{exp.title} (seed {seed})"))
+        con.print(f"faults fired: {fired_words(data.get('plan') or [], data.get('fired') or {})}")
         met = "as expected" if result.expectation_met else "NOT as expected"
-        con.print(f"verdict: [bold]{verdict_label(result.valid)}[/]   expected: "
-                  f"{data['expected']} -> {met}")
+        con.print(f"verdict: [bold]{verdict_label(result.valid)}[/]   expected "
+                  f"{expectation_words(data['expected'])} -> {met}")
         con.print(f"files: {out}/history.jsonl results.json junit.xml report.html")
+        con.print(result_line(data, name=exp.path.stem, exit_code=result.exit_code), soft_wrap=True)
     return result.exit_code
 
 
@@ -105,10 +108,12 @@ def _replay(args: argparse.Namespace) -> int:
     before = load_results(run_dir)
     exp = load_experiment(before["experiment"]["path"])
     broker = args.broker or before.get("broker") or "memory"
-    if "***" in broker:
-        broker = args.broker or "memory"
+    if MASK in broker:
+        raise InputError(f"the run's broker URL was stored with its password hidden ({broker}); "
+                         "give it again with --broker URL", where=str(run_dir / "results.json"))
     out = run_dir / "replay"
-    err_console().print(f"[bold]replay[/] {exp.title} (seed {before['seed']}, broker {broker})")
+    err_console().print(f"[bold]replay[/] {exp.title} (seed {before['seed']}, "
+                         f"broker {redact_url(broker)})")
     result = asyncio.run(run_experiment(exp, seed=int(before["seed"]), broker=broker,
                                         out_dir=out, network=_network(args.toxiproxy)))
     data = result.to_dict()

@@ -8,10 +8,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from harness.commands._common import add_json_flag, err_console, out_console, print_json
+from harness.redact import redact_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +39,9 @@ def main(args: argparse.Namespace) -> int:
 
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     err = err_console()
-    err.print(f"harness demo: seed={seed} broker={args.broker} transactions={args.transactions}")
-    with progress_bar(err, args.transactions) as progress:
+    err.print(f"harness demo: seed={seed} broker={redact_url(args.broker)} "
+              f"transactions={args.transactions}")
+    with progress_bar(args.transactions, args.json) as progress:
         summary = asyncio.run(run_demo(broker=args.broker, transactions=args.transactions,
                                        seed=seed, store=args.store, pipeline=args.pipeline,
                                        out=args.out, rate=args.rate, progress=progress))
@@ -52,14 +53,16 @@ def main(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def progress_bar(err: Any, total: int) -> Iterator[Any]:
-    """A progress callback (phase, sent, settled, total) drawing a bar on a terminal."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("settled", total=total)
+def progress_bar(total: int, json_out: bool) -> Iterator[Any]:
+    """A progress callback (phase, sent, settled, total) drawing the shared bar on a terminal
+    (silent with --json or without one)."""
+    from harness.report.progress import progress_bar as bar_of
+    from harness.report.progress import wanted
+
+    with bar_of("settled", total=total, enabled=wanted(json_out)) as bar:
 
         def progress(phase: str, sent: int, settled: int, n: int) -> None:
-            bar.update(task, completed=settled, description=f"sent {sent}/{n}, settled")
+            bar.update(settled, total=n, note=f"({phase}, sent {sent})")
 
         yield progress
 

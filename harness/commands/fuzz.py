@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import random
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from harness.commands._common import add_json_flag, err_console, out_console, print_json
@@ -16,8 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Send valid, mutated and prompt-injected envelopes to each "
                        "agent of a pipeline and check that valid input is processed, invalid "
                        "input is dead-lettered with a reason, and nothing injected travels on.")
-    p.add_argument("--pipeline", required=True, help="pipeline file (e.g. "
-                   "examples/payments/pipeline.yaml)")
+    p.add_argument("--pipeline", help="pipeline file (e.g. examples/payments/pipeline.yaml)")
+    p.add_argument("--schema", help="instead of a pipeline: fuzz the binary validator of a "
+                   ".proto or .avsc file (valid messages and labelled mutations)")
+    p.add_argument("--message", help="with --schema: the Protobuf message (default: the first)")
     p.add_argument("--agent", default=None, help="fuzz only this agent")
     p.add_argument("--examples", type=int, default=100, help="inputs per agent (default 100)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: random, printed)")
@@ -31,23 +32,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from harness.errors import InputError
     from harness.fuzz import fuzz_pipeline
+    from harness.report.progress import Bar, progress_bar, wanted
 
     if args.examples < 1:
         raise InputError(f"--examples must be at least 1, got {args.examples}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    if args.schema:
+        return _fuzz_schema(args, seed)
+    if not args.pipeline:
+        raise InputError("needs --pipeline FILE (or --schema FILE.proto|.avsc)", where="fuzz")
     err = err_console()
     err.print(f"harness fuzz: seed={seed} examples={args.examples} pipeline={args.pipeline} "
               f"(rerun with --seed {seed})")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as bar:
-        tasks: dict[str, int] = {}
+    with progress_bar("fuzz", total=None, enabled=wanted(args.json), console=err) as first:
+        bars: dict[str, Bar] = {}
 
         def progress(agent: str, done: int, total: int) -> None:
-            if agent not in tasks:
-                tasks[agent] = bar.add_task(agent, total=total)
-            bar.update(tasks[agent], completed=done)
-            if not err.is_terminal and (done == total or done % 100 == 0):
-                err.print(f"  {agent}: {done}/{total} inputs")
+            if agent not in bars:
+                bars[agent] = first.another(f"fuzz {agent}", total) if bars else first
+                if len(bars) == 1:
+                    first.update(0, total=total, note=agent)
+            bars[agent].update(done)
 
         report = fuzz_pipeline(args.pipeline, agent=args.agent, examples=args.examples,
                                seed_=seed, progress=progress)
@@ -125,3 +130,33 @@ def render(report, console=None) -> None:
                   f"{sum(len(a.failures) for a in report.agents)} failing agent(s), "
                   f"{sum(len(h.failures) for h in report.http)} failing HTTP operation(s), "
                   f"seed {report.seed}")
+
+
+def _fuzz_schema(args: argparse.Namespace, seed: int) -> int:
+    """``harness fuzz --schema FILE``: valid and mutated binary messages of one schema."""
+    from harness.errors import InputError
+    from harness.fuzz.binary import fuzz_schema
+
+    err_console().print(f"harness fuzz: seed={seed} examples={args.examples} "
+                        f"schema={args.schema} (rerun with --seed {seed})")
+    try:
+        report = fuzz_schema(args.schema, examples=args.examples, seed=seed,
+                             message=args.message)
+    except ValueError as exc:
+        raise InputError(str(exc), where=args.schema) from None
+    if args.json:
+        print_json(report.to_dict())
+        return 0 if report.ok else 1
+    table = Table(title=f"fuzz {args.schema} ({report.format}, seed {seed})")
+    table.add_column("case")
+    table.add_column("count", justify="right")
+    table.add_row("valid messages accepted", str(report.valid))
+    for label, count in sorted(report.mutations.items()):
+        table.add_row(f"mutation: {label}", str(count))
+    out_console().print(table)
+    for failure in report.failures[:10]:
+        out_console().print(f"[red]{failure['label']}[/]: {failure['problem']} "
+                            f"(bytes {failure['hex'][:80]})")
+    out_console().print("OK: every case classified as labelled" if report.ok
+                        else f"FAILED: {len(report.failures)} case(s)")
+    return 0 if report.ok else 1

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from harness.commands._common import add_json_flag, err_console, print_json
+from harness.redact import redact_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,9 +53,9 @@ def main(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     mode = "processes" if args.processes else "in-process"
     err = err_console()
-    err.print(f"harness run: {args.pipeline} seed={seed} broker={args.broker} agents={mode} "
-              f"transactions={args.transactions}")
-    with progress_bar(err, args.transactions) as progress:
+    err.print(f"harness run: {args.pipeline} seed={seed} broker={redact_url(args.broker)} "
+              f"agents={mode} transactions={args.transactions}")
+    with progress_bar(args.transactions, args.json) as progress:
         summary = asyncio.run(run_pipeline(
             args.pipeline, broker=args.broker, processes=args.processes,
             transactions=args.transactions, seed=seed, store=args.store, out=args.out,

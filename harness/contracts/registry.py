@@ -8,6 +8,14 @@ Layout (one folder per subject, i.e. per message type)::
                           policy: strict            (optional; strict or lenient)
         v1.json           a JSON Schema (draft 04, 06, 07 or 2020-12)
         v2.json
+      payment.proto/
+        v1.proto          a Protobuf schema (imports: "money/v1.proto", from the root)
+      payment.avro/
+        v1.avsc           an Avro schema
+
+Every version is checked against its draft's meta-schema when the registry is loaded (so every
+command refuses ``"type": "strng"`` with exit 2), and subject.yaml against
+``harness/schemas/subject.schema.json`` (docs/formats/subject.md).
 
 Other files in a subject folder (pacts, notes) are ignored. ``$ref`` to another registry file is
 written relative to the referring file (``"../money/v1.json#/definitions/amount"``) and resolved
@@ -24,23 +32,24 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import validators
 from jsonschema.exceptions import SchemaError as JsonSchemaSchemaError
+from jsonschema.exceptions import best_match, relevance
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 from referencing.jsonschema import DRAFT7
 
-from harness.errors import SchemaError, ValidationFailed
+from harness.errors import InputError, SchemaError, ValidationFailed
 
-__all__ = ["MODES", "SchemaRegistry", "SchemaVersion", "Subject", "default_registry_path"]
+__all__ = ["MODES", "SchemaRegistry", "SchemaVersion", "Subject", "check_meta_schema",
+           "default_registry_path"]
 
 MODES = (
     "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
     "FULL", "FULL_TRANSITIVE", "NONE",
 )
-POLICIES = ("strict", "lenient")
-_VERSION_FILE = re.compile(r"^v(\d+)\.json$")
+POLICIES = ("strict", "lenient", "wire", "wire_json")
+_VERSION_FILE = re.compile(r"^v(\d+)\.(json|proto|avsc)$")
 
 
 def default_registry_path() -> Path:
@@ -48,7 +57,7 @@ def default_registry_path() -> Path:
     here = Path(__file__).resolve()
     for parent in here.parents:
         candidate = parent / "contracts"
-        if candidate.is_dir() and any(candidate.glob("*/v*.json")):
+        if candidate.is_dir() and any(candidate.glob("*/v*.*")):
             return candidate
     return Path.cwd() / "contracts"
 
@@ -68,6 +77,48 @@ def load_json_file(path: Path) -> Any:
                           where=str(path)) from exc
 
 
+def _load_subject_file(path: Path) -> dict[str, Any]:
+    """subject.yaml, checked against harness/schemas/subject.schema.json."""
+    from harness.pipeline import load_yaml_with_lines
+    from harness.schemas import check_document, strip_lines
+
+    try:
+        meta = load_yaml_with_lines(path)
+    except InputError as exc:
+        raise SchemaError(str(exc).removeprefix(f"{exc.where}: "), where=exc.where) from exc
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise SchemaError("expected a mapping (compatibility, policy)", where=str(path))
+    check_document(meta, "subject", path, error=SchemaError)
+    clean: dict[str, Any] = strip_lines(meta)
+    return clean
+
+
+def check_meta_schema(schema: Any, path: Path) -> None:
+    """Check a schema against the meta-schema of its draft (``$schema``; draft 7 by default).
+
+    Raises:
+        SchemaError: naming the file and the schema keyword that is wrong.
+    """
+    if not isinstance(schema, (dict, bool)):
+        raise SchemaError(f"not a JSON Schema: a {type(schema).__name__}, not an object",
+                          where=str(path))
+    cls = validators.validator_for(schema, default=validators.Draft7Validator)
+    meta = _META_VALIDATORS.get(cls)
+    if meta is None:
+        meta = validators.validator_for(cls.META_SCHEMA)(cls.META_SCHEMA)
+        _META_VALIDATORS[cls] = meta
+    error = best_match(meta.iter_errors(schema), key=relevance)
+    if error is not None:
+        pointer = "#/" + "/".join(str(p) for p in error.path)
+        raise SchemaError(f"not a valid JSON Schema at {pointer}: {error.message[:300]}",
+                          where=str(path))
+
+
+_META_VALIDATORS: dict[Any, Any] = {}
+
+
 @dataclass(frozen=True)
 class SchemaVersion:
     """One schema version of a subject."""
@@ -80,6 +131,11 @@ class SchemaVersion:
     @property
     def uri(self) -> str:
         return self.path.resolve().as_uri()
+
+    @property
+    def format(self) -> str:
+        """"json", "protobuf" (.proto) or "avro" (.avsc)."""
+        return {".proto": "protobuf", ".avsc": "avro"}.get(self.path.suffix, "json")
 
 
 @dataclass
@@ -123,30 +179,24 @@ class SchemaRegistry:
         subject = Subject(name=folder.name, path=folder)
         meta_path = folder / "subject.yaml"
         if meta_path.exists():
-            try:
-                meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                line = f" at line {mark.line + 1}" if mark else ""
-                raise SchemaError(f"not YAML{line}", where=str(meta_path)) from exc
-            if not isinstance(meta, dict):
-                raise SchemaError("expected a mapping", where=str(meta_path))
-            mode = str(meta.get("compatibility", "BACKWARD")).upper()
-            if mode not in MODES:
-                raise SchemaError(f"compatibility {mode!r} is not one of {', '.join(MODES)}",
-                                  where=f"{meta_path}: compatibility")
-            policy = str(meta.get("policy", "strict")).lower()
-            if policy not in POLICIES:
-                raise SchemaError(f"policy {policy!r} is not strict or lenient",
-                                  where=f"{meta_path}: policy")
-            subject.compatibility, subject.policy = mode, policy
+            meta = _load_subject_file(meta_path)
+            subject.compatibility = str(meta.get("compatibility", "BACKWARD")).upper()
+            subject.policy = str(meta.get("policy", "strict")).lower()
         for path in sorted(folder.iterdir()):
             match = _VERSION_FILE.match(path.name)
             if match:
                 version = int(match.group(1))
-                subject.versions[version] = SchemaVersion(
-                    folder.name, version, path, load_json_file(path)
-                )
+                if version in subject.versions:
+                    raise SchemaError(f"v{version} is given twice "
+                                      f"({subject.versions[version].path.name}, {path.name})",
+                                      where=str(folder))
+                if match.group(2) == "proto":
+                    schema: Any = path.read_text(encoding="utf-8")
+                else:
+                    schema = load_json_file(path)
+                    if match.group(2) == "json":
+                        check_meta_schema(schema, path)
+                subject.versions[version] = SchemaVersion(folder.name, version, path, schema)
         return subject
 
     def __contains__(self, key: tuple[str, int]) -> bool:
@@ -198,6 +248,11 @@ class SchemaRegistry:
         if cached is not None:
             return cached
         sv = self.get(message_type, version)
+        if sv.format != "json":
+            from harness.contracts.binary import BinaryValidator
+
+            self._validators[key] = BinaryValidator(self, sv)
+            return self._validators[key]
         schema = sv.schema
         cls = validators.validator_for(schema, default=validators.Draft7Validator)
         try:
@@ -221,6 +276,12 @@ class SchemaRegistry:
             ValidationFailed: reason ``schema_invalid`` naming the first failing field, or
                 ``unknown_type`` / ``unknown_version``.
         """
+        sv = self.get(message_type, version)
+        if sv.format != "json":
+            from harness.contracts.binary import validate_binary
+
+            validate_binary(self, sv, payload)
+            return
         validator = self.validator(message_type, version)
         error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: e.path)), None)
         if error is not None:

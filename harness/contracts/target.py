@@ -25,7 +25,8 @@ from harness.agents.sdk import Agent
 from harness.contracts.registry import SchemaRegistry, default_registry_path
 from harness.contracts.states import ProviderStates, StateFn
 from harness.errors import InputError, PipelineError
-from harness.pipeline import load_object, load_pipeline, load_yaml_with_lines
+from harness.pipeline import is_meta, load_object, load_pipeline, load_yaml_with_lines
+from harness.schemas import check_document
 
 __all__ = ["ProviderTarget", "default_pipeline", "overlay_registry", "resolve_target"]
 
@@ -84,11 +85,12 @@ def _incident(path: Path) -> tuple[Path, dict[str, str], Path | None]:
     raw = load_yaml_with_lines(path)
     if not isinstance(raw, dict) or "pipeline" not in raw:
         raise PipelineError("an incident file needs 'pipeline' (and 'variants')", where=str(path))
+    check_document(raw, "incident", path)
     pipeline = (path.parent / str(raw["pipeline"])).resolve()
+    if not pipeline.is_file():
+        raise PipelineError(f"no such pipeline file {pipeline}", where=f"{path}: pipeline")
     variants = raw.get("variants") or {}
-    if not isinstance(variants, dict):
-        raise PipelineError("must map agent names to handlers", where=f"{path}: variants")
-    overrides = {str(k): str(v) for k, v in variants.items() if k != "__line__"}
+    overrides = {str(k): str(v) for k, v in variants.items() if not is_meta(k)}
     overlay = raw.get("registry_overlay")
     return pipeline, overrides, (path.parent / str(overlay)).resolve() if overlay else None
 
@@ -98,13 +100,13 @@ def _variant(pipeline: Path, name: str) -> tuple[dict[str, str], Path | None]:
     variants = (raw or {}).get("variants") or {}
     node = variants.get(name) if isinstance(variants, dict) else None
     if not isinstance(node, dict):
-        known = ", ".join(k for k in variants if k != "__line__") if isinstance(
+        known = ", ".join(k for k in variants if not is_meta(k)) if isinstance(
             variants, dict) else ""
         raise PipelineError(f"no variant {name!r} (known: {known or 'none'})",
                             where=f"{pipeline}: variants")
     overlay = node.get("registry_overlay")
     overrides = {str(k): str(v) for k, v in node.items()
-                 if k not in ("__line__", "registry_overlay")}
+                 if not is_meta(k) and k != "registry_overlay"}
     return overrides, (pipeline.parent / str(overlay)).resolve() if overlay else None
 
 
@@ -117,7 +119,7 @@ def _overlay_of_handler(pipeline: Path, agent: str, ref: str) -> Path | None:
         return None
     file_part, _, attr = ref.rpartition(":")
     for name, node in variants.items():
-        if name == "__line__" or not isinstance(node, dict) or agent not in node:
+        if is_meta(name) or not isinstance(node, dict) or agent not in node:
             continue
         v_file, _, v_attr = str(node[agent]).rpartition(":")
         same = v_attr == attr and (pipeline.parent / v_file).resolve() == Path(file_part).resolve()
@@ -153,7 +155,7 @@ def resolve_target(provider: str, *, pipeline: str | Path | None = None,
         overrides[provider] = agent_ref
         overlay = overlay or _overlay_of_handler(pipeline_path, provider, agent_ref)
     probe = load_yaml_with_lines(pipeline_path)
-    names = [k for k in ((probe or {}).get("agents") or {}) if k != "__line__"] if isinstance(
+    names = [k for k in ((probe or {}).get("agents") or {}) if not is_meta(k)] if isinstance(
         probe, dict) else []
     if provider not in names:
         raise InputError(f"unknown provider {provider!r} (agents in the pipeline: "

@@ -172,10 +172,20 @@ class _Producer:
                 exc, _HandlerError) else str(exc)
             return {"contents": json.dumps({"harness_error": str(exc)}).encode(),
                     "metadata": {}, "content_type": "application/json"}
-        return {"contents": json.dumps(env.payload).encode("utf-8"),
+        return {"contents": json.dumps(self._contents(env)).encode("utf-8"),
                 "metadata": {"type": env.type, "schema_version": str(env.schema_version),
                              "producer": env.producer.agent},
                 "content_type": "application/json"}
+
+    def _contents(self, env: Envelope) -> Any:
+        """The payload as the pact sees it: a Protobuf/Avro payload is decoded (and checked)
+        against its registry version, so one JSON pact covers every wire format."""
+        from harness.contracts.binary import decode_payload, is_binary_payload
+
+        if not is_binary_payload(env.payload):
+            return env.payload
+        value = decode_payload(self.target.registry, env.type, env.schema_version, env.payload)
+        return json.loads(json.dumps(value, default=lambda b: b.hex()))
 
     def produce(self, description: str, states: list[dict[str, Any]],
                 key: tuple[str, tuple[str, ...]]) -> Envelope:

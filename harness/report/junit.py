@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from harness.redact import redact_text
+
 __all__ = ["junit_xml", "write_junit"]
 
 
@@ -41,6 +43,8 @@ def junit_xml(verdicts: dict[str, Any], *, suite: str, elapsed_s: float = 0.0) -
 def write_junit(verdicts: dict[str, Any], path: str | Path, *, suite: str,
                 elapsed_s: float = 0.0) -> Path:
     path = Path(path)
-    path.write_text(junit_xml(verdicts, suite=suite, elapsed_s=elapsed_s) + "\n",
-                    encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(redact_text(junit_xml(verdicts, suite=suite, elapsed_s=elapsed_s)) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)
     return path

@@ -19,7 +19,11 @@ __all__ = [
 
 
 def open_transport(url: str, *, prefix: str = "") -> Transport:
-    """A transport for ``url``: ``memory`` or ``amqp://user:pass@host:port/vhost``.
+    """A transport for ``url``.
+
+    ``memory``, ``amqp://user:pass@host:port/vhost`` (RabbitMQ), ``redis://host:port/db``
+    (Redis Streams), ``nats://host:port`` (NATS JetStream) or ``sqs://region`` (SQS; endpoint
+    from ``?endpoint=`` or ``AWS_ENDPOINT_URL_SQS``). See docs/transports.md.
 
     Args:
         url: the broker URL.
@@ -34,4 +38,17 @@ def open_transport(url: str, *, prefix: str = "") -> Transport:
         from harness.transport.amqp import AmqpTransport
 
         return AmqpTransport(url, prefix=prefix)
-    raise InputError(f"unsupported broker URL {url!r} (use memory or amqp://...)", where="--broker")
+    if url.startswith(("redis://", "rediss://")):
+        from harness.transport.redis import RedisTransport
+
+        return RedisTransport(url, prefix=prefix)
+    if url.startswith(("nats://", "tls://")):
+        from harness.transport.nats import NatsTransport
+
+        return NatsTransport(url, prefix=prefix)
+    if url.startswith("sqs://"):
+        from harness.transport.sqs import SqsTransport
+
+        return SqsTransport(url, prefix=prefix)
+    raise InputError(f"unsupported broker URL {url!r} (use memory, amqp://..., redis://..., "
+                     "nats://... or sqs://...)", where="--broker")

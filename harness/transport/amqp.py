@@ -33,6 +33,7 @@ from aio_pika.abc import (
 )
 
 from harness.errors import ServiceUnavailable, TransportError
+from harness.redact import redact_url
 from harness.transport.base import DeadLetter, Delivery, Handler, Subscription, Transport, dlq_name
 
 __all__ = ["AmqpTransport"]
@@ -190,7 +191,7 @@ class AmqpTransport(Transport):
             self._conn = await aio_pika.connect(self.url, timeout=10)
             self._pub = await self._conn.channel(publisher_confirms=True)
         except _CLIENT_ERRORS as exc:
-            raise ServiceUnavailable(f"cannot connect to RabbitMQ at {_redact(self.url)}: "
+            raise ServiceUnavailable(f"cannot connect to RabbitMQ at {redact_url(self.url)}: "
                                      f"{exc!r}") from exc
 
     @property
@@ -200,7 +201,7 @@ class AmqpTransport(Transport):
 
     def _connection(self) -> AbstractConnection:
         if self._conn is None or self._conn.is_closed:
-            raise TransportError(f"AmqpTransport({_redact(self.url)}) is not connected "
+            raise TransportError(f"AmqpTransport({redact_url(self.url)}) is not connected "
                                  "(use `async with` or connect())")
         return self._conn
 
@@ -342,11 +343,3 @@ def _dead_letter_of(message: AbstractIncomingMessage, queue: str) -> DeadLetter:
     detail = f"dead-lettered by the broker from {source} (x-death reason {reason}"
     detail += f", count {count})" if count is not None else ")"
     return DeadLetter(message.body, reason, detail, source, cid, headers)
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url

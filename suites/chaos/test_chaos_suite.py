@@ -29,6 +29,9 @@ AMQP_SEEDS = range(1, 1 + int(os.environ.get("HARNESS_CHAOS_SEEDS_AMQP", "5")))
 ZOO_SEEDS = range(101, 101 + int(os.environ.get("HARNESS_ZOO_SEEDS", "5")))
 AMQP_URL = os.environ.get("HARNESS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
+# latency budgets are part of the verdicts: never two chaos runs at once (conftest.py, `serial`)
+pytestmark = pytest.mark.serial
+
 BROKERS = [pytest.param("memory", id="memory"),
            pytest.param(AMQP_URL, id="amqp", marks=pytest.mark.amqp)]
 
@@ -120,10 +123,12 @@ def test_every_zoo_bug_of_the_issue_has_an_experiment():
 @pytest.mark.timeout(600)
 def test_payments_survive_faults_on_the_agent_broker_link(tmp_path: Path):
     """chaos/network/payments-broker-link.yaml: every agent reaches RabbitMQ through the proxy
-    "rabbit" (127.0.0.1:35672), which gets latency and a bandwidth limit."""
+    "rabbit" (on a free port the run publishes as HARNESS_PROXY_RABBIT, which the broker URL
+    names), which gets latency and a bandwidth limit."""
     _broker(AMQP_URL)
     exp = load_experiment(ROOT / "chaos" / "network" / "payments-broker-link.yaml")
-    via = AMQP_URL.replace("127.0.0.1:5672", "127.0.0.1:35672")
+    via = AMQP_URL.replace("127.0.0.1:5672", "${HARNESS_PROXY_RABBIT}")
+    assert via != AMQP_URL, "HARNESS_AMQP_URL must be on 127.0.0.1:5672 for this test"
 
     async def all_seeds():
         failures = []

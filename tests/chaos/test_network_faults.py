@@ -67,23 +67,31 @@ async def _roundtrip(port: int) -> float:
     return time.monotonic() - t0
 
 
+async def _quick(port: int) -> None:
+    """No latency toxic: a round trip under 150 ms on one of a few tries (load only adds)."""
+    samples = [await _roundtrip(port)]
+    while min(samples) >= 0.15 and len(samples) < 5:
+        samples.append(await _roundtrip(port))
+    assert min(samples) < 0.15, samples
+
+
 async def test_latency_and_down_windows(toxiproxy_api: str):
     server, up = await _echo_server()
     nf = NetworkFaults(toxiproxy_api)
     try:
         port = nf.ensure_proxy("harness-echo", upstream=f"127.0.0.1:{up}").port
-        assert await _roundtrip(port) < 0.15
+        await _quick(port)
         lat = plan([FaultSpec("latency", "harness-echo", params={"latency_ms": 200})], 1)[0]
         await nf.start(lat)
         assert await _roundtrip(port) >= 0.19
         await nf.stop(lat)
-        assert await _roundtrip(port) < 0.15
+        await _quick(port)
         down = plan([FaultSpec("down", "harness-echo")], 1)[0]
         await nf.start(down)
         with pytest.raises((OSError, asyncio.TimeoutError, AssertionError)):
             await _roundtrip(port)
         await nf.heal()
-        assert await _roundtrip(port) < 0.15
+        await _quick(port)
         assert nf.applied == {}
     finally:
         await nf.aclose()

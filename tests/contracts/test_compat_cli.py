@@ -110,6 +110,26 @@ def test_jsonl_exit_codes(monkeypatch: pytest.MonkeyPatch,
     capsys.readouterr()
 
 
+def test_jsonl_lines_may_name_schema_files(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Paths are read relative to the JSON-lines file; a missing one names its line and side."""
+    (tmp_path / "schemas").mkdir()
+    _write(tmp_path / "schemas" / "old.json", OLD)
+    _write(tmp_path / "schemas" / "new.json", NEW)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join([
+        json.dumps({"old": "schemas/old.json", "new": "schemas/new.json"}),
+        json.dumps({"old": "schemas/old.json", "new": "schemas/gone.json"}),
+        json.dumps({"old": OLD, "new": str(tmp_path / "schemas" / "old.json")}),
+    ]) + "\n")
+    assert main(["compat", "--jsonl", str(pairs)]) == 2
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out[0]["compatible"] is False
+    assert out[0]["renames"][0]["message"] == "renamed risk_level -> risk_score"
+    assert out[1]["error"].startswith(f"{pairs}:2: new: ") and "gone.json" in out[1]["error"]
+    assert out[2]["compatible"] is True
+
+
 def _subject(root: Path, name: str, versions: list[dict], mode: str | None = None,
              policy: str | None = None) -> None:
     folder = root / name

@@ -47,3 +47,14 @@ def test_pipeline_agent_with_http_endpoint(tmp_path: Path, capsys) -> None:
                  "--seed", "2", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] and data["http"][0]["agent"] == "fraud" and data["http"][0]["requests"]
+
+
+def test_the_documented_command_fuzzes_the_rides_pricing_endpoint_over_http(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/fuzz.md: the rides pipeline declares pricing's ASGI app, so `harness fuzz` covers it."""
+    code = main(["fuzz", "--pipeline", str(ROOT / "examples/rides/pipeline.yaml"),
+                 "--agent", "pricing", "--examples", "15", "--seed", "1", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["ok"] is True
+    assert [h["agent"] for h in report["http"]] == ["pricing"]
+    assert "POST /quote" in report["http"][0]["operations"]

@@ -10,6 +10,7 @@ import pytest
 from harness.chaos.network import FaultError, NetworkFaults
 from harness.errors import InputError, ServiceUnavailable
 from harness.history import Recorder
+from tests.timing import within
 from tests.toxiproxy.conftest import recv_exactly
 
 
@@ -27,12 +28,12 @@ def test_fixture_applies_changes_and_clears(network_faults, echo_upstream):
     network_faults.recorder = recorder
     dep = network_faults.proxy("netfault_dep", echo_upstream)
     assert dep.host == "127.0.0.1" and dep.port > 0
-    assert _rtt(dep.address) < 0.1
+    within(lambda: _rtt(dep.address), 0, 0.1)
     toxic = dep.add_toxic("latency", latency=150)
     assert toxic["name"] == "latency_downstream"
     assert _rtt(dep.address) >= 0.14
     dep.update_toxic("latency_downstream", latency=20)
-    assert 0.015 <= _rtt(dep.address) < 0.14
+    within(lambda: _rtt(dep.address), 0.015, 0.14)
     with dep.outage():
         with pytest.raises(OSError):
             _rtt(dep.address)

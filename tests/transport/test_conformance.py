@@ -1,7 +1,7 @@
 """One conformance suite for every transport: the semantics documented in transport/base.py.
 
-Parametrised over ``memory`` and ``amqp`` (RabbitMQ at 127.0.0.1:5672) by the ``broker``
-fixture in conftest.py.
+Parametrised over every transport (memory, amqp, redis, nats, sqs) by the ``broker`` fixture
+in conftest.py; docs/transports.md lists what each broker does differently.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-__all__ = ["hashmap_order", "hashset_union_order", "java_string_hash"]
+__all__ = ["hashmap_order", "hashset_union_order", "int_hashset_union_order", "java_string_hash"]
 
 _DEFAULT_CAPACITY = 16
 _LOAD_FACTOR = 0.75
@@ -67,3 +67,19 @@ def _union_order(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, 
     head = _dedup(first)
     capacity = _table_size_for(max(int(len(head) / _LOAD_FACTOR) + 1, _DEFAULT_CAPACITY))
     return tuple(_ordered(_dedup([*head, *second]), capacity))
+
+
+def _int_bucket_order(keys: list[int], capacity: int) -> list[int]:
+    while len(keys) > capacity * _LOAD_FACTOR:
+        capacity <<= 1
+    mask = capacity - 1
+    return sorted(keys, key=lambda k: _spread(k & 0xFFFFFFFF) & mask)
+
+
+def int_hashset_union_order(first: Iterable[int], second: Iterable[int]) -> list[int]:
+    """Order of ``new HashSet<Integer>(first)`` then ``addAll(second)`` (``first`` and
+    ``second`` each in the iteration order of the default ``HashMap`` they came from)."""
+    head = list(dict.fromkeys(_int_bucket_order(list(dict.fromkeys(first)), _DEFAULT_CAPACITY)))
+    tail = _int_bucket_order(list(dict.fromkeys(second)), _DEFAULT_CAPACITY)
+    capacity = _table_size_for(max(int(len(head) / _LOAD_FACTOR) + 1, _DEFAULT_CAPACITY))
+    return _int_bucket_order(list(dict.fromkeys([*head, *tail])), capacity)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -123,6 +123,13 @@ def check_versions(schemas: Sequence[Any], mode: str = "BACKWARD_TRANSITIVE",
 def check_subject(subject: Subject, *, root: Any = None, witness: bool = True) -> SubjectVerdict:
     """Check one subject's chain under its own mode and policy."""
     chain = subject.chain()
+    if any(sv.format != "json" for sv in chain):
+        from pathlib import Path
+
+        from harness.contracts.compat.formats import check_foreign_subject
+
+        return check_foreign_subject(subject, root=Path(root or chain[0].path.parent.parent),
+                                     witness=witness)
     fetch = file_fetcher(root)
     graphs = [load_graph(sv.schema, uri=sv.uri, where=str(sv.path), fetch=fetch)
               for sv in chain]
@@ -142,19 +149,26 @@ def _check_named(name: str, *, root: Any, witness: bool) -> SubjectVerdict:
 
 
 def check_registry(registry: SchemaRegistry, *, witness: bool = True,
-                   workers: int | None = None) -> list[SubjectVerdict]:
+                   workers: int | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> list[SubjectVerdict]:
     """Check every subject of a file registry; one verdict per subject, by name.
 
     Args:
         registry: the file registry.
         witness: search a breaking payload for each violation.
         workers: processes to use; by default one per CPU for 64 subjects or more.
+        progress: called with (subjects checked, subjects) as verdicts arrive.
     """
     subjects = list(registry)
+    report = progress or (lambda done, total: None)
     if workers is None:
         workers = (os.cpu_count() or 1) if len(subjects) >= 64 else 1
     if workers <= 1:
-        return [check_subject(s, root=registry.root, witness=witness) for s in subjects]
+        out = []
+        for s in subjects:
+            out.append(check_subject(s, root=registry.root, witness=witness))
+            report(len(out), len(subjects))
+        return out
     chunk = max(1, len(subjects) // (workers * 4))
     if "fork" in multiprocessing.get_all_start_methods():
         _SHARED.clear()
@@ -162,9 +176,19 @@ def check_registry(registry: SchemaRegistry, *, witness: bool = True,
         try:
             with ProcessPoolExecutor(workers, multiprocessing.get_context("fork")) as pool:
                 check = partial(_check_named, root=registry.root, witness=witness)
-                return list(pool.map(check, [s.name for s in subjects], chunksize=chunk))
+                return _collect(pool.map(check, [s.name for s in subjects], chunksize=chunk),
+                                len(subjects), report)
         finally:
             _SHARED.clear()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         check = partial(check_subject, root=registry.root, witness=witness)
-        return list(pool.map(check, subjects, chunksize=chunk))
+        return _collect(pool.map(check, subjects, chunksize=chunk), len(subjects), report)
+
+
+def _collect(verdicts: Iterable[SubjectVerdict], total: int,
+             report: Callable[[int, int], None]) -> list[SubjectVerdict]:
+    out = []
+    for verdict in verdicts:
+        out.append(verdict)
+        report(len(out), total)
+    return out

@@ -1,0 +1,56 @@
+// The envelope rules of docs/envelope.md, in plain Node.js (no harness code).
+"use strict";
+const crypto = require("crypto");
+
+function deriveId(parts, length = 32) {
+  return crypto.createHash("sha256").update(parts.join("|"), "utf8").digest("hex").slice(0, length);
+}
+
+const REQUIRED = ["message_id", "correlation_id", "causation_id", "type", "schema_version",
+  "idempotency_key", "producer", "produced_at", "trace", "payload"];
+
+// Parse bytes into an envelope, or return null (the caller rejects the message).
+function parse(buffer) {
+  let env;
+  try {
+    env = JSON.parse(buffer.toString("utf8"));
+  } catch (err) {
+    return null;
+  }
+  if (env === null || typeof env !== "object" || Array.isArray(env)) return null;
+  for (const key of REQUIRED) if (!(key in env)) return null;
+  for (const key of ["message_id", "correlation_id", "type", "idempotency_key"]) {
+    if (typeof env[key] !== "string" || env[key] === "") return null;
+  }
+  if (!Number.isInteger(env.schema_version)) return null;
+  const tp = env.trace && env.trace.traceparent;
+  if (typeof tp !== "string" || !/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp)) return null;
+  if (env.payload === null || typeof env.payload !== "object") return null;
+  return env;
+}
+
+// A child envelope of `parent` (docs/envelope.md, "A child envelope").
+function child(parent, { agent, version, type, schemaVersion = 1, payload, index = 0 }) {
+  const step = `${agent}:${type}:${index}`;
+  const [, traceId, , flags] = parent.trace.traceparent.split("-");
+  return {
+    envelope: 1,
+    message_id: deriveId(["msg", parent.message_id, step]),
+    correlation_id: parent.correlation_id,
+    causation_id: parent.message_id,
+    type,
+    schema_version: schemaVersion,
+    idempotency_key: deriveId(["idem", parent.idempotency_key, step]),
+    producer: { agent, version },
+    produced_at: new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000Z"),
+    trace: { traceparent: `00-${traceId}-${deriveId(["span", traceId, step], 16)}-${flags}`,
+      tracestate: parent.trace.tracestate || "" },
+    payload,
+  };
+}
+
+function effectKey(input, agent, effect) {
+  return deriveId(["effect", input.idempotency_key, agent, effect]);
+}
+
+module.exports = { deriveId, parse, child, effectKey };
