@@ -169,6 +169,8 @@ class PipelineSpec:
     raw: dict[str, Any] = field(default_factory=dict)
     #: the pipeline's workload generator (``FILE.py:function``), None: drawn from the schema
     workload: str | None = None
+    #: agent -> handler ref that replaced the file's (an experiment's variants)
+    overrides: dict[str, str] = field(default_factory=dict)
 
     def where(self, key: str) -> str:
         """``file:line: key`` of a top-level key (for errors)."""
@@ -352,7 +354,7 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
         agents=agents,
         budgets={k: {kk: float(vv) for kk, vv in v.items() if not is_meta(kk)}
                  for k, v in (raw.get("budgets") or {}).items() if not is_meta(k)},
-        raw=raw, workload=workload,
+        raw=raw, workload=workload, overrides=dict(overrides or {}),
     )
     if not spec.consumers_of(ingress.type):
         raise PipelineError(f"no agent consumes the ingress type {ingress.type}",

@@ -35,13 +35,15 @@ __all__ = ["FAULTS_ENV", "AgentProcess", "HistoryTail", "ProcessAgents", "Proces
            "run_agent", "run_processes"]
 
 FAULTS_ENV = "HARNESS_FAULTS"  # JSON: seed, markers dir, clock file, planned faults
+OVERRIDES_ENV = "HARNESS_OVERRIDES"  # JSON: agent -> handler ref (an experiment's variants)
 
 
 async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
                     history: str | Path | None, prefix: str = "",
                     origin: float | None = None) -> int:
     """Run agent ``name`` of ``pipeline`` (every replica) until SIGTERM/SIGINT; exit code."""
-    spec = load_pipeline(pipeline)
+    overrides = json.loads(os.environ.get(OVERRIDES_ENV) or "{}")
+    spec = load_pipeline(pipeline, overrides=overrides or None)
     agent = spec.agents.get(name)
     if agent is None:
         raise PipelineError(f"no agent {name!r} (agents: {', '.join(spec.agents)})",
@@ -218,6 +220,8 @@ class ProcessAgents:
                     "--name", agent.name, "--broker", run.broker, "--store", run.store_url,
                     "--history", str(self.history_path), "--prefix", run.prefix,
                     "--origin", repr(run.recorder.origin)]
+        if run.spec.overrides:  # an experiment's variants replace handlers in the agents too
+            env[OVERRIDES_ENV] = json.dumps(run.spec.overrides)
         if self.faults:
             markers = self.history_path.parent / "fault-markers"
             markers.mkdir(exist_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,25 +23,25 @@ from harness.errors import InputError, ValidationFailed
 if TYPE_CHECKING:
     from harness.agents.runtime import AgentRuntime
 
-__all__ = ["DEPENDENCY_ERRORS", "OUTCOMES", "Context", "Dependency"]
+__all__ = ["DEPENDENCY_ERRORS", "OUTCOMES", "Context", "Dependency", "dependency_errors"]
 
 OUTCOMES = ("completed", "declined")
 T = TypeVar("T")
 
 
-def _default_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [TimeoutError, OSError, ConnectionError]
-    try:
-        import httpx
-
-        errors.append(httpx.HTTPError)  # transport errors and raise_for_status()
-    except ImportError:  # pragma: no cover - httpx is a dependency
-        pass
-    return tuple(errors)
+#: failures every dependency call falls back on (plus what the dependency declares, and
+#: ``httpx.HTTPError`` when httpx is in use: see :func:`dependency_errors`)
+DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, OSError, ConnectionError)
 
 
-#: failures every dependency call falls back on (plus what the dependency declares)
-DEPENDENCY_ERRORS = _default_errors()
+def dependency_errors(declared: tuple[type[BaseException], ...] = ()) -> \
+        tuple[type[BaseException], ...]:
+    """The exceptions a ``ctx.call`` falls back on: timeouts, OS and connection errors,
+    ``httpx.HTTPError`` (transport errors, ``raise_for_status``) if httpx is loaded (a call
+    can only raise it then, so importing it is never needed), and ``declared``."""
+    httpx = sys.modules.get("httpx")
+    extra = (httpx.HTTPError,) if httpx is not None else ()
+    return (*DEPENDENCY_ERRORS, *extra, *declared)
 
 
 @dataclass
@@ -189,7 +190,7 @@ class Context:
                                                                       self.runtime.agent.timeout)
         try:
             return await asyncio.wait_for(self._faulted(dependency, fn), timeout=dep.timeout)
-        except (*DEPENDENCY_ERRORS, *dep.errors) as exc:
+        except dependency_errors(dep.errors) as exc:
             if dep.fallback is None:
                 raise
             self.used_fallback = True
