@@ -74,6 +74,9 @@ async def settle(run: PipelineRun, timeout: float, *, progress: Progress | None 
             settled_at = settled_at or time.monotonic()
             if not await pending() or time.monotonic() - settled_at > grace:
                 return True
+            # settle() returned without waiting: wait here, or this loop never yields
+            # (a CPU spin starving the agents; a hang on a virtual clock)
+            await asyncio.sleep(0.01)
         if progress:
             progress("settling", total, len(run.terminal), total)
     return run.settled()

@@ -175,6 +175,10 @@ class PipelineSpec:
     def where(self, key: str) -> str:
         """``file:line: key`` of a top-level key (for errors)."""
         return _where(self.path, self.raw, key)
+    #: effect name -> the fields of its business key (``effects: {ledger.post: {unique: ..}}``)
+    effects: dict[str, list[str]] = field(default_factory=dict)
+    #: message type -> field -> band edges (numbers) or values the workload must cover
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def consumers_of(self, message_type: str) -> list[AgentSpec]:
         """Agents that consume a type (in file order)."""
@@ -356,7 +360,65 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
                  for k, v in (raw.get("budgets") or {}).items() if not is_meta(k)},
         raw=raw, workload=workload, overrides=dict(overrides or {}),
     )
+    spec.effects = _effects(raw, path)
+    spec.partitions = _partitions(raw, path)
     if not spec.consumers_of(ingress.type):
         raise PipelineError(f"no agent consumes the ingress type {ingress.type}",
                             where=_where(path, raw, "ingress"))
     return spec
+
+
+def _effects(raw: dict[str, Any], path: Path) -> dict[str, list[str]]:
+    """``effects: {NAME: {unique: FIELD | [FIELDS]}}``: business keys the exactly_once checker
+    holds each effect to (one application per key value, under any correlation)."""
+    node = raw.get("effects") or {}
+    if not isinstance(node, dict):
+        raise PipelineError("must map effect names to {unique: [fields]}",
+                            where=_where(path, raw, "effects"))
+    out: dict[str, list[str]] = {}
+    for name, spec in node.items():
+        if is_meta(name):
+            continue
+        fields = spec.get("unique") if isinstance(spec, dict) else None
+        if isinstance(fields, str):
+            fields = [fields]
+        extra = sorted(k for k in spec if not is_meta(k) and k != "unique") if isinstance(
+            spec, dict) else []
+        if (not isinstance(fields, list) or not fields or extra
+                or not all(isinstance(f, str) and f for f in fields)):
+            raise PipelineError("must be {unique: FIELD} or {unique: [FIELDS]}",
+                                where=_where(path, node, f"effects.{name}"))
+        out[str(name)] = list(fields)
+    return out
+
+
+def _partitions(raw: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    """``partitions: {TYPE: {FIELD: [edges or values]}}``: bands of the input space the
+    workload must cover (numbers: band edges inside the schema's range; else: values)."""
+    node = raw.get("partitions") or {}
+    if not isinstance(node, dict):
+        raise PipelineError("must map message types to {field: [edges or values]}",
+                            where=_where(path, raw, "partitions"))
+    out: dict[str, dict[str, Any]] = {}
+    for mtype, fields in node.items():
+        if is_meta(mtype):
+            continue
+        if not isinstance(fields, dict):
+            raise PipelineError("must map field names to a list of edges or values",
+                                where=_where(path, node, f"partitions.{mtype}"))
+        for fname, values in fields.items():
+            if is_meta(fname):
+                continue
+            if isinstance(values, dict):
+                values = {k: v for k, v in values.items() if not is_meta(k)}
+                bad = set(values) - {"edges", "values", "high_risk"}
+                ok = not bad and (("edges" in values) != ("values" in values)) and all(
+                    isinstance(v, list) for v in values.values())
+            else:
+                ok = isinstance(values, list) and bool(values)
+            if not ok:
+                raise PipelineError("must be a list of band edges or values, or {edges: [...] "
+                                    "| values: [...], high_risk: [...]}",
+                                    where=_where(path, fields, f"partitions.{mtype}.{fname}"))
+            out.setdefault(str(mtype), {})[str(fname)] = values
+    return out

@@ -223,7 +223,9 @@ class PipelineRun:
                              broker=redact_url(self.broker), store=redact_url(self.store_url),
                              registry=str(self.spec.registry_path),
                              budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks(),
-                             black_boxes=sorted(self.blackbox.agents) if self.blackbox else None)
+                             black_boxes={n: self.queue(a.queue) for n, a in
+                                          sorted(self.blackbox.agents.items())}
+                             if self.blackbox else None)
         for agent in self.spec.agents.values():
             await self.transport.declare(self.queue(agent.queue),
                                          delivery_limit=self.spec.delivery_limit)

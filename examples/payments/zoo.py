@@ -120,13 +120,79 @@ async def authorize_from_shared(ctx: Context, msg: Envelope) -> None:
                                     "risk_level": level})
 
 
+# -- 7. an agent that names a message it never consumed as the cause (caught by causal) -------
+authorization_wrong_cause = authorization.variant(version="1.0.0-zoo-wrongcause")
+
+
+@authorization_wrong_cause.handler
+async def authorize_naming_the_request(ctx: Context, msg: Envelope) -> None:
+    await authorization.fn(ctx, msg)
+    # BUG: names the payment request (what fraud consumed) as the cause instead of its input;
+    # same correlation and a known message, so trace accepts it
+    ctx.emitted[-1] = dataclasses.replace(ctx.emitted[-1], causation_id=msg.causation_id)
+
+
+# -- 8. a ledger that deduplicates on the message id (caught by exactly_once under resubmit) -----
+ledger_dedup_on_message_id = ledger.variant(version="1.0.0-zoo-msgid")
+
+
+@ledger_dedup_on_message_id.handler
+async def post_keyed_on_message_id(ctx: Context, msg: Envelope) -> None:
+    p = msg.payload
+    amount = p["amount_cents"]
+    rows = (LedgerRow(f"customer:{p['customer_id']}", debit=amount),
+            LedgerRow(f"merchant:{p['merchant_id']}", credit=amount))
+    # BUG: keyed on the message id: a redelivery or a duplicate (same id) is caught, a
+    # resubmission (same request and idempotency key, new message id) posts again
+    await ctx.effect("ledger.post", {"payment_id": p["payment_id"], "amount_cents": amount},
+                     rows=rows, key=derive_id("ledger", msg.message_id))
+    ctx.emit("ledger.posted", {**payment_of(p), "entries": len(rows),
+                               "authorization_code": p["authorization_code"]})
+
+
+# -- 9. a ledger keyed on the correlation (caught by exactly_once: the business key) ----------
+ledger_keyed_on_correlation = ledger.variant(version="1.0.0-zoo-cid")
+
+
+@ledger_keyed_on_correlation.handler
+async def post_keyed_on_correlation(ctx: Context, msg: Envelope) -> None:
+    p = msg.payload
+    amount = p["amount_cents"]
+    rows = (LedgerRow(f"customer:{p['customer_id']}", debit=amount),
+            LedgerRow(f"merchant:{p['merchant_id']}", credit=amount))
+    # BUG: one posting per correlation, not per payment: a client's retry of the same payment
+    # (a new correlation) posts it again
+    await ctx.effect("ledger.post", {"payment_id": p["payment_id"], "amount_cents": amount},
+                     rows=rows, key=derive_id("ledger", msg.correlation_id, p["payment_id"]))
+    ctx.emit("ledger.posted", {**payment_of(p), "entries": len(rows),
+                               "authorization_code": p["authorization_code"]})
+
+
+# -- 10. an authorization that approves high-risk payments (caught by the business rules) --------
+authorization_approves_high_risk = authorization.variant(version="1.0.0-zoo-approvehigh")
+
+
+@authorization_approves_high_risk.handler
+async def authorize_everything(ctx: Context, msg: Envelope) -> None:
+    payment = payment_of(msg.payload)
+    # BUG: high risk is "downgraded" to medium (the contract allows no high in an
+    # authorization) and approved: the schema is satisfied, the business rule is not
+    level = "medium" if msg.payload["risk_level"] == "high" else msg.payload["risk_level"]
+    ctx.emit("payment.authorized", {**payment, "authorization_code": "A0000003",
+                                    "risk_level": level})
+
+
 __all__ = [
     "Agent",
+    "authorization_approves_high_risk",
     "authorization_fresh_key",
     "authorization_reads_shared",
+    "authorization_wrong_cause",
     "fraud_drops_correlation",
     "fraud_risk_score",
     "fraud_writes_shared",
+    "ledger_dedup_on_message_id",
+    "ledger_keyed_on_correlation",
     "ledger_no_dedup",
     "orchestrator_unvalidated",
 ]

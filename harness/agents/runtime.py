@@ -271,7 +271,8 @@ class AgentRuntime:
         applied = await self.store.apply(key, agent=self.agent.name, effect=name,
                                          correlation_id=env.correlation_id, data=data, rows=rows)
         self.record("effect", effect=name, key=key, applied=applied,
-                    amount=sum(r.debit for r in rows) or None, **env.identities())
+                    amount=sum(r.debit for r in rows) or None, data=_small_json(data),
+                    **env.identities())
         if outcome is not None and applied:
             self.record("outcome", outcome=outcome, correlation_id=env.correlation_id,
                         message_id=env.message_id)
@@ -316,6 +317,18 @@ def _validate_memo(registry: SchemaRegistry, message_type: str, version: int,
     seen[key] = None
     if len(seen) > _VALID_MAX:
         seen.popitem(last=False)
+
+
+def _small_json(data: Any, limit: int = 2048) -> Any:
+    """An effect's data as recorded in the history (checkers read business keys and user
+    invariants from it): JSON values up to ``limit`` bytes, else None."""
+    if data is None or isinstance(data, (str, int, float, bool)):
+        return data
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return json.loads(text) if len(text) <= limit else None  # a copy: the agent may mutate
 
 
 def _header_str(delivery: Delivery, name: str) -> str | None:

@@ -22,6 +22,7 @@ import contextlib
 import os
 import re
 import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,8 @@ class BlackBoxAgents:
         self._open_kills: dict[str, dict[str, Any]] = {}
         self._paused: dict[str, dict[str, Any]] = {}
         self._restarting: set[str] = set()
-        self._log_dir = Path(run.run_dir or ".harness")
+        self.log_dir = Path(run.run_dir) if run.run_dir else Path(
+            tempfile.mkdtemp(prefix="harness-blackbox-"))
 
     # -- names ---------------------------------------------------------------------------------
     def exchange_of(self, agent: AgentSpec) -> str:
@@ -167,8 +169,8 @@ class BlackBoxAgents:
         env = {**os.environ, **settings}
         env.update({k: self._expand(v, settings) for k, v in agent.blackbox.env.items()})
         argv = [self._expand(a, settings) for a in agent.command or []]
-        self._log_dir.mkdir(parents=True, exist_ok=True)
-        log = self._log_dir / f"agent-{agent.name}.log"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / f"agent-{agent.name}.log"
         return CommandProcess(agent.name, argv, env, log, cwd=str(self.run.spec.path.parent))
 
     async def wait_ready(self) -> None:

@@ -88,7 +88,8 @@ def black_box_settings(name: str, node: dict[str, Any], path: Path,
     if not isinstance(env, dict):
         raise PipelineError("must map variable names to strings", where=where(path, node,
                                                                            ctx + "env"))
-    out.env = {str(k): str(v) for k, v in env.items() if not str(k).startswith("__")}
+    out.env = {str(k): (str(v).lower() if isinstance(v, bool) else str(v))
+               for k, v in env.items() if not str(k).startswith("__")}
     timeout = node.get("start_timeout_s", 30)
     out.start_timeout = float(timeout) if isinstance(timeout, (int, float)) else 30.0
     probes = node.get("probes") or {}

@@ -3,7 +3,7 @@
 A fault belongs to one family:
 
 - ``message``: decided per published message by :class:`~harness.chaos.faults.FaultyTransport`
-  (duplicate, delay, reorder, drop, poison, drift);
+  (duplicate, delay, reorder, drop, poison, drift, resubmit);
 - ``crash``: decided per delivery at a point of the agent runtime (crash on delivery, after
   the effect, before the ack); in ``--processes`` mode the agent's process SIGKILLs itself;
 - ``window``: opened and closed on time by the runner's nemesis through a driver (pause,
@@ -99,6 +99,8 @@ FAULTS: dict[str, FaultKind] = {k.name: k for k in (
     _message("drop", "lose the publisher confirm (mode confirm) or the message (mode lose)"),
     _message("poison", "publish malformed bytes made from the message instead"),
     _message("drift", "publish it with another schema_version (params.version or step)"),
+    _message("resubmit", "publish it, then a resubmission: same payload and idempotency key, "
+             "a new message id (params.correlation: new for a new correlation id too)"),
     FaultKind("crash_on_delivery", "crash", "crash the agent as a delivery arrives",
               point="delivered"),
     FaultKind("crash_after_effect", "crash", "crash the agent right after an effect, before "

@@ -31,26 +31,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import bands
 from harness.chaos.addresses import Addresses
 from harness.chaos.experiment import Experiment
 from harness.chaos.fault_registry import FAULTS
 from harness.chaos.faults import ChaosHooks, FaultyTransport
+from harness.chaos.handler_coverage import HandlerCoverage
 from harness.chaos.nemesis import InProcessDriver, Nemesis, ProcessDriver
 from harness.chaos.schedule import NETWORK_FAULTS, PlannedFault, plan
 from harness.checkers import overall, run_checkers
 from harness.checkers.base import Verdict
+from harness.checkers.exercised import report as exercised_report
 from harness.engine import Progress, feed, settle
 from harness.errors import InputError, PipelineError
 from harness.history import Recorder, read_history
 from harness.pipeline import PipelineSpec, load_object, load_pipeline
 from harness.redact import redact_url
 from harness.run import PipelineRun
+from harness.sim import simulated
 from harness.summary import summarise
 from harness.transport import open_transport
-from harness.workload import WorkItem, make_workload
+from harness.workload import WorkItem
+from harness.workload import make_workload as pipeline_workload
 
 __all__ = ["Prepared", "RunResult", "Wired", "checker_options", "drive", "expectation_met",
-           "heal", "judge", "prepare", "run_experiment", "wire"]
+           "heal", "judge", "make_workload", "prepare", "run_experiment", "wire"]
 
 
 @dataclass
@@ -67,9 +72,13 @@ class RunResult:
         expectation_met: whether the verdicts match it.
         plan: the planned faults.
         fired: fault id -> times a per-message fault fired.
-        summary: the pipeline run's summary (counts from the store and the DLQs).
+        exercised: what the run covered (checkers.exercised.report: types and faults per hop,
+            the plan with firings, vacuous faults, input bands) and, with ``coverage``, the
+            agents' handler line coverage.
+        summary: the run's summary (harness.summary: read from the history by the checkers).
         out_dir: where history.jsonl and the reports are.
-        elapsed_s: wall time.
+        elapsed_s: wall time (virtual time under simulation).
+        simulation: under simulation, harness.sim.SimStats as a dict (virtual and wall time).
     """
 
     experiment: dict[str, Any]
@@ -81,9 +90,11 @@ class RunResult:
     expectation_met: bool
     plan: list[dict[str, Any]]
     fired: dict[str, int] = field(default_factory=dict)
+    exercised: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     out_dir: str = ""
     elapsed_s: float = 0.0
+    simulation: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -95,8 +106,10 @@ class RunResult:
                 "valid": self.valid, "expected": self.expected,
                 "expectation_met": self.expectation_met,
                 "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
-                "plan": self.plan, "fired": self.fired, "summary": self.summary,
-                "out_dir": self.out_dir, "elapsed_s": self.elapsed_s}
+                "plan": self.plan, "fired": self.fired, "exercised": self.exercised,
+                "summary": self.summary,
+                "out_dir": self.out_dir, "elapsed_s": self.elapsed_s,
+                "simulation": self.simulation}
 
 
 def expectation_met(verdicts: dict[str, Verdict], valid: Any, expected: dict[str, Any]) -> bool:
@@ -122,6 +135,7 @@ class Prepared:
     prefix: str
     items: list[WorkItem]
     planned: list[PlannedFault]
+    partitions: Any = None
 
 
 @dataclass
@@ -134,6 +148,16 @@ class Wired:
     hooks: ChaosHooks | None
     nemesis: Nemesis
     store_dir: Path
+
+
+def make_workload(exp: Experiment, spec: PipelineSpec, seed: int, run_tag: str) -> list[WorkItem]:
+    """The experiment's inputs: written down one by one (``inputs``: shrunk cases, incidents),
+    else its ``workload.generator`` or the pipeline's workload (harness.workload)."""
+    if exp.inputs is not None:
+        return list(exp.inputs)
+    return pipeline_workload(spec, exp.count, seed, mix=exp.mix, run_tag=run_tag,
+                             generator=exp.generator, base=exp.path.parent,
+                             where=f"{exp.path}: workload.generator")
 
 
 #: faults applied through the SDK's runtime hooks, which a black box does not have
@@ -176,13 +200,12 @@ def prepare(exp: Experiment, *, seed: int | None = None, broker: str | None = No
     spec = load_pipeline(exp.pipeline, overrides=exp.variants or None)
     _check_targets(exp, spec, processes)
     tag = "" if broker == "memory" else f"{uuid.uuid4().hex[:6]}-"
-    items = make_workload(spec, exp.count, seed, mix=exp.mix, run_tag=tag,
-                          generator=exp.generator, base=exp.path.parent,
-                          where=f"{exp.path}: workload.generator")
+    partitions = bands.for_pipeline(spec)
+    items = bands.cover(make_workload(exp, spec, seed, tag), partitions, seed)
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="harness-chaos-"))
     prefix = "" if broker == "memory" else f"h{uuid.uuid4().hex[:8]}."
     return Prepared(exp, spec, seed, broker, processes, out, prefix, items,
-                    plan(exp.faults, seed))
+                    plan(exp.faults, seed), partitions)
 
 
 def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired:
@@ -218,6 +241,8 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
     hooks = ChaosHooks(recorder, p.planned, p.seed)
     run = PipelineRun(spec, broker=p.broker, recorder=recorder, run_dir=run_dir, hooks=hooks,
                       transport=faulty, seed=p.seed, prefix=prefix, network=network)
+    if run.blackbox is not None:  # the black boxes' own output, beside the history
+        run.blackbox.log_dir = p.out
     return Wired(run, recorder, faulty, hooks,
                  Nemesis(InProcessDriver(run, hooks, network), recorder, p.planned), store_dir)
 
@@ -232,8 +257,10 @@ async def drive(p: Prepared, w: Wired, *, progress: Progress | None = None) -> N
     opts = checker_options(exp, p.spec, p.broker)
     described = {**exp.describe(), "checkers": opts}
     described["broker_tolerance"]["applied"] = p.broker != "memory"
+    described["simulated"] = simulated()
     w.recorder.record("note", note="experiment", experiment=described,
                       plan=[f.to_dict() for f in p.planned], workload=len(p.items),
+                      bands=bands.exercised(p.items, p.partitions),
                       processes=p.processes or None)
     w.faulty.start_clock()
     if w.hooks is not None:
@@ -277,7 +304,7 @@ def judge(p: Prepared, events: list[dict[str, Any]], registry: Any) -> dict[str,
 async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: str | None = None,
                          out_dir: str | Path | None = None, progress: Progress | None = None,
                          network: Any = None, keep_store: bool = False,
-                         processes: bool = False) -> RunResult:
+                         processes: bool = False, coverage: bool = False) -> RunResult:
     """Run one experiment and check its history.
 
     Args:
@@ -291,6 +318,7 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         keep_store: keep the SQLite store file in out_dir.
         processes: every agent in its own OS process (needs a real broker); process faults
             are real signals (kill -9, SIGSTOP/SIGCONT) and crashes SIGKILL the process.
+        coverage: measure the agents' handler line coverage (coverage.py) during the run.
     """
     started = time.monotonic()
     p = prepare(exp, seed=seed, broker=broker, out_dir=out_dir, processes=processes)
@@ -303,6 +331,7 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     services = contextlib.AsyncExitStack()
     addresses = Addresses()
     w: Wired | None = None
+    measured = HandlerCoverage(p.spec) if coverage else None
     try:
         # the experiment's own services (an agent's HTTP dependency) first: they bind free
         # ports and publish them, which the proxies' upstreams and the broker URL may name
@@ -317,18 +346,24 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
             addresses.publish_proxies(network, net_faults)
         p.broker = addresses.expand(p.broker, where="--broker")
         w = wire(p, network=network, keep_store=keep_store)
+        if measured is not None:
+            measured.start()
         await w.run.start()
         # Collect now and freeze what exists: a full collection during the run would walk the
         # whole heap (every earlier run's leftovers in a test session) and stall every agent at
-        # once for 100-300 ms; frozen, it walks only this run's objects.
-        gc.collect()
-        gc.freeze()
+        # once for 100-300 ms; frozen, it walks only this run's objects. (A simulation runs
+        # with automatic collection off: nothing to stall.)
+        if not simulated():
+            gc.collect()
+            gc.freeze()
         try:
             await drive(p, w, progress=progress)
             await heal(p, w, network)
         finally:
             gc.unfreeze()
             await w.run.stop()
+            if measured is not None:
+                measured.stop()
             if p.broker != "memory":
                 await _delete_queues(p.broker, p.prefix, p.spec)
     finally:
@@ -356,15 +391,25 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     summary = summarise(events, verdicts=verdicts, pipeline=p.spec.name, seed=p.seed,
                         broker=redact_url(p.broker), store=redact_url(w.run.store_url),
                         elapsed_s=round(time.monotonic() - started, 3))
+    exercised = exercised_report(events)
+    if measured is not None:
+        exercised["coverage"] = measured.report()
     return RunResult(
         experiment=exp.describe(), seed=p.seed, broker=summary.broker, verdicts=verdicts,
         valid=valid, expected=expected,
         expectation_met=expectation_met(verdicts, valid, expected),
-        plan=[f.to_dict() for f in p.planned], fired=fired, summary=summary.to_dict(),
+        plan=[f.to_dict() for f in p.planned], fired=fired, exercised=exercised,
+        summary=summary.to_dict(),
         out_dir=str(p.out), elapsed_s=round(time.monotonic() - started, 3))
 
 
 _MS_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+
+
+def factor_applies(exp: Experiment) -> bool:
+    """Broker hop costs scale only experiments that accept a broker latency factor (the zoo's
+    latency bugs keep their budgets: ``broker_tolerance`` absent means 1)."""
+    return exp.broker_latency_factor != 1.0
 
 
 def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[str, Any]:
@@ -374,11 +419,18 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
     end, and the experiment's tolerances) are multiplied by the experiment's
     ``broker_tolerance.latency_factor`` (default 1): every hop there crosses a second process
     (the broker) and a publisher-confirm round trip, which a loaded machine stretches for all
-    agents at once (docs/chaos.md, "Latency budgets on real brokers"). Fallback rates and the
-    coupling check are never scaled, and memory runs always use the declared budgets.
+    agents at once (docs/chaos.md, "Latency budgets on real brokers"), and by the broker's own
+    hop cost relative to RabbitMQ (``harness.transport.latency_scale``: SQS 4, Redis 1.5;
+    docs/transports.md). Fallback rates and the coupling check are never scaled, and memory runs
+    always use the declared budgets.
     """
+    from harness.transport import latency_scale
+
     opts = {k: dict(v) for k, v in exp.checker_options().items()}
-    factor = exp.broker_latency_factor
+    if "exactly_once" in opts and spec.effects:  # business keys declared by the pipeline
+        opts["exactly_once"]["unique"] = {**spec.effects,
+                                          **(opts["exactly_once"].get("unique") or {})}
+    factor = exp.broker_latency_factor * (latency_scale(broker) if factor_applies(exp) else 1.0)
     if broker == "memory" or factor == 1.0 or "latency" not in opts:
         return opts
     lat = opts["latency"]

@@ -161,6 +161,7 @@ class _Producer:
         self.target = target
         self.expected_types = expected_types
         self.errors: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.session: Any = None  # harness.blackbox.driver.DriverSession for a black box
 
     def __call__(self, description: str, metadata: dict[str, Any]) -> dict[str, Any]:
         states = [s for s in (metadata or {}).get("providerStates") or [] if isinstance(s, dict)]
@@ -201,7 +202,10 @@ class _Producer:
                 raise _HandlerError(f"provider state {state['name']!r} has no handler for "
                                     f"{agent.name} in {self.target.states_ref} (known: {known})")
             inputs.append(fn(dict(state.get("params") or {})))
-        result = run_sync(self._run(inputs[0]))
+        if self.session is not None:  # a black box: through the running service's queue
+            result = self.session.send(inputs[0])
+        else:
+            result = run_sync(self._run(inputs[0]))
         if result.outcome != "acked":
             why = "; ".join(f"{d.reason}: {d.detail}" for d in result.dead_letters)
             raise _HandlerError(f"{agent.name} did not ack the input of state {states[0]['name']!r}"
@@ -306,16 +310,14 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
         if not files:
             raise InputError(f"no pact names provider {agent.name!r}", where=str(pacts))
     else:
-        from harness.contracts.broker import BrokerClient
+        from harness.contracts.broker_pacts import fetch_pacts_for_verification
 
-        client = BrokerClient(broker.url, token=broker.token, username=broker.username,
-                              password=broker.password)
-        fetched = client.pacts_for_verification(
-            agent.name, selectors=broker.selectors, provider_branch=broker.provider_branch,
-            include_pending=broker.include_pending, wip_since=broker.wip_since)
-        files = [PactFile(Path(p["url"]), p["pact"]["consumer"]["name"], agent.name,
-                          p["pact"].get("interactions", []), p["pact"]) for p in fetched]
-        notices += [n for p in fetched for n in p.get("notices", [])]
+        files, more = fetch_pacts_for_verification(
+            broker.url, agent.name, selectors=broker.selectors,
+            provider_branch=broker.provider_branch, include_pending=broker.include_pending,
+            wip_since=broker.wip_since, token=broker.token, username=broker.username,
+            password=broker.password)
+        notices += more
     for pact in files:
         for inter in pact.interactions:
             md = inter.get("metadata") or {}
@@ -356,7 +358,15 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
         if broker.publish:
             verifier.set_publish_options(version, branch=broker.provider_branch)
     error: Exception | None = None
-    with _quiet(quiet):
+    session: Any = contextlib.nullcontext()
+    if target.black_box is not None:
+        from harness.blackbox.driver import BlackBoxDriver, DriverSession
+
+        spec, url = target.black_box
+        session = DriverSession(BlackBoxDriver(spec, agent.name, broker=url,
+                                               registry=target.registry))
+    with session as running, _quiet(quiet):
+        handler.session = running
         try:
             verifier.verify()
         except RuntimeError as exc:

@@ -1,7 +1,7 @@
 """The polyglot payments pipeline (Node ledger/notification, plain-Python fraud) under chaos:
 valid with duplicates, a kill -9 of the Node ledger mid-delivery and a slow broker link; the
 Node ledger that deduplicates nothing is caught by exactly_once on every seed tried
-(``HARNESS_BLACKBOX_ZOO_SEEDS``, default 3)."""
+(``HARNESS_BLACKBOX_ZOO_SEEDS``, default 2)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.blackbox.conftest import ROOT
 
 EXPERIMENT = ROOT / "chaos" / "polyglot" / "payments-black-boxes.yaml"
 ZOO = ROOT / "chaos" / "polyglot" / "ledger-no-dedup.yaml"
-ZOO_SEEDS = range(1, 1 + int(os.environ.get("HARNESS_BLACKBOX_ZOO_SEEDS", "3")))
+ZOO_SEEDS = range(1, 1 + int(os.environ.get("HARNESS_BLACKBOX_ZOO_SEEDS", "2")))
 
 
 def _events(out: Path) -> list[dict]:

@@ -1,0 +1,103 @@
+"""Business invariants of the payments pipeline, as user checkers (docs/detection.md).
+
+Each is a pure function of the history's events and the end-of-run store snapshot, named in an
+experiment's probes as ``checker: invariants.py:NAME``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+
+def _published(events: list[dict[str, Any]], message_type: str):
+    for e in events:
+        if e.get("kind") == "publish" and e.get("type") == message_type and e.get("body"):
+            yield json.loads(base64.b64decode(e["body"]))
+
+
+def no_high_risk_approved(events: list[dict[str, Any]], snapshot: dict[str, Any] | None):
+    """No payment the fraud agent rated high risk is ever posted to the ledger."""
+    if snapshot is None:
+        return "unknown"  # without the store's effects the postings cannot be judged
+    risky = {env["payload"]["payment_id"] for env in _published(events, "payment.risk_assessed")
+             if env["payload"].get("risk_level") == "high"}
+    return [{"payment_id": eff.get("data", {}).get("payment_id"),
+             "correlation_id": eff.get("correlation_id")}
+            for eff in events if eff.get("kind") == "effect" and eff.get("applied")
+            and eff.get("effect") == "ledger.post"
+            and (eff.get("data") or {}).get("payment_id") in risky]
+
+
+def receipts_state_the_amount(events: list[dict[str, Any]], snapshot: dict[str, Any] | None):
+    """A receipt tells the customer the amount that was posted (amount_cents / 100, currency)."""
+    posted = {env["payload"]["payment_id"]: env["payload"]
+              for env in _published(events, "ledger.posted")}
+    problems = []
+    for env in _published(events, "notification.sent"):
+        p = env["payload"]
+        if p.get("kind") != "receipt" or p.get("payment_id") not in posted:
+            continue
+        paid = posted[p["payment_id"]]
+        want = f"{paid['amount_cents'] / 100:.2f} {paid['currency']}"
+        if want not in p.get("text", ""):
+            problems.append({"payment_id": p["payment_id"], "text": p.get("text"),
+                             "expected": want})
+    return problems
+
+
+def authorization_codes_identify_payments(events: list[dict[str, Any]],
+                                          snapshot: dict[str, Any] | None):
+    """Two different payments never share an authorization code."""
+    owner: dict[str, str] = {}
+    problems = []
+    for env in _published(events, "payment.authorized"):
+        p = env["payload"]
+        first = owner.setdefault(p["authorization_code"], p["payment_id"])
+        if first != p["payment_id"]:
+            problems.append({"authorization_code": p["authorization_code"],
+                             "payments": [first, p["payment_id"]]})
+    return problems
+
+
+def eta_source_is_honest(events: list[dict[str, Any]], snapshot: dict[str, Any] | None):
+    """An ETA says ``cached`` exactly when the ETA agent fell back for that ride's message."""
+    fell_back = {e.get("message_id") for e in events
+                 if e.get("kind") == "fallback" and e.get("agent") == "eta"}
+    problems = []
+    for env in _published(events, "ride.eta_estimated"):
+        cached = env["causation_id"] in fell_back
+        if (env["payload"].get("eta_source") == "cached") != cached:
+            problems.append({"ride_id": env["payload"].get("ride_id"),
+                             "eta_source": env["payload"].get("eta_source"),
+                             "fallback_recorded": cached})
+    return problems
+
+
+def cached_eta_is_a_seen_eta(events: list[dict[str, Any]], snapshot: dict[str, Any] | None):
+    """A cached ETA is one of the live ETAs published for its zone, or the default (480 s)
+    while none had been published when its delivery began."""
+    live: dict[str, set[int]] = {}
+    first_live: dict[str, int] = {}  # zone -> index of its first live ETA
+    began: dict[str, int] = {}  # message id -> index its first delivery to eta began
+    problems = []
+    for e in events:
+        if e.get("kind") == "deliver" and e.get("agent") == "eta" and e.get("message_id"):
+            began.setdefault(e["message_id"], e["index"])
+        if e.get("kind") != "publish" or e.get("type") != "ride.eta_estimated" or not e.get(
+                "body"):
+            continue
+        env = json.loads(base64.b64decode(e["body"]))
+        p = env["payload"]
+        zone = p.get("pickup_zone")
+        if p.get("eta_source") == "live":
+            live.setdefault(zone, set()).add(p["eta_seconds"])
+            first_live.setdefault(zone, e["index"])
+        elif p.get("eta_source") == "cached":
+            start = began.get(env["causation_id"], e["index"])
+            default_ok = p["eta_seconds"] == 480 and first_live.get(zone, start) >= start
+            if p["eta_seconds"] not in live.get(zone, set()) and not default_ok:
+                problems.append({"ride_id": p.get("ride_id"), "zone": zone,
+                                 "eta_seconds": p["eta_seconds"]})
+    return problems
