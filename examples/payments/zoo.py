@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from pathlib import Path
+from typing import Any
 
 from harness import Agent, Context, Envelope, LedgerRow
 from harness.envelope import derive_id
@@ -124,12 +125,27 @@ async def authorize_from_shared(ctx: Context, msg: Envelope) -> None:
 authorization_wrong_cause = authorization.variant(version="1.0.0-zoo-wrongcause")
 
 
+class _NamesTheRequest:
+    """The handler's Context, except that what it emits is forwarded naming the wrong cause."""
+
+    def __init__(self, ctx: Context, msg: Envelope) -> None:
+        self._ctx, self._msg = ctx, msg
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def emit(self, message_type: str, payload: Any, *, version: int | None = None) -> Envelope:
+        env = self._msg.child(type=message_type, schema_version=version or 1, payload=payload,
+                              producer=authorization_wrong_cause.producer,
+                              index=len(self._ctx.emitted))
+        # BUG: names the payment request (what fraud consumed) as the cause instead of its
+        # input; same correlation and a known message, so trace accepts it
+        return self._ctx.forward(dataclasses.replace(env, causation_id=self._msg.causation_id))
+
+
 @authorization_wrong_cause.handler
 async def authorize_naming_the_request(ctx: Context, msg: Envelope) -> None:
-    await authorization.fn(ctx, msg)
-    # BUG: names the payment request (what fraud consumed) as the cause instead of its input;
-    # same correlation and a known message, so trace accepts it
-    ctx.emitted[-1] = dataclasses.replace(ctx.emitted[-1], causation_id=msg.causation_id)
+    await authorization.fn(_NamesTheRequest(ctx, msg), msg)  # type: ignore[arg-type]
 
 
 # -- 8. a ledger that deduplicates on the message id (caught by exactly_once under resubmit) -----
