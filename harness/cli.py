@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "toxiproxy",
     "contracts",
     "chaos",
+    "incident",
     "fuzz",
     "schema",
     "new",

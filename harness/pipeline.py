@@ -49,7 +49,7 @@ import yaml
 
 from harness.agents.context import Dependency
 from harness.agents.sdk import Agent, MessageRef, parse_ref
-from harness.blackbox.settings import black_box_settings
+from harness.blackbox.settings import black_box_settings, terminal_outcomes
 from harness.errors import PipelineError
 from harness.schemas import check_document
 
@@ -179,6 +179,8 @@ class PipelineSpec:
     effects: dict[str, list[str]] = field(default_factory=dict)
     #: message type -> field -> band edges (numbers) or values the workload must cover
     partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: message type -> the outcome it means when a black box publishes it (``outcomes:``)
+    outcomes: dict[str, Any] = field(default_factory=dict)
 
     def consumers_of(self, message_type: str) -> list[AgentSpec]:
         """Agents that consume a type (in file order)."""
@@ -362,6 +364,7 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
     )
     spec.effects = _effects(raw, path)
     spec.partitions = _partitions(raw, path)
+    spec.outcomes = terminal_outcomes(raw, path, _where)
     if not spec.consumers_of(ingress.type):
         raise PipelineError(f"no agent consumes the ingress type {ingress.type}",
                             where=_where(path, raw, "ingress"))

@@ -295,7 +295,11 @@ class PipelineRun:
     # -- ingress -------------------------------------------------------------------------------
     async def send(self, message: Envelope | bytes, *, correlation_id: str | None = None,
                    valid: bool = True, expect: str | None = None) -> None:
-        """Feed one workload input to the consumers of the ingress type."""
+        """Feed one workload input to the consumers of the ingress type (an envelope of another
+        type goes to that type's consumers: a message replayed from a dead-letter queue)."""
+        mtype = self.spec.ingress.type
+        if isinstance(message, Envelope) and self.spec.consumers_of(message.type):
+            mtype = message.type
         if isinstance(message, Envelope):
             body, cid, ids = message.to_bytes(), message.correlation_id, message.identities()
         else:
@@ -306,8 +310,8 @@ class PipelineRun:
         self.sent.setdefault(cid, time.monotonic())
         self.recorder.record("ingress", valid=valid, expect=expect,
                              body=None if valid else b64(body[:65536]), **ids)
-        headers = {"x-correlation-id": cid, "x-message-type": self.spec.ingress.type}
-        for queue in self.route(self.spec.ingress.type):
+        headers = {"x-correlation-id": cid, "x-message-type": mtype}
+        for queue in self.route(mtype):
             await self.transport.publish(queue, body, headers=headers)
             if not getattr(self.transport, "records_publish", False):
                 self.recorder.record("publish", queue=queue, producer="workload", **ids)
@@ -410,5 +414,3 @@ class PipelineRun:
         return summarise(events, pipeline=self.spec.name, seed=self.seed,
                          broker=redact_url(self.broker), store=redact_url(self.store_url),
                          elapsed_s=elapsed or 0.0)
-
-

@@ -123,7 +123,7 @@ class BlackBoxAgents:
             records_publish=bool(getattr(transport, "records_publish", False)),
             owned=tuple(x for x, a in self.exchanges.items()
                         if not self.agents[a].blackbox.external),
-            direct=self._direct_routes())
+            direct=self._direct_routes(), outcomes=self.run.spec.outcomes)
         await self.router.start()
         await self._proxies()
         for agent in self.agents.values():

@@ -37,6 +37,13 @@ def _run(args: argparse.Namespace) -> int:
     from harness.report.progress import Bar, progress_bar, wanted
 
     exp = load_experiment(args.experiment)
+    if args.variant:
+        import dataclasses
+
+        from harness.commands.incident import parse_variants
+
+        swapped = {**exp.variants, **parse_variants(args.variant)}
+        exp = dataclasses.replace(exp, variants={a: r for a, r in swapped.items() if r})
     seed = exp.seed if args.seed is None else args.seed
     simulate = bool(args.simulate or exp.simulate)
     if simulate:
@@ -200,6 +207,9 @@ def register(sub: Any) -> None:
     run.add_argument("--processes", action="store_true",
                      help="every agent in its own OS process (needs --broker amqp://...): "
                           "kill is SIGKILL, pause SIGSTOP/SIGCONT, crashes kill the process")
+    run.add_argument("--variant", action="append", metavar="AGENT=FILE.py:ATTR",
+                     help="swap AGENT's handler (AGENT= for the pipeline's own, e.g. the fixed "
+                          "version); repeatable")
     run.add_argument("--simulate", action="store_true",
                      help="run on a virtual clock with seeded ordering (memory broker, "
                           "in-process agents; same seed, same history)")
