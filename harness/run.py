@@ -300,6 +300,7 @@ class PipelineRun:
         mtype = self.spec.ingress.type
         if isinstance(message, Envelope) and self.spec.consumers_of(message.type):
             mtype = message.type
+        cid: str | None
         if isinstance(message, Envelope):
             body, cid, ids = message.to_bytes(), message.correlation_id, message.identities()
         else:

@@ -137,7 +137,8 @@ class AgentRuntime:
             # cancel from a separate task: we may be running inside one of its handlers
             asyncio.get_running_loop().create_task(sub.cancel())
         if self.on_crash is not None:
-            asyncio.get_running_loop().create_task(self.on_crash(self, reason))
+            asyncio.get_running_loop().create_task(
+                self.on_crash(self, reason))  # type: ignore[arg-type]
 
     # -- recording -----------------------------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> None:
