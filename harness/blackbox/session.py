@@ -184,9 +184,8 @@ class BlackBoxAgents:
                     continue
                 proc = self.processes.get(name)
                 elapsed = time.monotonic() - started
-                crashed = proc is not None and proc.starts > 1
-                if crashed and (proc.starts > MAX_START_CRASHES
-                                or elapsed > agent.blackbox.start_timeout):
+                if proc is not None and proc.starts > 1 and (
+                        proc.starts > MAX_START_CRASHES or elapsed > agent.blackbox.start_timeout):
                     raise AgentStartError(
                         f"agent {name} crashed on start {proc.starts - 1} time(s) "
                         f"(last exit code {proc.last_exit}); see {proc.log}")
@@ -209,7 +208,7 @@ class BlackBoxAgents:
 
     async def queue_stats(self, queue: str) -> tuple[int, int]:
         """(ready messages, consumers) of a queue, as the broker says."""
-        inner = getattr(self.run.transport, "inner", self.run.transport)
+        inner: Any = getattr(self.run.transport, "inner", self.run.transport)
         channel_of = getattr(inner, "_admin_channel", None)
         if channel_of is None:
             return (0, 0)

@@ -54,6 +54,8 @@ def _run(args: argparse.Namespace) -> int:
     err = err_console()
     broker = redact_url(args.broker or exp.broker or "memory")
     mode = "simulated, memory" if simulate else f"broker {broker}"
+    if args.processes:
+        mode += ", agents as processes"
     err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, {mode})")
     if simulate:
         from harness.sim import simulate_experiment
@@ -74,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             return await run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
                                         progress=progress, network=network,
-                                        coverage=args.coverage)
+                                        processes=args.processes, coverage=args.coverage)
         finally:
             if network is not None:
                 await network.aclose()
@@ -202,6 +204,9 @@ def register(sub: Any) -> None:
     run.add_argument("--out", default=None, help="run folder (default chaos-runs/NAME-seedS)")
     run.add_argument("--toxiproxy", default=None,
                      help="Toxiproxy API URL for network faults, or embedded")
+    run.add_argument("--processes", action="store_true",
+                     help="every agent in its own OS process (needs --broker amqp://...): "
+                          "kill is SIGKILL, pause SIGSTOP/SIGCONT, crashes kill the process")
     run.add_argument("--variant", action="append", metavar="AGENT=FILE.py:ATTR",
                      help="swap AGENT's handler (AGENT= for the pipeline's own, e.g. the fixed "
                           "version); repeatable")

@@ -111,7 +111,8 @@ def spans_of(events: list[Event]) -> tuple[list[dict[str, Any]], int]:
             span_id = derive_id("span", cid, e["agent"], mid, count, e["index"], length=16)
             cause = e.get("causation_id")
             parent = handling_of.get(str(cause)) if cause else handling_of.get(f"ingress:{cid}")
-            span = {"traceId": trace, "spanId": span_id, "parentSpanId": parent or "",
+            span: dict[str, Any] = {
+                    "traceId": trace, "spanId": span_id, "parentSpanId": parent or "",
                     "name": f"{e['agent']} handle {e.get('type') or 'message'}", "kind": 5,
                     "startTimeUnixNano": ns(e["time"]), "endTimeUnixNano": ns(e["time"]),
                     "attributes": [_attr("harness.agent", e["agent"]),

@@ -152,9 +152,11 @@ def shrink_case(exp: Experiment, seed: int, case: Case, failure: Failure, *,
     for _ in range(4):
         before = case.key()
         inputs = case.inputs
-        faults = ddmin(case.faults, lambda fs, ins=inputs: oracle.run(Case(ins, fs)))
+        faults = ddmin(case.faults,
+                       lambda fs, ins=inputs: oracle.run(Case(ins, fs)))  # type: ignore[misc]
         case = Case(inputs, faults)
-        kept = ddmin(case.inputs, lambda ins, c=case: oracle.run(c.with_inputs(ins)))
+        kept = ddmin(case.inputs,
+                     lambda ins, c=case: oracle.run(c.with_inputs(ins)))  # type: ignore[misc]
         case = case.with_inputs(kept)
         if case.key() == before:
             break
