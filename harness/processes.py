@@ -28,7 +28,7 @@ from harness.contracts.registry import SchemaRegistry
 from harness.errors import PipelineError
 from harness.history import Recorder
 from harness.pipeline import AgentSpec, PipelineSpec, load_pipeline
-from harness.run import PipelineRun
+from harness.run import PipelineRun, agent_runtime
 from harness.transport import open_transport
 
 __all__ = ["FAULTS_ENV", "AgentProcess", "HistoryTail", "ProcessAgents", "ProcessRun",
@@ -80,11 +80,10 @@ async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
     await effect_store.open()
     try:
         for i in range(agent.replicas):
-            runtime = AgentRuntime(
-                agent.agent, transport, registry, effect_store, recorder, route,
-                queue=prefix + agent.queue, concurrency=agent.concurrency,
-                dependencies=agent.dependencies, allow_fallback=agent.allow_fallback,
-                params=agent.params, instance=i, on_crash=restart, hooks=hooks)
+            runtime = agent_runtime(agent, transport=transport, registry=registry,
+                                    store=effect_store, recorder=recorder, route=route,
+                                    queue=prefix + agent.queue, hooks=hooks, instance=i,
+                                    on_crash=restart)
             runtimes.append(runtime)
             await runtime.start()
         while not stop.is_set():
