@@ -17,9 +17,15 @@ harness-with-recording on RabbitMQ over raw aio-pika (target: at least 0.5). Bot
 inputs through the same feeder (``FEED_WINDOW`` confirmed publishes in flight), so what is
 measured is the pipeline, not one publisher's confirm round trip.
 
+With ``--transports redis,nats,sqs`` it also measures, in the same run, ``harness <t>`` against
+``raw <t>`` (benchmarks/raw_clients.py: the same chain written against redis-py, nats-py and
+aiobotocore on the same server); SQS runs on moto's server started on a free port unless
+``--sqs`` names an endpoint URL, with ``--n-sqs`` payments (moto is slow).
+
 Usage::
 
     PYTHONPATH=. python benchmarks/bench_pipeline.py [--n 2000] [--reps 3] [--broker URL] [--json]
+    PYTHONPATH=. python benchmarks/bench_pipeline.py --transports redis,nats,sqs --n 500
 """
 
 from __future__ import annotations
@@ -166,12 +172,54 @@ async def main_async(args: argparse.Namespace) -> dict:
         result["rows"][name] = {"payments_per_s": round(args.n / med, 1),
                                 "messages_per_s": round(args.n * HOPS / med, 1),
                                 "runs_s": [round(t, 3) for t in times]}
+    for t in [t for t in args.transports.split(",") if t]:
+        await bench_transport(t, args, result)
     raw = result["rows"]["raw aio-pika"]["payments_per_s"]
     result["ratio_harness_amqp_vs_raw"] = round(
         result["rows"]["harness amqp"]["payments_per_s"] / raw, 3)
     result["ratio_no_recording_vs_raw"] = round(
         result["rows"]["harness amqp (no recording)"]["payments_per_s"] / raw, 3)
     return result
+
+
+def _transport_url(t: str, args: argparse.Namespace, servers: list) -> str:  # type: ignore[type-arg]
+    if t == "sqs":
+        endpoint = args.sqs
+        if not endpoint:
+            from harness.transport.moto_server import MotoServer
+
+            servers.append(MotoServer.start())
+            endpoint = servers[-1].endpoint
+        return f"sqs://us-east-1?endpoint={endpoint}"
+    return {"redis": args.redis, "nats": args.nats}[t]
+
+
+async def bench_transport(t: str, args: argparse.Namespace, result: dict) -> None:  # type: ignore[type-arg]
+    """``harness <t>`` vs ``raw <t>`` on the same server, interleaved, into ``result``."""
+    from benchmarks.raw_clients import RAW
+
+    servers: list = []  # type: ignore[type-arg]
+    n = args.n_sqs if t == "sqs" else args.n
+    url = _transport_url(t, args, servers)
+    times: dict[str, list[float]] = {f"raw {t}": [], f"harness {t}": []}
+    try:
+        for rep in range(args.reps):
+            items = payments_workload(n, rep, invalid_rate=0, high_risk_rate=0)
+            times[f"raw {t}"].append(await RAW[t](url, [i.body for i in items], feed))
+            times[f"harness {t}"].append(await bench_harness(url, n, record=True, seed=rep))
+            print(f"rep {rep + 1}/{args.reps}: " + ", ".join(
+                f"{k} {n / v[-1]:.0f}/s" for k, v in times.items()), file=sys.stderr)
+    finally:
+        for server in servers:
+            server.stop()
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        result["rows"][name] = {"payments_per_s": round(n / med, 1),
+                                "messages_per_s": round(n * HOPS / med, 1),
+                                "runs_s": [round(x, 3) for x in ts], "n": n}
+    result.setdefault("ratios", {})[t] = round(
+        result["rows"][f"harness {t}"]["payments_per_s"]
+        / result["rows"][f"raw {t}"]["payments_per_s"], 3)
 
 
 def render(result: dict) -> str:
@@ -184,6 +232,8 @@ def render(result: dict) -> str:
     lines.append(f"ratio harness amqp / raw aio-pika: {result['ratio_harness_amqp_vs_raw']:.2f}"
                  f" (target >= 0.50); without recording: "
                  f"{result['ratio_no_recording_vs_raw']:.2f}")
+    for t, ratio in (result.get("ratios") or {}).items():
+        lines.append(f"ratio harness {t} / raw {t}: {ratio:.2f} (target >= 0.50)")
     return "\n".join(lines)
 
 
@@ -193,6 +243,12 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=3, help="repetitions (median; default 3)")
     p.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672/")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("--transports", default="",
+                   help="also compare these against their raw clients: redis,nats,sqs")
+    p.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    p.add_argument("--nats", default="nats://127.0.0.1:4222")
+    p.add_argument("--sqs", default=None, help="SQS endpoint URL (default: start moto)")
+    p.add_argument("--n-sqs", type=int, default=200, help="payments per SQS run (default 200)")
     args = p.parse_args()
     result = asyncio.run(main_async(args))
     print(json.dumps(result, indent=2) if args.json else render(result))

@@ -7,19 +7,23 @@ else they skip with the reason (a failure under ``HARNESS_REQUIRE_SERVICES=1``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.history import Recorder
-from harness.pytest_plugin import BROKER_OPTION, harness_seed
+from harness.pytest_plugin import BROKER_OPTION, PIPELINE_INI, PIPELINE_OPTION, harness_seed
 from harness.testing import SERVICES, port_open, required
 
 __all__ = [
+    "agent",
     "harness_broker_url",
     "harness_history",
     "harness_pipeline",
+    "harness_pipeline_file",
+    "harness_pipeline_spec",
     "harness_seed_value",
     "harness_transport",
     "rabbitmq_url",
@@ -128,3 +132,63 @@ def harness_pipeline(harness_broker_url: str, harness_history: Recorder, harness
     return make
 
 
+
+
+def find_pipeline_file(config: pytest.Config) -> Path:
+    """The pipeline of the ``agent``/``message_pact`` fixtures: ``--harness-pipeline`` (or
+    ``HARNESS_PIPELINE``), the ``harness_pipeline`` ini option, else ``pipeline.yaml`` in the
+    rootdir or the current folder.
+
+    Raises:
+        pytest.UsageError: none of those names an existing file.
+    """
+    given = config.getoption(PIPELINE_OPTION)
+    if given:
+        candidates = [Path(given)]
+        how = f"{PIPELINE_OPTION} {given}"
+    elif config.getini(PIPELINE_INI):
+        base = config.inipath.parent if config.inipath else config.rootpath
+        candidates = [base / str(config.getini(PIPELINE_INI))]
+        how = f"{PIPELINE_INI} = {config.getini(PIPELINE_INI)} (ini)"
+    else:
+        candidates = [config.rootpath / "pipeline.yaml", Path.cwd() / "pipeline.yaml"]
+        how = f"no pipeline.yaml in {config.rootpath} or {Path.cwd()}"
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    raise pytest.UsageError(f"harness: {how}: no such pipeline file (give {PIPELINE_OPTION} "
+                            f"FILE or the {PIPELINE_INI} ini option)")
+
+
+@pytest.fixture(scope="session")
+def harness_pipeline_file(pytestconfig: pytest.Config) -> Path:
+    """The project's pipeline file (see :func:`find_pipeline_file`); override the fixture in a
+    conftest.py to pick another one for a folder of tests."""
+    return find_pipeline_file(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def harness_pipeline_spec(harness_pipeline_file: Path) -> Any:
+    """The loaded :class:`~harness.pipeline.PipelineSpec` of ``harness_pipeline_file``."""
+    from harness.pipeline import load_pipeline
+
+    return load_pipeline(harness_pipeline_file)
+
+
+@pytest.fixture(scope="session")
+def agent(harness_pipeline_spec: Any) -> Callable[[str], tuple[Any, dict[str, Any]]]:
+    """``agent(name)`` -> (Agent, params): an agent as the pipeline file configures it (its
+    handler, timeouts, emitted versions) and its ``params``, for consumer pact tests."""
+    spec = harness_pipeline_spec
+
+    def get(name: str) -> tuple[Any, dict[str, Any]]:
+        found = spec.agents.get(name)
+        if found is None:
+            raise LookupError(f"{spec.path}: no agent {name!r} (agents: "
+                              f"{', '.join(spec.agents)})")
+        if found.agent is None:
+            raise LookupError(f"{spec.path}: {name} is a command agent; consumer pacts run "
+                              "SDK agents (handler:)")
+        return found.agent, dict(found.params)
+
+    return get

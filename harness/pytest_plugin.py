@@ -5,6 +5,9 @@ Options (group "harness"):
   --harness-seed N       seed for every random choice; printed in the header so a failure reruns
   --harness-pact-dir DIR where consumer tests write their merged pacts (default: a temp folder;
                          ``--harness-pact-dir contracts/pacts`` updates the committed ones)
+  --harness-pipeline F   the pipeline file the ``agent`` and ``message_pact`` fixtures use
+                         (also the ``harness_pipeline`` ini option; default: pipeline.yaml in
+                         the rootdir, else in the current folder)
 
 Fixtures defined in feature modules are registered from ``FIXTURE_MODULES``.
 """
@@ -19,6 +22,8 @@ import pytest
 BROKER_OPTION = "--harness-broker"
 SEED_OPTION = "--harness-seed"
 PACT_DIR_OPTION = "--harness-pact-dir"
+PIPELINE_OPTION = "--harness-pipeline"
+PIPELINE_INI = "harness_pipeline"
 
 #: Modules whose fixtures the plugin registers (imported lazily at configure time).
 FIXTURE_MODULES: tuple[str, ...] = (
@@ -39,6 +44,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seed for every random choice (default: random, printed in the header)")
     group.addoption(PACT_DIR_OPTION, default=os.environ.get("HARNESS_PACT_DIR") or None,
                     help="folder for the pacts consumer tests write (default: a temp folder)")
+    group.addoption(PIPELINE_OPTION, default=os.environ.get("HARNESS_PIPELINE") or None,
+                    help="pipeline file of the agent/message_pact fixtures (default: "
+                    "pipeline.yaml in the rootdir or the current folder)")
+    parser.addini(PIPELINE_INI, "pipeline file of the agent/message_pact fixtures (relative to "
+                  "the ini file)", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:

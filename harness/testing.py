@@ -1,18 +1,17 @@
-"""Helpers for tests that need local services or the shared conformance corpora.
+"""Helpers for tests that need local services (RabbitMQ, PostgreSQL, ...).
 
-Under ``HARNESS_REQUIRE_SERVICES=1`` (set by ``.ci/run``) a missing service or corpus is a test
-failure, never a skip; elsewhere (a user's laptop) it is a skip that says what is missing.
+Under ``HARNESS_REQUIRE_SERVICES=1`` a missing service is a test failure, never a skip;
+elsewhere (a user's laptop) it is a skip that says what is missing and how to start it.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 
 import pytest
 
-__all__ = ["SERVICES", "port_open", "require_service", "required", "shared_path"]
+__all__ = ["SERVICES", "missing", "port_open", "require_service", "required"]
 
 #: name -> (host, port, how to start it)
 SERVICES: dict[str, tuple[str, int, str]] = {
@@ -25,7 +24,7 @@ SERVICES: dict[str, tuple[str, int, str]] = {
 
 
 def required() -> bool:
-    """True when missing services and corpora must fail instead of skip."""
+    """True when missing services must fail instead of skip."""
     return os.environ.get("HARNESS_REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
 
 
@@ -38,7 +37,8 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _missing(reason: str) -> None:
+def missing(reason: str) -> None:
+    """Skip with ``reason``, or fail under ``HARNESS_REQUIRE_SERVICES=1``."""
     if required():
         pytest.fail(f"{reason} (HARNESS_REQUIRE_SERVICES=1: a missing service is a failure)",
                     pytrace=False)
@@ -49,20 +49,5 @@ def require_service(name: str) -> tuple[str, int]:
     """Skip (or fail under CI) unless the named local service answers; returns (host, port)."""
     host, port, how = SERVICES[name]
     if not port_open(host, port):
-        _missing(f"{name} is not running at {host}:{port} (start it with: {how})")
+        missing(f"{name} is not running at {host}:{port} (start it with: {how})")
     return host, port
-
-
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared beside the checkout; skip (or fail under CI) when absent."""
-    override = os.environ.get("HARNESS_SHARED_DIR")
-    roots = [Path(override)] if override else []
-    here = Path(__file__).resolve()
-    roots += [p / "shared" for p in here.parents] + [Path.cwd().parent / "shared"]
-    for root in roots:
-        candidate = root.joinpath(*parts)
-        if candidate.exists():
-            return candidate
-    _missing(f"../shared/{'/'.join(parts)} is not beside this checkout "
-             "(set HARNESS_SHARED_DIR to the shared folder)")
-    raise AssertionError("unreachable")

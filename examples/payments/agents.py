@@ -111,6 +111,7 @@ async def notify(ctx: Context, msg: Envelope) -> None:
                                    "customer_id": p["customer_id"], "kind": kind, "text": text})
 
 
+# mutation: off (the incident's broken variant below is not a correct agent: benchmarks/mutation.py)
 # The incident (chaos/incidents/risk-score-rename.yaml): fraud 2.0.0 renames ``risk_level`` to a
 # numeric ``risk_score``. Its schema, payment.risk_assessed v2, lives in the incident's registry
 # overlay, not in contracts/: it is not BACKWARD compatible with v1, and authorization still

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import Envelope, Producer
-from harness.contracts.states import ProviderStates
+from harness import Envelope, Producer, ProviderStates
 
 states = ProviderStates()
 

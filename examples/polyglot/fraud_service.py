@@ -14,16 +14,45 @@ import os
 import re
 import signal
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aio_pika
+import jsonschema
 import psycopg
 
 AGENT = os.environ.get("HARNESS_AGENT", "fraud")
 HIGH_RISK_CENTS = int(os.environ.get("HIGH_RISK_CENTS", "500000"))
+# Planted bugs for the harness's own tests (off by default): FRAUD_VALIDATE=off forwards
+# payloads without checking their schema; FRAUD_RISK_FIELD=risk_score renames the field the
+# authorization agent reads (the canonical incident).
+VALIDATE = os.environ.get("FRAUD_VALIDATE", "on") != "off"
+RISK_FIELD = os.environ.get("FRAUD_RISK_FIELD", "risk_level")
 REQUIRED = ("message_id", "correlation_id", "causation_id", "type", "schema_version",
             "idempotency_key", "producer", "produced_at", "trace", "payload")
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 PAYMENT = ("payment_id", "amount_cents", "currency", "customer_id", "merchant_id")
+#: the input's JSON Schema, from the contracts folder this example ships with
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "contracts" / "payment.accepted"
+                     / "v1.json").read_text(encoding="utf-8"))
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+IDS = ("message_id", "correlation_id", "type", "idempotency_key", "produced_at")
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _pairs(pairs: list) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(name)
 
 
 def derive_id(*parts: str, length: int = 32) -> str:
@@ -31,18 +60,40 @@ def derive_id(*parts: str, length: int = 32) -> str:
 
 
 def parse(body: bytes) -> dict | None:
+    """The input envelope, or None for anything docs/envelope.md says to reject."""
+    if len(body) > 1_000_000:
+        return None
     try:
-        env = json.loads(body.decode("utf-8"))
-    except ValueError:
+        env = json.loads(body.decode("utf-8"), object_pairs_hook=_pairs,
+                         parse_constant=_no_constant)
+    except (ValueError, RecursionError):
         return None
     if not isinstance(env, dict) or any(k not in env for k in REQUIRED):
         return None
-    if env["type"] != "payment.accepted" or not isinstance(env["payload"], dict):
+    if env.get("envelope", 1) != 1:
         return None
-    if not TRACEPARENT.match(str((env.get("trace") or {}).get("traceparent", ""))):
+    for key in IDS:
+        value = env[key]
+        if not isinstance(value, str) or not value or "\x00" in value or len(value) > 512:
+            return None
+    cause = env["causation_id"]
+    if cause is not None and not (isinstance(cause, str) and cause and len(cause) <= 512
+                                  and "\x00" not in cause):
         return None
-    p = env["payload"]
-    if any(k not in p for k in PAYMENT) or type(p["amount_cents"]) is not int:
+    version = env["schema_version"]
+    if type(version) is not int or version != 1 or env["type"] != "payment.accepted":
+        return None
+    producer, trace = env["producer"], env["trace"]
+    if not (isinstance(producer, dict) and isinstance(producer.get("agent"), str)
+            and isinstance(producer.get("version"), str)):
+        return None
+    if not (isinstance(trace, dict) and isinstance(trace.get("traceparent"), str)
+            and TRACEPARENT.match(trace["traceparent"])
+            and isinstance(trace.get("tracestate", ""), str)):
+        return None
+    if VALIDATE and not VALIDATOR.is_valid(env["payload"]):
+        return None
+    if not isinstance(env["payload"], dict):
         return None
     return env
 
@@ -68,14 +119,16 @@ def child(parent: dict, type_: str, payload: dict) -> dict:
 
 def assess(p: dict) -> tuple[str, list[str]]:
     reasons = []
-    if p["amount_cents"] >= HIGH_RISK_CENTS:
+    amount = p.get("amount_cents")
+    amount = amount if isinstance(amount, int) else 0
+    if amount >= HIGH_RISK_CENTS:
         reasons.append("amount_over_limit")
     memo = str(p.get("memo", "")).lower()
     if "gift card" in memo or "urgent wire" in memo:
         reasons.append("suspicious_memo")
     if reasons:
         return "high", reasons
-    return ("medium" if p["amount_cents"] >= HIGH_RISK_CENTS // 2 else "low"), reasons
+    return ("medium" if amount >= HIGH_RISK_CENTS // 2 else "low"), reasons
 
 
 async def main() -> None:
@@ -100,7 +153,7 @@ async def main() -> None:
         level, reasons = assess(p)
         memo = str(p.get("memo", ""))
         out = child(env, "payment.risk_assessed", {
-            **{k: p[k] for k in PAYMENT}, "risk_level": level, "reasons": reasons,
+            **{k: p.get(k) for k in PAYMENT}, RISK_FIELD: level, "reasons": reasons,
             "memo_summary": f"customer memo of {len(memo.split())} word(s)" if memo
             else "no memo"})
         key = derive_id("effect", env["idempotency_key"], AGENT, "fraud.assess")

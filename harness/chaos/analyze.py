@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checkers import CHECKERS, DEFAULT, overall, run_checkers
+from harness.checkers.user import user_check
 from harness.errors import HistoryError, InputError
 from harness.history import read_history
 from harness.report.html import write_html
@@ -40,9 +41,10 @@ def check_history(path: str | Path, *, checkers: list[str] | None = None,
     opts: dict[str, dict[str, Any]] = {}
     raw_opts = note.get("checkers")
     if isinstance(raw_opts, dict):
-        opts = {k: dict(v) for k, v in raw_opts.items() if isinstance(v, dict) and k in CHECKERS}
+        opts = {k: dict(v) for k, v in raw_opts.items() if isinstance(v, dict)
+                and (k in CHECKERS or user_check(k, v) is not None)}  # user invariants too
     names = checkers or [n for n in opts] or list(DEFAULT)
-    unknown = [n for n in names if n not in CHECKERS]
+    unknown = [n for n in names if n not in CHECKERS and n not in opts]
     if unknown:
         raise InputError(f"unknown checker {unknown[0]!r} (known: {', '.join(CHECKERS)})",
                          where="--checkers")

@@ -8,7 +8,9 @@ probes and tolerances, ``method``, ``rollbacks``) with Jepsen's pieces in it::
     variants: {ledger: zoo.py:ledger_no_dedup}         # optional: agent -> handler (bug zoo)
     seed: 7
     workload:
-      generator: payments            # payments | rides | media | FILE.py:function
+      generator: payments            # default: the pipeline's workload (else drawn from the
+                                     #   ingress schema); schema | payments | NAME (beside the
+                                     #   pipeline: workload.py:NAME_workload) | FILE.py:function
       count: 60
       rate: 300                      # inputs per second (0: as fast as possible)
       mix: {valid: 0.8, invalid: 0.1, high_risk: 0.1}
@@ -30,6 +32,7 @@ probes and tolerances, ``method``, ``rollbacks``) with Jepsen's pieces in it::
       - heal: all                    # every fault is healed at the end (always done)
     expect: {valid: true}            # the bug zoo: {valid: false, caught_by: [exactly_once]}
     settle_timeout: 20
+    simulate: false                  # true: always run on the virtual clock (harness.sim)
 
 ``load_experiment`` returns an :class:`Experiment`; a bad file raises one PipelineError naming
 the file, the line and the field. The file is checked against
@@ -43,11 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.chaos.schedule import ALL_FAULTS, FaultSpec
+from harness.chaos.schedule import ALL_FAULTS, PINNABLE_FAULTS, FaultSpec
 from harness.checkers import CHECKERS
+from harness.checkers.user import parse_rule
 from harness.errors import PipelineError
-from harness.pipeline import is_meta, load_yaml_with_lines
+from harness.pipeline import is_meta, load_object, load_yaml_with_lines
 from harness.schemas import check_document
+from harness.workload import WorkItem
 
 __all__ = ["Experiment", "Probe", "load_experiment", "parse_tolerance"]
 
@@ -70,7 +75,7 @@ class Experiment:
     title: str
     pipeline: Path
     seed: int
-    generator: str
+    generator: str | None
     count: int
     rate: float
     mix: dict[str, float]
@@ -84,6 +89,9 @@ class Experiment:
     broker: str | None = None
     broker_latency_factor: float = 1.0
     services: list[str] = field(default_factory=list)
+    simulate: bool = False
+    #: ``workload.inputs``: the inputs written down one by one (harness.chaos.inputs)
+    inputs: list[WorkItem] | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     def checker_names(self) -> list[str]:
@@ -177,12 +185,22 @@ def _probe(node: Any, path: Path, i: int) -> Probe:
     ctx = f"steady-state-hypothesis.probes[{i}]."
     if isinstance(node, str):
         node = {"checker": node}
+    if isinstance(node, dict) and ("never" in node or "requires" in node):
+        rule = parse_rule(_clean(node), where=_where(path, node, ctx.rstrip(".")))
+        return Probe(str(node.get("name") or f"{rule['kind']} {rule['type']}"), {"rule": rule})
     if not isinstance(node, dict) or "checker" not in node:
-        raise PipelineError("must be a mapping with 'checker'", where=_where(path, node,
-                                                                             ctx.rstrip(".")))
+        raise PipelineError("must be a mapping with 'checker' (or a rule: never/requires)",
+                            where=_where(path, node, ctx.rstrip(".")))
     name = node["checker"]
+    if name not in CHECKERS and isinstance(name, str) and ":" in name:
+        # a user invariant: FILE.py:function beside the experiment, or module:function
+        load_object(name, base=path.parent, where=_where(path, node, ctx + "checker"))
+        module, _, attr = name.rpartition(":")
+        ref = f"{(path.parent / module).resolve()}:{attr}" if module.endswith(".py") else name
+        return Probe(str(node.get("name") or name), {"function": ref})
     if name not in CHECKERS:
-        raise PipelineError(f"unknown checker {name!r} (known: {', '.join(CHECKERS)})",
+        raise PipelineError(f"unknown checker {name!r} (known: {', '.join(CHECKERS)}, "
+                            "FILE.py:function, or a never/requires rule)",
                             where=_where(path, node, ctx + "checker"))
     options = _clean(node.get("options") or {})
     if not isinstance(options, dict):
@@ -221,13 +239,29 @@ def _fault(node: Any, path: Path, i: int) -> FaultSpec:
     if kind == "drop" and params.get("mode", "confirm") not in ("confirm", "lose"):
         raise PipelineError(f"drop mode must be confirm or lose, got {params.get('mode')!r}",
                             where=_where(path, node, ctx + "params"))
+    message, correlation, hop = node.get("message"), node.get("correlation"), node.get("hop")
+    if message is not None or correlation is not None or hop is not None:
+        if kind not in PINNABLE_FAULTS:
+            raise PipelineError(f"only per-message faults can be pinned to a message "
+                                f"({', '.join(sorted(PINNABLE_FAULTS))}), not {kind!r}",
+                                where=_where(path, node, ctx + "fault"))
+        if hop is not None and correlation is None:
+            raise PipelineError("hop needs correlation (the hop of which correlation?)",
+                                where=_where(path, node, ctx + "hop"))
+    if kind == "resubmit" and params.get("correlation", "same") not in ("same", "new"):
+        raise PipelineError("resubmit correlation must be same or new, got "
+                            f"{params.get('correlation')!r}",
+                            where=_where(path, node, ctx + "params"))
     return FaultSpec(
         fault=kind, target=str(node.get("target", "*")),
         at=_range(node, "at", 0.0, path, ctx), duration=_range(node, "duration", None, path, ctx),
         probability=float(_number(node, "probability", 1.0, path, ctx, maximum=1)),
         repeat=int(_number(node, "repeat", 1, path, ctx, minimum=1, integer=True)),
         max=_number(node, "max", None, path, ctx, minimum=0, integer=True),
-        params=params, line=node.get("__line__"))
+        params=params, line=node.get("__line__"),
+        message=None if message is None else str(message),
+        correlation=None if correlation is None else str(correlation),
+        hop=None if hop is None else int(hop))
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -285,7 +319,7 @@ def load_experiment(path: str | Path) -> Experiment:
     if not isinstance(caught_by, list):
         caught_by = [caught_by]
     for name in caught_by:
-        if name not in CHECKERS:
+        if name not in CHECKERS and name not in {p.checker for p in probes}:
             raise PipelineError(f"unknown checker {name!r}", where=_where(path, expect,
                                                                           "expect.caught_by"))
     seed = _number(raw, "seed", 0, path, "", integer=True)
@@ -299,10 +333,21 @@ def load_experiment(path: str | Path) -> Experiment:
                                                  for x in services):
         raise PipelineError("must be a list of FILE.py:function (async context managers)",
                             where=_where(path, raw, "services"))
+    inputs = None
+    if workload.get("inputs") is not None:
+        from harness.chaos.inputs import load_inputs
+
+        inputs = load_inputs(_clean(workload["inputs"]), base=path.parent,
+                             where=_where(path, workload, "workload.inputs"))
+    simulate = raw.get("simulate", False)
+    if not isinstance(simulate, bool):
+        raise PipelineError(f"must be true or false, got {simulate!r}",
+                            where=_where(path, raw, "simulate"))
     return Experiment(
         path=path, title=str(raw.get("title", path.stem)), pipeline=pipeline, seed=int(seed),
-        generator=str(workload.get("generator", "payments")),
-        count=int(_number(workload, "count", 60, path, "workload.", minimum=1, integer=True)),
+        generator=str(workload["generator"]) if workload.get("generator") else None,
+        count=len(inputs) if inputs is not None else int(
+            _number(workload, "count", 60, path, "workload.", minimum=1, integer=True)),
         rate=float(_number(workload, "rate", 0, path, "workload.")),
         mix={str(k): float(v) for k, v in mix.items()}, probes=probes, faults=faults,
         variants={str(k): str(v) for k, v in variants.items() if not is_meta(k)},
@@ -310,4 +355,6 @@ def load_experiment(path: str | Path) -> Experiment:
         settle_timeout=float(_number(raw, "settle_timeout", 20, path, "", minimum=0.1)),
         description=str(raw.get("description", "")),
         broker=str(raw["broker"]) if raw.get("broker") else None,
-        broker_latency_factor=factor, services=[str(x) for x in services], raw=_clean(raw))
+        broker_latency_factor=factor, services=[str(x) for x in services], simulate=simulate,
+        inputs=inputs,
+        raw=_clean(raw))

@@ -13,6 +13,11 @@ Every fault is recorded as ``fault_start``/``fault_end`` with ``fault``, ``fault
 and, for per-message faults, the message's ``message_id`` and ``correlation_id``; ``poison`` and
 ``drift`` also record the bytes they put on the wire (``body``).
 
+``resubmit`` publishes the message and then a resubmission of it: the same payload and
+idempotency key under a new message id (``params: {correlation: new}`` also gives it a new
+correlation id, as a client's retry of the same request arrives). Its ``fault_start`` names the
+copy (``copy_message_id``, ``copy_correlation_id``, ``body``).
+
 ``drop`` has two modes (see docs/chaos.md): ``confirm`` (default) loses the publisher confirm:
 the broker has the message but the publisher gets an error and retries, a duplicate the pipeline
 must tolerate; ``lose`` silently loses the message, which ``no_loss`` must catch.
@@ -27,17 +32,18 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.agents.runtime import AgentCrash, AgentRuntime
+from harness.chaos.fault_registry import FAULTS
 from harness.chaos.schedule import MESSAGE_FAULTS, PlannedFault, decide, fraction
-from harness.envelope import Envelope
+from harness.envelope import Envelope, derive_id
 from harness.errors import TransportError
 from harness.history import Recorder, b64
 from harness.transport.base import DeadLetter, Handler, Subscription, Transport
 
-__all__ = ["ChaosHooks", "FaultyTransport", "dependency_delay", "poison_bytes"]
+__all__ = ["ChaosHooks", "FaultyTransport", "Hops", "dependency_delay", "poison_bytes",
+           "resubmission"]
 
 MAX_BODY = 65536
-_CRASH_POINTS = {"crash_on_delivery": "delivered", "crash_after_effect": "after_effect",
-                 "crash_before_ack": "before_ack"}
+_CRASH_POINTS = {k.name: k.point for k in FAULTS.values() if k.family == "crash"}
 
 
 def _identities(body: bytes) -> dict[str, Any]:
@@ -51,6 +57,29 @@ def _identities(body: bytes) -> dict[str, Any]:
                 "producer": producer.get("agent") if isinstance(producer, dict) else None}
     except Exception:
         return {}
+
+
+class Hops:
+    """How many handoffs each message is from its correlation's ingress input (hop 0).
+
+    A message's hop is its cause's plus one; causes are always seen first (a message is
+    published, and delivered, only after the one that caused it), so no lookahead is needed.
+    """
+
+    def __init__(self) -> None:
+        self._hop: dict[str, int] = {}
+
+    def see(self, ids: dict[str, Any]) -> int | None:
+        """Note a message's identities; return its hop (None when its cause was never seen)."""
+        mid, cause = ids.get("message_id"), ids.get("causation_id")
+        if not isinstance(mid, str):
+            return None
+        if mid in self._hop:
+            return self._hop[mid]
+        hop = 0 if not cause else (None if cause not in self._hop else self._hop[cause] + 1)
+        if hop is not None:
+            self._hop[mid] = hop
+        return hop
 
 
 def poison_bytes(body: bytes, seed: int, fault_id: str) -> bytes:
@@ -87,6 +116,7 @@ class FaultyTransport(Transport):
         self.clock = clock or (lambda: time.monotonic() - self._t0)
         self.fired: dict[str, int] = {}
         self._done: set[tuple[str, str]] = set()
+        self.hops = Hops()
         self._pending: list[dict[str, Any]] = []
         self._releaser: asyncio.Future[None] | None = None
         self.enabled = True
@@ -139,11 +169,14 @@ class FaultyTransport(Transport):
                              body=b64(body) if len(body) <= MAX_BODY else None,
                              body_len=len(body), **{k: v for k, v in ids.items()})
         mid = ids.get("message_id") or ids.get("correlation_id") or b64(body[:48])
+        hop = self.hops.see(ids)
         t = self.clock()
         chosen = None
         if self.enabled:
             for fault in self.faults:
                 if not fault.active(t) or not self._targets(fault, queue):
+                    continue
+                if not fault.matches(ids.get("message_id"), ids.get("correlation_id"), hop):
                     continue
                 if (fault.id, mid) in self._done:
                     continue  # a retry of a message this fault already hit passes through
@@ -193,6 +226,19 @@ class FaultyTransport(Transport):
             bad = poison_bytes(body, self.seed, fault.id)
             self._record("fault_start", fault, ids, queue, body=b64(bad))
             await self.inner.publish(queue, bad, headers=headers)
+            self._record("fault_end", fault, ids, queue)
+        elif kind == "resubmit":
+            copy = resubmission(body, p, fault.id)
+            if copy is None:  # not an envelope: nothing to resubmit
+                self._done.discard((fault.id, mid))
+                await self.inner.publish(queue, body, headers=headers)
+                return
+            new_body, copy_mid, copy_cid = copy
+            self._record("fault_start", fault, ids, queue, copy_message_id=copy_mid,
+                         copy_correlation_id=copy_cid, body=b64(new_body))
+            await self.inner.publish(queue, body, headers=headers)
+            await self.inner.publish(queue, new_body,
+                                     headers={**headers, "x-correlation-id": copy_cid})
             self._record("fault_end", fault, ids, queue)
         elif kind == "drift":
             drifted = _drift(body, p)
@@ -269,6 +315,24 @@ def _range(value: Any) -> tuple[float, float]:
     return float(value), float(value)
 
 
+def resubmission(body: bytes, params: dict[str, Any],
+                 fault_id: str) -> tuple[bytes, str, str] | None:
+    """A resubmitted copy of an envelope: same payload and idempotency key, a new message id
+    (and a new correlation id with ``correlation: new``); None when ``body`` is no envelope."""
+    try:
+        raw = json.loads(body)
+        mid, cid = str(raw["message_id"]), str(raw["correlation_id"])
+    except Exception:
+        return None
+    if not raw.get("idempotency_key"):
+        return None  # a resubmission keeps the idempotency key: no key, no resubmission
+    raw["message_id"] = derive_id("resubmit", mid, fault_id)
+    if params.get("correlation", "same") == "new":
+        raw["correlation_id"] = f"{cid}~retry-{derive_id('retry', cid, fault_id, length=6)}"
+    new = json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()
+    return new, raw["message_id"], raw["correlation_id"]
+
+
 def _drift(body: bytes, params: dict[str, Any]) -> tuple[bytes, int] | None:
     try:
         raw = json.loads(body)
@@ -302,6 +366,7 @@ class ChaosHooks:
         self._t0 = time.monotonic()
         self.clock = clock or (lambda: time.monotonic() - self._t0)
         self._done: set[tuple[str, str, str]] = set()
+        self.hops = Hops()
         self.fired: dict[str, int] = {}
         self._paused: dict[str, asyncio.Event] = {}
         self._deps: dict[str, tuple[PlannedFault, str | None, str]] = {}
@@ -315,29 +380,45 @@ class ChaosHooks:
         gate = self._paused.get(agent)
         if point == "delivered" and gate is not None and not gate.is_set():
             await gate.wait()
-        if not self.enabled or envelope is None:
+        if envelope is None:
+            return
+        hop = self.hops.see(envelope.identities())
+        if not self.enabled:
             return
         t = self.clock()
         for fault in self.crashes:
             if _CRASH_POINTS[fault.fault] != point or fault.target not in ("*", agent):
                 continue
-            if not fault.active(t):
+            if not fault.matches(envelope.message_id, envelope.correlation_id, hop):
                 continue
-            key = (fault.id, envelope.message_id, agent)
-            if key in self._done:
+            if not fault.active(t):
                 continue
             if fault.max is not None and self.fired.get(fault.id, 0) >= fault.max:
                 continue
-            if decide(self.seed, fault.probability, fault.id, envelope.message_id, agent):
-                self._done.add(key)
-                self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
-                ids = {"message_id": envelope.message_id,
-                       "correlation_id": envelope.correlation_id}
-                self.recorder.record("fault_start", fault=fault.fault, fault_id=fault.id,
-                                     target=agent, agent=agent, point=point, **ids)
-                self.recorder.record("fault_end", fault=fault.fault, fault_id=fault.id,
-                                     target=agent, agent=agent, **ids)
-                raise AgentCrash(f"{fault.fault} ({fault.id})")
+            if not decide(self.seed, fault.probability, fault.id, envelope.message_id, agent):
+                continue
+            if not self.claim(fault, envelope.message_id, agent):
+                continue
+            self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
+            ids = {"message_id": envelope.message_id, "correlation_id": envelope.correlation_id}
+            self.recorder.record("fault_start", fault=fault.fault, fault_id=fault.id,
+                                 target=agent, agent=agent, point=point, **ids)
+            self.recorder.record("fault_end", fault=fault.fault, fault_id=fault.id,
+                                 target=agent, agent=agent, **ids)
+            self.crash(f"{fault.fault} ({fault.id})")
+
+    def claim(self, fault: PlannedFault, message_id: str, agent: str) -> bool:
+        """Whether this crash may fire for (fault, message, agent): once each, so the
+        redelivery goes through (processes keep the claim in a file that survives them)."""
+        key = (fault.id, message_id, agent)
+        if key in self._done:
+            return False
+        self._done.add(key)
+        return True
+
+    def crash(self, reason: str) -> None:
+        """Crash the agent: raise AgentCrash (the in-process runtime stops consuming)."""
+        raise AgentCrash(reason)
 
     # -- windows (driven by the runner's nemesis) ---------------------------------------------
     def pause(self, agent: str) -> None:
@@ -375,8 +456,10 @@ class ChaosHooks:
 
 
 async def dependency_delay(ctx: Any, dependency: str) -> None:
-    """For in-process (simulated) dependencies: wait as long as a dependency fault says, or
-    raise ConnectionRefusedError when it is down. A no-op outside chaos runs.
+    """For in-process *simulated services*: wait as long as a dependency fault says, or raise
+    ConnectionRefusedError when it is down. A no-op outside chaos runs, and inside a
+    ``ctx.call`` of that dependency (which applies the fault itself). Agent code never needs
+    it: ``ctx.call`` applies dependency faults.
 
     Example (a simulated ETA service)::
 
@@ -384,6 +467,8 @@ async def dependency_delay(ctx: Any, dependency: str) -> None:
             await dependency_delay(ctx, "eta_service")
             return compute_eta(ride)
     """
+    if dependency in getattr(ctx, "faulted_dependencies", ()):
+        return  # ctx.call already applied this dependency's fault to the call
     hooks = getattr(ctx.runtime, "hooks", None)
     ask = getattr(hooks, "dependency_delay", None)
     if ask is None:

@@ -14,20 +14,23 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MESSAGE_FAULTS", "NETWORK_FAULTS", "PROCESS_FAULTS", "WINDOW_FAULTS", "FaultSpec",
-           "PlannedFault", "decide", "fraction", "plan"]
+from harness.chaos.fault_registry import names
+
+__all__ = ["MESSAGE_FAULTS", "NETWORK_FAULTS", "PINNABLE_FAULTS", "PROCESS_FAULTS",
+           "WINDOW_FAULTS", "FaultSpec", "PlannedFault", "decide", "fraction", "plan"]
 
 #: faults the harness applies to each published message (harness/chaos/faults.py)
-MESSAGE_FAULTS = frozenset({"duplicate", "delay", "reorder", "drop", "poison", "drift"})
-#: faults applied to agents through runtime hooks
-PROCESS_FAULTS = frozenset({"crash_before_ack", "crash_after_effect", "crash_on_delivery",
-                            "restart", "pause", "slow_dependency", "dependency_down", "kill"})
+MESSAGE_FAULTS = names("message")
+#: faults applied to agents (crash points and windows)
+PROCESS_FAULTS = names("crash", "window")
 #: Toxiproxy toxics (harness/chaos/network.py)
-NETWORK_FAULTS = frozenset({"latency", "down", "reset_peer", "timeout", "bandwidth"})
+NETWORK_FAULTS = names("network")
 #: faults that are windows in time (start, then end) rather than per-message decisions
-WINDOW_FAULTS = frozenset({"restart", "pause", "slow_dependency", "dependency_down", "kill"}
-                          | NETWORK_FAULTS)
-ALL_FAULTS = MESSAGE_FAULTS | PROCESS_FAULTS | NETWORK_FAULTS
+WINDOW_FAULTS = names("window", "network")
+ALL_FAULTS = names()
+#: faults that act on one message, so they can be pinned to it (``message`` or
+#: ``correlation`` + ``hop``) instead of drawn by probability
+PINNABLE_FAULTS = names("message", "crash")
 
 Range = float | tuple[float, float]
 
@@ -47,6 +50,10 @@ class FaultSpec:
         max: most times a per-message fault may fire (None: no limit).
         params: fault parameters (``ms``, ``latency_ms``, ``version``, ``mode``...).
         line: where it was declared (for errors).
+        message: pinned: fire on the message with this message id only.
+        correlation: pinned: fire on messages of this correlation only (with ``hop``: the one
+            that many handoffs from the ingress input, which is hop 0).
+        hop: see ``correlation``.
     """
 
     fault: str
@@ -58,11 +65,18 @@ class FaultSpec:
     max: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     line: int | None = None
+    message: str | None = None
+    correlation: str | None = None
+    hop: int | None = None
 
 
 @dataclass(frozen=True)
 class PlannedFault:
-    """A fault window in the plan. ``end`` None means until the run ends."""
+    """A fault window in the plan. ``end`` None means until the run ends.
+
+    ``message``, ``correlation`` and ``hop`` pin a per-message fault to one message (see
+    :class:`FaultSpec`); unpinned faults match every message.
+    """
 
     id: str
     fault: str
@@ -72,14 +86,34 @@ class PlannedFault:
     probability: float
     max: int | None
     params: dict[str, Any]
+    message: str | None = None
+    correlation: str | None = None
+    hop: int | None = None
 
     def active(self, t: float) -> bool:
         return t >= self.start and (self.end is None or t < self.end)
 
+    @property
+    def pinned(self) -> bool:
+        return self.message is not None or self.correlation is not None
+
+    def matches(self, message_id: str | None, correlation_id: str | None,
+                hop: int | None) -> bool:
+        """Whether this fault may fire on that message (always, when it is not pinned)."""
+        if self.message is not None and message_id != self.message:
+            return False
+        if self.correlation is not None and correlation_id != self.correlation:
+            return False
+        return self.hop is None or hop == self.hop
+
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "fault": self.fault, "target": self.target, "start": self.start,
+        data = {"id": self.id, "fault": self.fault, "target": self.target, "start": self.start,
                 "end": self.end, "probability": self.probability, "max": self.max,
                 "params": self.params}
+        for key in ("message", "correlation", "hop"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
 
 
 def _draw(rng: random.Random, value: Range | None) -> float | None:
@@ -103,7 +137,8 @@ def plan(specs: list[FaultSpec], seed: int) -> list[PlannedFault]:
             out.append(PlannedFault(
                 id=f"f{i}.{r}:{spec.fault}@{spec.target}", fault=spec.fault, target=spec.target,
                 start=round(start, 4), end=None if dur is None else round(start + dur, 4),
-                probability=spec.probability, max=spec.max, params=dict(spec.params)))
+                probability=spec.probability, max=spec.max, params=dict(spec.params),
+                message=spec.message, correlation=spec.correlation, hop=spec.hop))
     return out
 
 

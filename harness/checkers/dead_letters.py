@@ -32,7 +32,10 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
     for e in events:
         kind = e.get("kind")
         if kind in ("ingress", "publish", "fault_start") and e.get("body"):
-            for ident in (e.get("message_id"), e.get("correlation_id")):
+            idents = ((e.get("copy_message_id"), e.get("copy_correlation_id"))
+                      if e.get("copy_message_id")  # a resubmission's bytes are the copy's own
+                      else (e.get("message_id"), e.get("correlation_id")))
+            for ident in idents:
                 if ident:
                     sent.setdefault(ident, set()).add(e["body"])
         elif kind == "dead_letter":

@@ -8,7 +8,8 @@ records it; its fate is the set of terminal outcomes its correlation reached: ``
 - indeterminate: no fate, but the history is cut short or some dead letters carry no
   correlation id -> unknown (never passed);
 - conflicting: more than one fate (e.g. completed and dead-lettered) -> invalid;
-- unexpected: an outcome for a correlation that never entered -> invalid.
+- unexpected: an outcome for a correlation that never entered -> invalid (a ``resubmit``
+  fault's new correlation entered; its fate is not required: the run does not wait for it).
 
 Counts: attempted, completed, declined, dead_lettered, lost, indeterminate, conflicting,
 unexpected, anonymous_dead_letters.
@@ -38,6 +39,7 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
     anonymous = 0
     _, mids, bodies = fault_targets(events)
     injected: dict[str, set[str]] = {}
+    resubmitted: set[str] = set()  # correlations a resubmit fault started (a client's retry)
     for e in events:
         kind = e.get("kind")
         if kind == "ingress":
@@ -48,6 +50,8 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
             cid = e.get("correlation_id")
             if cid:
                 fates.setdefault(cid, set()).add(str(e.get("outcome")))
+        elif kind == "fault_start" and e.get("copy_correlation_id"):
+            resubmitted.add(e["copy_correlation_id"])
         elif kind == "dead_letter":
             cid = e.get("correlation_id")
             if not e.get("reason"):
@@ -83,7 +87,7 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
         if only in counts:
             counts[only] += 1
     for cid, fate in fates.items():
-        if cid not in accepted:
+        if cid not in accepted and cid not in resubmitted:
             counts["unexpected"] += 1
             ex.add("unexpected", {"correlation_id": cid, "fates": sorted(fate)})
     if counts["lost"] or counts["conflicting"] or counts["unexpected"]:

@@ -8,6 +8,9 @@ published (producer other than ``workload``):
 - gap: its causation id names no known message (a hole in the chain);
 - correlation_changed: its cause belongs to another correlation.
 
+A ``resubmit`` fault's copy is a known message; with a new correlation id it starts a
+correlation of its own (a client's retry enters like an input).
+
 Also: unknown_delivery (an agent got a message id that was never published or ingressed, and no
 fault injected it) and orphan_effect (an effect or outcome for a correlation that never entered).
 
@@ -57,7 +60,11 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
             effects.append(e)
         elif kind == "fault_start" and e.get("message_id"):
             injected.add(e["message_id"])
-    seen: set[str] = set()
+            if e.get("copy_message_id"):  # a resubmission: a message (and input) of its own
+                known[e["copy_message_id"]] = e.get("copy_correlation_id")
+                if e.get("copy_correlation_id"):
+                    ingress.add(e["copy_correlation_id"])
+    seen: set[Any] = set()
     for e in published:
         mid = e.get("message_id")
         if mid in seen:

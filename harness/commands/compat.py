@@ -16,7 +16,12 @@ from typing import Any, TextIO
 from harness.commands._common import add_json_flag, out_console, print_json
 from harness.commands._compat_render import render_registry, render_result
 from harness.contracts.compat.check import CompatResult, check_compatibility
-from harness.contracts.compat.formats import check_files, check_record, format_of
+from harness.contracts.compat.formats import (
+    check_files,
+    check_record,
+    format_of,
+    normalise_record,
+)
 from harness.contracts.compat.levels import MODES
 from harness.contracts.compat.registry_check import check_registry
 from harness.contracts.compat.resolve import file_fetcher
@@ -119,6 +124,8 @@ def run_compat(args: argparse.Namespace) -> int:
     except RecursionError:
         raise InputError("schema nests too deeply to compare",
                          where=f"{args.old} / {args.new}") from None
+    except ValueError as exc:
+        raise InputError(str(exc), where="compat") from None
     return _report(result, args)
 
 
@@ -210,6 +217,8 @@ def _jsonl_record(line: str, where: str) -> dict[str, Any]:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg} at column {exc.colno}", where=where) from None
+    if isinstance(record, dict):
+        record = normalise_record(record)
     if not isinstance(record, dict) or "old" not in record or "new" not in record:
         raise InputError('expected an object with "old" and "new"', where=where)
     for key in ("mode", "policy", "format"):

@@ -2,7 +2,8 @@
 
 Message pacts between agents (see docs/contracts.md): verify a producer agent against its
 consumers' pacts (local folder or Pact Broker), publish pacts, record deployments, and ask the
-broker whether a version can be deployed.
+broker whether a version can be deployed. The broker commands run the Pact Foundation's own
+client (``pact broker ...``, pact-python-cli) and render its answer.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--pacts", default=None,
                      help="pact file or folder (default: pacts/ in the pipeline's registry)")
     src.add_argument("--broker", default=None, help="Pact Broker base URL")
-    v.add_argument("--pipeline", default=None, help="pipeline file (default: payments example)")
+    v.add_argument("--pipeline", default=None,
+                   help="pipeline file (default: ./pipeline.yaml; an --incident names its own)")
+    v.add_argument("--amqp-url", default=None,
+                   help="RabbitMQ for a black-box provider (default amqp://guest:guest@"
+                        "127.0.0.1:5672/): its messages come from the running service")
     v.add_argument("--agent", default=None,
                    help="replace the provider's handler: FILE.py:ATTR or module:attr")
     v.add_argument("--variant", default=None, help="a variant from the pipeline's 'variants'")
@@ -54,7 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.set_defaults(func=verify_main)
 
     pub = csub.add_parser("publish", help="publish pact files to a Pact Broker")
-    pub.add_argument("--pacts", default=None, help="pact file or folder (default: contracts/pacts)")
+    pub.add_argument("--pacts", default=None,
+                     help="pact file or folder (default: pacts/ in the pipeline's registry)")
+    pub.add_argument("--pipeline", default=None, help="pipeline file (default: ./pipeline.yaml)")
     pub.add_argument("--broker", default=None, help="broker URL (default: PACT_BROKER_BASE_URL)")
     pub.add_argument("--consumer-version", required=True)
     pub.add_argument("--branch", default=None)
@@ -100,10 +107,10 @@ def _broker_url(args: argparse.Namespace) -> str:
     return url
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from harness.contracts.broker import BrokerClient
+def _broker(command: str, *args: str, url: str) -> Any:
+    from harness.contracts.pact_cli import broker
 
-    return BrokerClient.from_env(_broker_url(args))
+    return broker(command, *args, url=url)
 
 
 def verify_main(args: argparse.Namespace) -> int:
@@ -112,7 +119,8 @@ def verify_main(args: argparse.Namespace) -> int:
 
     target = resolve_target(args.provider, pipeline=args.pipeline, agent_ref=args.agent,
                             variant=args.variant, incident=args.incident,
-                            registry_overlay=args.registry_overlay, states_ref=args.states)
+                            registry_overlay=args.registry_overlay, states_ref=args.states,
+                            amqp_url=args.amqp_url)
     broker = None
     if args.publish and not args.broker:
         raise InputError("results are published to a broker: give --broker URL", where="--publish")
@@ -186,35 +194,47 @@ def render_report(report: Any) -> None:
         console.print(f"OK: {len(report.outcomes)} interactions verified", markup=False)
 
 
+def _default_pacts(pipeline: str | None) -> str:
+    """``pacts/`` in the registry of ``--pipeline`` (else ./pipeline.yaml)."""
+    from pathlib import Path
+
+    from harness.contracts.target import find_pipeline
+    from harness.pipeline import load_yaml_with_lines
+
+    path = Path(pipeline).resolve() if pipeline else find_pipeline()
+    raw = load_yaml_with_lines(path)
+    registry = raw.get("registry", "contracts") if isinstance(raw, dict) else "contracts"
+    return str((path.parent / str(registry) / "pacts").resolve())
+
+
 def publish_main(args: argparse.Namespace) -> int:
     from harness.contracts.pactfiles import load_pacts
-    from harness.contracts.registry import default_registry_path
 
-    folder = args.pacts or str(default_registry_path() / "pacts")
-    pacts = load_pacts(folder)
+    folder = args.pacts or _default_pacts(args.pipeline)
+    pacts = load_pacts(folder)  # checks every file first: one clear line for a broken one
     if args.consumer:
         pacts = [p for p in pacts if p.consumer == args.consumer]
     if not pacts:
         raise InputError("no pact files to publish", where=folder)
-    client = _client(args)
-    results = []
-    for consumer in sorted({p.consumer for p in pacts}):
-        mine = [p for p in pacts if p.consumer == consumer]
-        results.append(client.publish(consumer, args.consumer_version, [p.data for p in mine],
-                                      branch=args.branch, tags=args.tag))
+    url = _broker_url(args)
+    extra = [*(["--branch", args.branch] if args.branch else []),
+             *[a for tag in args.tag for a in ("--tag", tag)]]
+    results = [_broker("publish", str(p.path), "--consumer-app-version", args.consumer_version,
+                       *extra, url=url) for p in sorted(pacts, key=lambda p: str(p.path))]
     if args.json:
         print_json({"published": results})
     else:
         console = out_console()
         for res in results:
-            for notice in res.get("notices", []):
+            for notice in (res or {}).get("notices", []):
                 console.print(f"{notice.get('type', 'info')}: {notice.get('text', '')}",
                               markup=False)
     return 0
 
 
 def environment_main(args: argparse.Namespace) -> int:
-    result = _client(args).create_environment(args.name, production=args.production)
+    result = _broker("create-environment", "--name", args.name,
+                     *(["--production"] if args.production else []), url=_broker_url(args))
     if args.json:
         print_json(result)
     else:
@@ -224,8 +244,8 @@ def environment_main(args: argparse.Namespace) -> int:
 
 
 def record_main(args: argparse.Namespace) -> int:
-    client = _client(args)
-    result = client.record_deployment(args.pacticipant, args.version, args.environment)
+    result = _broker("record-deployment", "--pacticipant", args.pacticipant, "--version",
+                     args.version, "--environment", args.environment, url=_broker_url(args))
     if args.json:
         print_json(result)
     else:
@@ -235,8 +255,9 @@ def record_main(args: argparse.Namespace) -> int:
 
 
 def can_i_deploy_main(args: argparse.Namespace) -> int:
-    client = _client(args)
-    answer = client.can_i_deploy(args.pacticipant, args.version, args.to_environment)
+    answer = _broker("can-i-deploy", "--pacticipant", args.pacticipant, "--version",
+                     args.version, "--to-environment", args.to_environment,
+                     url=_broker_url(args))
     summary = answer.get("summary", {})
     if args.json:
         print_json(answer)
@@ -252,10 +273,12 @@ def can_i_deploy_main(args: argparse.Namespace) -> int:
                           str(row.get("consumer", {}).get("version", {}).get("number", "")),
                           row.get("provider", {}).get("name", ""),
                           str((row.get("provider", {}).get("version") or {}).get("number", "")),
-                          {True: "yes", False: "FAILED"}.get(ver.get("success"), "unknown"))
+                          {True: "yes", False: "FAILED"}.get(ver.get("success"),  # type: ignore[arg-type]
+                                                             "unknown"))
         console.print(table)
         console.print(f"{'YES' if summary.get('deployable') else 'NO'}: "
                       f"{summary.get('reason', '')}", markup=False)
-        for reason in answer.get("reasons", []):
-            console.print(f"  - {reason}", markup=False)
+        for notice in answer.get("notices", []):
+            console.print(f"  - {notice.get('type', 'info')}: {notice.get('text', '')}",
+                          markup=False)
     return 0 if summary.get("deployable") else 1

@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    ".proto or .avsc file (valid messages and labelled mutations)")
     p.add_argument("--message", help="with --schema: the Protobuf message (default: the first)")
     p.add_argument("--agent", default=None, help="fuzz only this agent")
+    p.add_argument("--broker", default=None,
+                   help="RabbitMQ URL: fuzz black-box agents through their queue")
     p.add_argument("--examples", type=int, default=100, help="inputs per agent (default 100)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: random, printed)")
     p.add_argument("--stateful", type=int, default=0, metavar="N",
@@ -55,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
             bars[agent].update(done)
 
         report = fuzz_pipeline(args.pipeline, agent=args.agent, examples=args.examples,
-                               seed_=seed, progress=progress)
+                               seed_=seed, progress=progress, broker=args.broker)
     stateful = None
     if args.stateful > 0:
         from harness.fuzz.stateful import run_stateful

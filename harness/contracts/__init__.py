@@ -7,8 +7,9 @@
 - :mod:`~harness.contracts.states`, :mod:`~harness.contracts.target`: provider states, the agent
   under verification (variants, incidents, registry overlays).
 - :mod:`~harness.contracts.verify`: provider verification with pact-python's ``Verifier``.
-- :mod:`~harness.contracts.broker`: a HAL client of the Pact Broker;
-  :mod:`~harness.contracts.broker_stub`: an in-process stub of it for tests.
+- :mod:`~harness.contracts.pact_cli`: the Pact Foundation's broker client (``pact broker``,
+  pact-python-cli), wrapped thinly; :mod:`~harness.contracts.broker_pacts`: the pacts a provider
+  must verify, read before the verifier runs.
 
 See docs/contracts.md.
 """

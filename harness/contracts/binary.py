@@ -12,10 +12,11 @@ decode with the real codec (protobuf runtime, fastavro) and pass the checks belo
 payload is ``schema_invalid`` naming the place. Agents build payloads with :func:`encode_payload`
 and read them with :func:`decode_payload`.
 
-Checks beyond decoding: Protobuf -- a known field number with the wrong wire type (the runtime
-would silently keep it as an unknown field), an enum number the schema does not declare, missing
-proto2 required fields; unknown field numbers are allowed (schema evolution). Avro -- every byte
-consumed (no trailing garbage).
+A ``v<N>.values.json`` beside the version (a JSON Schema) also checks the decoded value (see
+:func:`values_validator`). Checks beyond decoding: Protobuf -- a known field number with the
+wrong wire type (the runtime would silently keep it as an unknown field), an enum number the
+schema does not declare, missing proto2 required fields; unknown field numbers are allowed
+(schema evolution). Avro -- every byte consumed (no trailing garbage).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AVRO_TYPES", "PROTOBUF_TYPES", "BinaryValidator", "check_avro_bytes",
            "check_protobuf_bytes", "decode_payload", "encode_payload", "is_binary_payload",
-           "validate_binary"]
+           "validate_binary", "values_path", "values_validator"]
 
 PROTOBUF_TYPES = ("application/protobuf", "application/x-protobuf")
 AVRO_TYPES = ("avro/binary", "application/avro")
@@ -87,7 +88,43 @@ def validate_binary(registry: SchemaRegistry, sv: SchemaVersion, payload: Any) -
         problem, value = check_avro_bytes(schema, data)
     if problem:
         raise _fail(sv, "#/data", problem)
+    rules = values_validator(registry, sv)
+    if rules is not None:
+        error = next(iter(sorted(rules.iter_errors(value), key=lambda e: e.path)), None)
+        if error is not None:
+            pointer = "#/" + "/".join(str(p) for p in error.absolute_path)
+            raise _fail(sv, f"#/data {pointer}", error.message[:300])
     return value
+
+
+_RULES: dict[str, Any] = {}
+
+
+def values_path(sv: SchemaVersion) -> Path:
+    """``v<N>.values.json`` beside a .proto/.avsc version: a JSON Schema for decoded values."""
+    return sv.path.with_name(f"v{sv.version}.values.json")
+
+
+def values_validator(registry: SchemaRegistry, sv: SchemaVersion) -> Any:
+    """The validator of the version's ``v<N>.values.json`` (None when there is none).
+
+    Protobuf and Avro say nothing about values (a pattern, a range, an enum of strings); this
+    optional JSON Schema, applied to the decoded payload, does, as Confluent's data-contract
+    rules do. Payloads that fail it are ``schema_invalid`` like any other."""
+    path = values_path(sv)
+    key = str(path)
+    if key not in _RULES:
+        if not path.exists():
+            _RULES[key] = None
+        else:
+            from jsonschema import validators
+
+            from harness.contracts.registry import load_json_file
+
+            schema = load_json_file(path)
+            cls = validators.validator_for(schema, default=validators.Draft7Validator)
+            _RULES[key] = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return _RULES[key]
 
 
 def check_protobuf_bytes(schema: Any, data: bytes, message: str | None = None

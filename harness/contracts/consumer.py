@@ -53,13 +53,19 @@ class ConsumerContractError(AssertionError):
     """A consumer's pact is inconsistent with its schema, or its handler rejects the message."""
 
 
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion in a fresh event loop, even when one is already running
-    in this thread (then it runs on a helper thread)."""
+def _loop_running() -> bool:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        return False
+    return True
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion in a fresh event loop, even when one is already running
+    in this thread (then it runs on a helper thread)."""
+    if not _loop_running():
+        return asyncio.run(coro)  # outside any except block: its errors carry no stale context
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -160,7 +166,9 @@ class ConsumerPact:
             raise ConsumerContractError(f"{self.consumer.name}: no messages expected")
         examples: list[tuple[Any, dict[str, Any]]] = []
         self.pact.verify(lambda body, metadata: examples.append((str(body), metadata)), "Async")
-        results = run_sync(self._run_all(examples))
+        payloads = [self._checked_payload(exp, text)
+                    for exp, (text, _metadata) in zip(self.expectations, examples, strict=True)]
+        results = run_sync(self._run_all(payloads))
         if self.on_written is not None:
             self.on_written(self.document())
         return results
@@ -172,30 +180,41 @@ class ConsumerPact:
             path = Path(tmp) / f"{self.consumer.name}-{self.provider}.json"
             return json.loads(path.read_text(encoding="utf-8"))
 
-    async def _run_all(self, examples: list[tuple[str, dict[str, Any]]]) -> list[ProbeResult]:
-        results = []
-        async with AgentProbe(self.consumer, self.registry, params=self.params) as probe:
-            for index, (exp, (text, _metadata)) in enumerate(
-                    zip(self.expectations, examples, strict=True)):
-                results.append(await self._run_one(probe, index, exp, text))
-        return results
+    def _who(self, exp: Expectation) -> str:
+        return (f"consumer {self.consumer.name}, pact with {self.provider}, "
+                f"message {exp.description!r}")
 
-    async def _run_one(self, probe: AgentProbe, index: int, exp: Expectation,
-                       text: str) -> ProbeResult:
-        who = (f"consumer {self.consumer.name}, pact with {self.provider}, "
-               f"message {exp.description!r}")
+    def _checked_payload(self, exp: Expectation, text: str) -> Any:
+        """The example payload, after checking the consumer reads it and it fits the schema
+        (done before any event loop starts, so the error is the only one reported)."""
         ref = exp.ref
         if ref.version not in self.consumer.consumed_versions(ref.type):
             consumes = ", ".join(map(str, self.consumer.consumes))
-            raise ConsumerContractError(f"{who}: {self.consumer.name} does not consume {ref} "
-                                        f"(consumes: {consumes})")
+            raise ConsumerContractError(f"{self._who(exp)}: {self.consumer.name} does not "
+                                        f"consume {ref} (consumes: {consumes})")
         payload = json.loads(text)
         try:
             self.registry.validate(ref.type, ref.version, payload)
         except ValidationFailed as exc:
+            schema = self.registry.get(ref.type, ref.version).path if exc.reason == (
+                "schema_invalid") else self.registry.root
             raise ConsumerContractError(
-                f"{who}: the example does not match registry schema {ref} "
-                f"({self.registry.get(ref.type, ref.version).path}): {exc.detail}") from exc
+                f"{self._who(exp)}: the example does not match registry schema {ref} "
+                f"({schema}): {exc.detail}") from None
+        return payload
+
+    async def _run_all(self, payloads: list[Any]) -> list[ProbeResult]:
+        results = []
+        async with AgentProbe(self.consumer, self.registry, params=self.params) as probe:
+            for index, (exp, payload) in enumerate(zip(self.expectations, payloads,
+                                                       strict=True)):
+                results.append(await self._run_one(probe, index, exp, payload))
+        return results
+
+    async def _run_one(self, probe: AgentProbe, index: int, exp: Expectation,
+                       payload: Any) -> ProbeResult:
+        who = self._who(exp)
+        ref = exp.ref
         envelope = Envelope.ingress(
             type=ref.type, schema_version=ref.version, payload=payload,
             correlation_id=f"pact-{self.consumer.name}-{index}",

@@ -69,11 +69,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def pact_registry() -> Any:
-    """The schema registry consumer examples are validated against (the bundled one)."""
+def pact_registry(harness_pipeline_spec: Any) -> Any:
+    """The schema registry consumer examples are validated against: the pipeline's
+    (``registry:`` of ``harness_pipeline_file``)."""
     from harness.contracts.registry import SchemaRegistry
 
-    return SchemaRegistry()
+    return SchemaRegistry(harness_pipeline_spec.registry_path)
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +84,9 @@ def generated_pacts(pytestconfig: pytest.Config) -> PactCollector:
 
 
 @pytest.fixture
-def message_pact(request: pytest.FixtureRequest,
-                 pact_registry: Any) -> Iterator[Callable[..., Any]]:
-    """Factory: ``message_pact(consumer_agent, provider=NAME, params=None)`` -> ConsumerPact.
+def message_pact(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """Factory: ``message_pact(consumer_agent, provider=NAME, params=None, registry=None)`` ->
+    ConsumerPact. The registry defaults to ``pact_registry`` (the pipeline's).
 
     Each pact is kept only if the test passes, and merged with the other tests' at the end.
     """
@@ -95,7 +96,9 @@ def message_pact(request: pytest.FixtureRequest,
 
     def make(consumer: Any, *, provider: str, params: dict[str, Any] | None = None,
              registry: Any = None) -> ConsumerPact:
-        return ConsumerPact(consumer, provider, registry or pact_registry, params=params,
+        if registry is None:
+            registry = request.getfixturevalue("pact_registry")
+        return ConsumerPact(consumer, provider, registry, params=params,
                             on_written=staged.append)
 
     yield make

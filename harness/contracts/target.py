@@ -1,6 +1,7 @@
 """What a provider verification runs: one agent of a pipeline, maybe a variant, with its states.
 
-The agent comes from a pipeline file (default: the payments example), optionally replaced by:
+The agent comes from a pipeline file (``--pipeline``, else ``./pipeline.yaml``), optionally
+replaced by:
 
 - ``agent_ref`` (``examples/payments/agents.py:fraud_v2``, relative to the working folder);
 - a pipeline variant: the pipeline file's ``variants: {NAME: {AGENT: HANDLER, registry_overlay:
@@ -28,7 +29,8 @@ from harness.errors import InputError, PipelineError
 from harness.pipeline import is_meta, load_object, load_pipeline, load_yaml_with_lines
 from harness.schemas import check_document
 
-__all__ = ["ProviderTarget", "default_pipeline", "overlay_registry", "resolve_target"]
+__all__ = ["ProviderTarget", "default_pipeline", "find_pipeline", "overlay_registry",
+           "resolve_target"]
 
 
 @dataclass
@@ -52,11 +54,27 @@ class ProviderTarget:
     dependencies: dict[str, Dependency] = field(default_factory=dict)
     states_ref: str = ""
     pipeline: Path | None = None
+    #: a black-box provider: (pipeline spec, RabbitMQ URL); its messages come from the running
+    #: service (harness.blackbox.driver), not from an in-process handler
+    black_box: Any = None
 
 
 def default_pipeline() -> Path:
     """The payments example's pipeline file (beside the bundled ``contracts/``)."""
     return default_registry_path().parent / "examples" / "payments" / "pipeline.yaml"
+
+
+def find_pipeline(folder: str | Path | None = None) -> Path:
+    """``pipeline.yaml`` in ``folder`` (default: the working folder).
+
+    Raises:
+        InputError: there is none (give ``--pipeline FILE``).
+    """
+    path = Path(folder or Path.cwd()) / "pipeline.yaml"
+    if not path.is_file():
+        raise InputError(f"needs a pipeline: give --pipeline FILE (no pipeline.yaml in "
+                         f"{path.parent})", where="--pipeline")
+    return path.resolve()
 
 
 def overlay_registry(root: str | Path, overlay: str | Path | None = None) -> SchemaRegistry:
@@ -131,7 +149,7 @@ def _overlay_of_handler(pipeline: Path, agent: str, ref: str) -> Path | None:
 def resolve_target(provider: str, *, pipeline: str | Path | None = None,
                    agent_ref: str | None = None, variant: str | None = None,
                    incident: str | Path | None = None, registry_overlay: str | Path | None = None,
-                   states_ref: str | None = None) -> ProviderTarget:
+                   states_ref: str | None = None, amqp_url: str | None = None) -> ProviderTarget:
     """Load the provider agent and everything its verification needs.
 
     Raises:
@@ -143,7 +161,9 @@ def resolve_target(provider: str, *, pipeline: str | Path | None = None,
     if incident is not None:
         pipeline, overrides, incident_overlay = _incident(Path(incident).resolve())
         overlay = overlay or incident_overlay
-    pipeline_path = Path(pipeline).resolve() if pipeline else default_pipeline()
+    pipeline_path = Path(pipeline).resolve() if pipeline else find_pipeline()
+    if not pipeline_path.is_file():
+        raise InputError("no such pipeline file", where=str(pipeline_path))
     if variant is not None:
         more, variant_overlay = _variant(pipeline_path, variant)
         overrides.update(more)
@@ -162,22 +182,28 @@ def resolve_target(provider: str, *, pipeline: str | Path | None = None,
                          f"{', '.join(names) or 'none'})", where=str(pipeline_path))
     spec = load_pipeline(pipeline_path, overrides=overrides)
     agent_spec = spec.agents[provider]
-    if agent_spec.agent is None:
-        raise InputError(f"{provider} is a black-box command; the harness verifies SDK agents",
-                         where=str(pipeline_path))
+    black_box = None
+    if agent_spec.agent is None:  # a black box: verified through its queue on RabbitMQ
+        from harness.blackbox.driver import DEFAULT_BROKER, agent_of
+
+        agent = agent_of(agent_spec)
+        black_box = (spec, amqp_url or DEFAULT_BROKER)
+    else:
+        agent = agent_spec.agent
     registry = overlay_registry(spec.registry_path, overlay)
-    for ref in agent_spec.agent.emits:
+    for ref in agent.emits:
         if (ref.type, ref.version) not in registry:
             raise InputError(f"{provider} ({agent_spec.handler_ref}) emits {ref}, which is not in "
                              f"the registry at {spec.registry_path} (give its schema with "
                              "--registry-overlay DIR, or use --incident/--variant)",
                              where=str(pipeline_path))
-    ref = states_ref or "provider_states.py:states"
-    where = f"{pipeline_path.parent / ref.split(':')[0]}"
-    states = load_object(ref, base=pipeline_path.parent, where=where)
+    states_at = states_ref or "provider_states.py:states"
+    where = f"{pipeline_path.parent / states_at.split(':')[0]}"
+    states = load_object(states_at, base=pipeline_path.parent, where=where)
     if not isinstance(states, ProviderStates):
-        raise InputError(f"{ref} is a {type(states).__name__}, not ProviderStates", where=where)
-    return ProviderTarget(agent=agent_spec.agent, registry=registry,
+        raise InputError(f"{states_at} is a {type(states).__name__}, not ProviderStates",
+                         where=where)
+    return ProviderTarget(agent=agent, registry=registry,
                           states=states.for_agent(provider), params=agent_spec.params,
                           dependencies=agent_spec.dependencies, states_ref=where,
-                          pipeline=pipeline_path)
+                          pipeline=pipeline_path, black_box=black_box)

@@ -161,6 +161,7 @@ class _Producer:
         self.target = target
         self.expected_types = expected_types
         self.errors: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.session: Any = None  # harness.blackbox.driver.DriverSession for a black box
 
     def __call__(self, description: str, metadata: dict[str, Any]) -> dict[str, Any]:
         states = [s for s in (metadata or {}).get("providerStates") or [] if isinstance(s, dict)]
@@ -201,7 +202,10 @@ class _Producer:
                 raise _HandlerError(f"provider state {state['name']!r} has no handler for "
                                     f"{agent.name} in {self.target.states_ref} (known: {known})")
             inputs.append(fn(dict(state.get("params") or {})))
-        result = run_sync(self._run(inputs[0]))
+        if self.session is not None:  # a black box: through the running service's queue
+            result = self.session.send(inputs[0])
+        else:
+            result = run_sync(self._run(inputs[0]))
         if result.outcome != "acked":
             why = "; ".join(f"{d.reason}: {d.detail}" for d in result.dead_letters)
             raise _HandlerError(f"{agent.name} did not ack the input of state {states[0]['name']!r}"
@@ -242,7 +246,7 @@ def _quiet(enabled: bool) -> Iterator[None]:
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
+    fds = [os.dup(1), os.dup(2)]
     sink = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(sink, 1)
@@ -251,9 +255,9 @@ def _quiet(enabled: bool) -> Iterator[None]:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, sink):
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        for fd in (*fds, sink):
             os.close(fd)
 
 
@@ -306,16 +310,14 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
         if not files:
             raise InputError(f"no pact names provider {agent.name!r}", where=str(pacts))
     else:
-        from harness.contracts.broker import BrokerClient
+        from harness.contracts.broker_pacts import fetch_pacts_for_verification
 
-        client = BrokerClient(broker.url, token=broker.token, username=broker.username,
-                              password=broker.password)
-        fetched = client.pacts_for_verification(
-            agent.name, selectors=broker.selectors, provider_branch=broker.provider_branch,
-            include_pending=broker.include_pending, wip_since=broker.wip_since)
-        files = [PactFile(Path(p["url"]), p["pact"]["consumer"]["name"], agent.name,
-                          p["pact"].get("interactions", []), p["pact"]) for p in fetched]
-        notices += [n for p in fetched for n in p.get("notices", [])]
+        files, more = fetch_pacts_for_verification(
+            broker.url, agent.name, selectors=broker.selectors,
+            provider_branch=broker.provider_branch, include_pending=broker.include_pending,
+            wip_since=broker.wip_since, token=broker.token, username=broker.username,
+            password=broker.password)
+        notices += more
     for pact in files:
         for inter in pact.interactions:
             md = inter.get("metadata") or {}
@@ -328,7 +330,7 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
                                "interactions fail")
     handler = _Producer(target, expected)
 
-    def message(name: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    def message(name: str, metadata: dict[str, Any]) -> Any:  # a pact Message dictionary
         return handler(name, metadata)
 
     verifier = Verifier(agent.name).message_handler(message).set_coloured_output(enabled=False)
@@ -341,9 +343,9 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
         if not files:
             notices.append(f"the broker has no pacts for {agent.name} under these selectors")
             return VerifyReport(agent.name, version, source, [], notices)
-        builder = verifier.broker_source(broker.url, token=broker.token,
-                                         username=broker.username, password=broker.password,
-                                         selector=True)
+        builder = verifier.broker_source(  # type: ignore[call-overload]
+            broker.url, token=broker.token, username=broker.username, password=broker.password,
+            selector=True)
         builder = builder.include_pending() if broker.include_pending else builder.exclude_pending()
         builder = (builder.include_wip_since(broker.wip_since) if broker.wip_since
                    else builder.exclude_wip())
@@ -356,7 +358,15 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
         if broker.publish:
             verifier.set_publish_options(version, branch=broker.provider_branch)
     error: Exception | None = None
-    with _quiet(quiet):
+    session: Any = contextlib.nullcontext()
+    if target.black_box is not None:
+        from harness.blackbox.driver import BlackBoxDriver, DriverSession
+
+        spec, url = target.black_box
+        session = DriverSession(BlackBoxDriver(spec, agent.name, broker=url,
+                                               registry=target.registry))
+    with session as running, _quiet(quiet):
+        handler.session = running
         try:
             verifier.verify()
         except RuntimeError as exc:

@@ -19,8 +19,8 @@ from typing import Any
 
 from harness.contracts.binary import check_avro_bytes, check_protobuf_bytes
 
-__all__ = ["Mutation", "SchemaFuzzReport", "avro_mutations", "fuzz_schema", "proto_mutations",
-           "random_proto"]
+__all__ = ["PAYLOAD_OBJECT_SCHEMA", "Mutation", "SchemaFuzzReport", "avro_mutations",
+           "fuzz_schema", "payload_strategy", "proto_mutations", "random_proto"]
 
 
 @dataclass(frozen=True)
@@ -218,13 +218,14 @@ def fuzz_schema(path: str | Path, *, examples: int = 100, seed: int = 1,
     loaded = load_file(path, root=root if root is not None else _import_root(str(path)))
     rng = random.Random(seed)
     report = SchemaFuzzReport(str(path), loaded.format, seed)
+    schema: Any = loaded.schema  # ProtoSchema or AvroSchema, by loaded.format
     for _ in range(examples):
         if loaded.format == "protobuf":
             from harness.contracts.compat.proto_codec import message_class
 
-            cls = message_class(loaded.schema, message)
+            cls = message_class(schema, message)
             data = random_proto(cls(), rng).SerializeToString()
-            check = lambda raw: check_protobuf_bytes(loaded.schema, raw, message)[0]  # noqa: E731
+            check = lambda raw: check_protobuf_bytes(schema, raw, message)[0]  # noqa: E731
             mutations = proto_mutations(data, cls.DESCRIPTOR, rng)
         elif loaded.format == "avro":
             import fastavro
@@ -232,11 +233,11 @@ def fuzz_schema(path: str | Path, *, examples: int = 100, seed: int = 1,
             from harness.fuzz.avro_values import random_datum
 
             out = io.BytesIO()
-            fastavro.schemaless_writer(out, loaded.schema.fast,
-                                       random_datum(loaded.schema.json, rng))
+            fastavro.schemaless_writer(out, schema.fast,
+                                       random_datum(schema.json, rng))
             data = out.getvalue()
-            check = lambda raw: check_avro_bytes(loaded.schema, raw)[0]  # noqa: E731
-            mutations = avro_mutations(data, loaded.schema.json, rng)
+            check = lambda raw: check_avro_bytes(schema, raw)[0]  # noqa: E731
+            mutations = avro_mutations(data, schema.json, rng)
         else:
             raise ValueError(f"{path}: fuzz --schema takes a .proto or .avsc file")
         problem = check(data)
@@ -253,3 +254,49 @@ def fuzz_schema(path: str | Path, *, examples: int = 100, seed: int = 1,
                                         "problem": problem or f"accepted, expected {m.expect}",
                                         "b64": base64.b64encode(m.data).decode()})
     return report
+
+
+#: The binary payload object as a JSON Schema, for the mutation fuzzers that work on dicts.
+PAYLOAD_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"content_type": {"type": "string"}, "schema": {"type": "string"},
+                   "message": {"type": "string"}, "data": {"type": "string"}},
+    "required": ["content_type", "data"],
+}
+
+
+def payload_strategy(registry: Any, message_type: str, version: int,
+                     from_json_schema: Any = None) -> Any:
+    """A Hypothesis strategy of valid binary payload objects for a .proto/.avsc subject:
+    values drawn from its ``v<N>.values.json`` when it has one (``from_json_schema`` builds the
+    strategy), else random messages from Hypothesis' own seeded random; encoded with the real
+    codec and kept when the registry finds them valid."""
+    from hypothesis import strategies as st
+
+    from harness.contracts.binary import _schema, encode_payload, values_path
+    from harness.contracts.registry import load_json_file
+
+    sv = registry.get(message_type, version)
+    schema = _schema(sv, registry.root)
+    rules = values_path(sv)
+    if rules.exists() and from_json_schema is not None:
+        def encoded(value: Any) -> dict[str, Any] | None:
+            try:
+                return encode_payload(registry, message_type, version, value)
+            except Exception:  # a value the codec cannot carry (the filter drops it)
+                return None
+
+        return from_json_schema(load_json_file(rules)).map(encoded).filter(
+            lambda p: p is not None and registry.is_valid(message_type, version, p))
+
+    def build(rng: random.Random) -> dict[str, Any]:
+        if sv.format == "protobuf":
+            from harness.contracts.compat.proto_codec import message_class, to_native
+
+            value = to_native(random_proto(message_class(schema)(), rng))
+            return encode_payload(registry, message_type, version, value)
+        from harness.fuzz.avro_values import random_datum
+
+        return encode_payload(registry, message_type, version, random_datum(schema.json, rng))
+
+    return st.builds(build, st.randoms(use_true_random=False))

@@ -247,7 +247,7 @@ class _PropertyFailed(AssertionError):
 def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, seed_: int = 0,
                params: dict[str, Any] | None = None, dependencies: dict[str, Any] | None = None,
                pipeline: str | None = None, progress: Progress | None = None,
-               timeout: float | None = None) -> AgentReport:
+               timeout: float | None = None, probe: Any = None) -> AgentReport:
     """Fuzz one agent's ingress with ``examples`` inputs from ``seed_``.
 
     Args:
@@ -259,6 +259,8 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
         pipeline: the pipeline file, named in reproducers.
         progress: called with (agent, inputs done, examples) after each input.
         timeout: per-input settle timeout (default: :func:`settle_timeout`).
+        probe: what runs the agent (default: an :class:`AgentProbe`; a black box's
+            :class:`harness.blackbox.driver.BlackBoxDriver` fuzzes it through its queue).
 
     Returns:
         An :class:`AgentReport`; never raises for a property failure.
@@ -267,8 +269,9 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
     payloads = PayloadStrategies(registry)
     strategy = case_strategy(agent, registry, payloads)
     loop = asyncio.new_event_loop()
-    probe = AgentProbe(agent, registry, params=params, dependencies=dependencies,
-                       timeout=timeout if timeout is not None else settle_timeout(agent))
+    if probe is None:
+        probe = AgentProbe(agent, registry, params=params, dependencies=dependencies,
+                           timeout=timeout if timeout is not None else settle_timeout(agent))
     refs = [r for r in agent.consumes if (r.type, r.version) in registry]
     beat = envelope_for(refs[0], payloads.minimal(refs[0]), "fz-heartbeat")
     state: dict[str, Any] = {"failed": None}
@@ -318,8 +321,10 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
 
 
 def fuzz_pipeline(path: str | Path, *, agent: str | None = None, examples: int = 100,
-                  seed_: int = 0, progress: Progress | None = None) -> FuzzReport:
-    """Fuzz every in-process agent of a pipeline file (or only ``agent``)."""
+                  seed_: int = 0, progress: Progress | None = None,
+                  broker: str | None = None) -> FuzzReport:
+    """Fuzz every agent of a pipeline file (or only ``agent``); black boxes through their
+    queue on ``broker`` (RabbitMQ), skipped without one."""
     from harness.pipeline import load_pipeline
 
     spec = load_pipeline(path)
@@ -340,8 +345,16 @@ def fuzz_pipeline(path: str | Path, *, agent: str | None = None, examples: int =
                                           openapi=str(node.get("openapi", "/openapi.json")),
                                           base=spec.path.parent, agent=name))
         if aspec.agent is None:
-            reports.append(AgentReport(name, seed_, skipped="command agent: fuzz it through "
-                                       "its broker queue (not in-process)"))
+            if broker is None or broker == "memory":
+                reports.append(AgentReport(name, seed_, skipped="black box: fuzzed through its "
+                                           "queue with --broker amqp://..."))
+                continue
+            from harness.blackbox.driver import BlackBoxDriver, agent_of
+
+            driver = BlackBoxDriver(spec, name, broker=broker, registry=registry,
+                                    timeout=min(10.0, max(2.0, aspec.timeout)))
+            reports.append(fuzz_agent(agent_of(aspec), registry, examples=examples, seed_=seed_,
+                                      pipeline=str(path), progress=progress, probe=driver))
             continue
         reports.append(fuzz_agent(aspec.agent, registry, examples=examples, seed_=seed_,
                                   params=aspec.params, dependencies=aspec.dependencies,

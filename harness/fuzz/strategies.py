@@ -136,12 +136,23 @@ class PayloadStrategies:
         """Payloads of ``ref`` that the registry's validator accepts (plain and edge values)."""
         key = (ref.type, ref.version)
         cached = self._cache.get(key)
+        if cached is None and self.registry.get(ref.type, ref.version).format != "json":
+            from harness.fuzz.binary import payload_strategy  # .proto/.avsc subjects
+
+            cached = self._cache[key] = payload_strategy(self.registry, ref.type, ref.version,
+                                                         self._base)
         if cached is None:
             base = self._base(self.inlined(ref))
             cached = self._edge(ref, base).filter(
                 lambda p: self.registry.is_valid(ref.type, ref.version, p))
             self._cache[key] = cached
         return cached
+
+    def plain(self, ref: MessageRef) -> st.SearchStrategy[Any]:
+        """Payloads of ``ref`` the registry accepts, without the deliberate edge values (the
+        inputs of an ordinary run: harness.workload_schema)."""
+        return self._base(self.inlined(ref)).filter(
+            lambda p: self.registry.is_valid(ref.type, ref.version, p))
 
     def inlined(self, ref: MessageRef) -> Any:
         """The schema with every ``$ref`` replaced by what it points to (in the same file or in
@@ -153,6 +164,10 @@ class PayloadStrategies:
         if cached is not None:
             return cached
         sv = self.registry.get(ref.type, ref.version)
+        if sv.format != "json":  # a binary payload object (docs/protobuf-avro.md)
+            from harness.fuzz.binary import PAYLOAD_OBJECT_SCHEMA
+
+            return PAYLOAD_OBJECT_SCHEMA
         resource = Resource.from_contents(sv.schema, default_specification=DRAFT7)
         resolver = self.registry.referencing_registry.with_resource(sv.uri, resource).resolver(
             base_uri=sv.uri)

@@ -14,8 +14,20 @@ __all__ = [
     "Subscription",
     "Transport",
     "dlq_name",
+    "latency_scale",
     "open_transport",
 ]
+
+#: what a hop costs on each broker relative to RabbitMQ (docs/transports.md, "Latency"):
+#: SQS is three or more HTTP requests per hop (receive, send, delete; moto answers each in tens
+#: of milliseconds on a loaded machine); redis-py pays a pooled request/response per command.
+LATENCY_SCALE = {"amqp": 1.0, "amqps": 1.0, "nats": 1.0, "tls": 1.0, "redis": 1.5,
+                 "rediss": 1.5, "sqs": 4.0}
+
+
+def latency_scale(url: str) -> float:
+    """The broker's hop cost relative to RabbitMQ (1.0 for memory and unknown schemes)."""
+    return LATENCY_SCALE.get(url.split("://", 1)[0].lower(), 1.0) if "://" in url else 1.0
 
 
 def open_transport(url: str, *, prefix: str = "") -> Transport:

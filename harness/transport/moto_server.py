@@ -13,9 +13,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["MotoServer", "free_port"]
 
@@ -33,6 +35,7 @@ class MotoServer:
 
     process: subprocess.Popen[bytes]
     port: int
+    log: str = ""  #: the server's stderr (request log), a file left in the temp folder
 
     @property
     def endpoint(self) -> str:
@@ -47,17 +50,20 @@ class MotoServer:
                 answer within ``timeout`` seconds.
         """
         port = free_port()
+        log = tempfile.NamedTemporaryFile(prefix="harness-moto-", suffix=".log", delete=False)
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         except OSError as exc:
             raise RuntimeError(f"cannot start moto's server: {exc}") from exc
-        server = cls(proc, port)
+        finally:
+            log.close()
+        server = cls(proc, port, log.name)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")
+                err = Path(log.name).read_text(errors="replace")
                 last = err.strip().splitlines()[-1:] or ["(no output)"]
                 raise RuntimeError(f"moto's server exited with {proc.returncode}: {last[0]} "
                                    "(pip install 'moto[server]')")
@@ -78,8 +84,8 @@ class MotoServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        if self.process.stderr:
-            self.process.stderr.close()
+        if self.log:
+            Path(self.log).unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

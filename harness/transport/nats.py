@@ -217,6 +217,7 @@ class NatsTransport(Transport):
         try:
             self.ack_wait = float(query.get("ack_wait", 3.0))
             self.poll = float(query.get("poll", 0.25))
+            self.connect_timeout = float(query.get("connect_timeout", 8))
         except ValueError as exc:
             raise TransportError(f"bad query in broker URL {_redact(url)}: {exc}") from exc
         self._conn: NATS | None = None
@@ -229,24 +230,38 @@ class NatsTransport(Transport):
         if self._conn is not None and not self._conn.is_closed:
             return
 
+        errors: list[Exception] = []
+
         async def quiet(exc: Exception) -> None:
+            errors.append(exc)
             log.debug("nats %s: %r", _redact(self.url), exc)
 
+        where = _redact(self.url)
         try:
-            self._conn = await nats.connect(self.url, connect_timeout=5, max_reconnect_attempts=-1,
-                                            reconnect_time_wait=0.5, allow_reconnect=True,
-                                            error_cb=quiet)
-            self._jsc = self._conn.jetstream(timeout=10)
-            await self._jsc.account_info()
+            # nats-py keeps retrying a first connect that fails; bound it
+            async with asyncio.timeout(self.connect_timeout):
+                self._conn = await nats.connect(
+                    self.url, connect_timeout=3, max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5, allow_reconnect=True, error_cb=quiet)
+                self._jsc = self._conn.jetstream(timeout=10)
+                await self._jsc.account_info()
+        except TimeoutError as exc:
+            await self._abandon()
+            last = errors[-1] if errors else exc
+            if "authoriz" in str(last).lower():
+                raise ServiceUnavailable(f"NATS at {where} refused the credentials: "
+                                         f"{last!r}") from exc
+            raise ServiceUnavailable(f"cannot connect to NATS at {where} within "
+                                     f"{self.connect_timeout:.0f} s: {last!r}") from exc
         except (nats.errors.NoServersError, ConnectionRefusedError, OSError) as exc:
-            raise ServiceUnavailable(f"cannot connect to NATS at {_redact(self.url)}: "
-                                     f"{exc!r}") from exc
+            await self._abandon()
+            raise ServiceUnavailable(f"cannot connect to NATS at {where}: {exc!r}") from exc
         except _ERRORS as exc:
             await self._abandon()
             what = ("refused the credentials" if "authoriz" in str(exc).lower()
                     else "has no JetStream" if isinstance(exc, nats.js.errors.Error)
                     else "failed")
-            raise ServiceUnavailable(f"NATS at {_redact(self.url)} {what}: {exc!r}") from exc
+            raise ServiceUnavailable(f"NATS at {where} {what}: {exc!r}") from exc
 
     async def _abandon(self) -> None:
         conn, self._conn = self._conn, None

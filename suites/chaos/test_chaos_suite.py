@@ -4,6 +4,12 @@ tried; every bug-zoo variant is invalid and caught by the checker its experiment
 Memory runs always; RabbitMQ runs (marked ``amqp``) need RabbitMQ at 127.0.0.1:5672 and the
 amqp transport. ``HARNESS_CHAOS_SEEDS`` sets how many seeds per correct experiment (default 20)
 and ``HARNESS_ZOO_SEEDS`` per zoo experiment (default 5).
+
+Redis Streams, NATS JetStream and SQS (moto's server, started on a free port) run the same
+experiments (marks ``redis``, ``nats``, ``sqs``) with ``HARNESS_CHAOS_SEEDS_REDIS`` /
+``_NATS`` / ``_SQS`` seeds per correct experiment (default 1, to keep CI cheap) and
+``HARNESS_ZOO_SEEDS_REDIS`` / ``_NATS`` / ``_SQS`` per zoo experiment (default 0: zoo verdicts
+on those brokers are a local sweep, e.g. ``HARNESS_ZOO_SEEDS_NATS=3``; docs/transports.md).
 """
 
 from __future__ import annotations
@@ -32,16 +38,72 @@ AMQP_URL = os.environ.get("HARNESS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672
 # latency budgets are part of the verdicts: never two chaos runs at once (conftest.py, `serial`)
 pytestmark = pytest.mark.serial
 
+REDIS_URL = os.environ.get("HARNESS_REDIS_URL", "redis://127.0.0.1:6379/0")
+NATS_URL = os.environ.get("HARNESS_NATS_URL", "nats://127.0.0.1:4222")
+#: broker id -> (URL, service, correct-experiment seeds, zoo seeds); "sqs" gets moto's endpoint
+NEW = {
+    "redis": (REDIS_URL, "redis"),
+    "nats": (NATS_URL, "nats"),
+    "sqs": ("sqs://us-east-1", None),
+}
+
+
+def _seeds(kind: str, name: str, default: int, start: int) -> range:
+    return range(start, start + int(os.environ.get(f"{kind}_{name.upper()}", str(default))))
+
+
 BROKERS = [pytest.param("memory", id="memory"),
-           pytest.param(AMQP_URL, id="amqp", marks=pytest.mark.amqp)]
+           pytest.param(AMQP_URL, id="amqp", marks=pytest.mark.amqp),
+           *[pytest.param(name, id=name, marks=getattr(pytest.mark, name)) for name in NEW]]
+#: zoo runs on the new brokers only when asked for (HARNESS_ZOO_SEEDS_<BROKER>)
+ZOO_BROKERS = [p for p in BROKERS
+               if p.id not in NEW or _seeds("HARNESS_ZOO_SEEDS", p.id, 0, 101)]
+_MOTO: list = []
+
+
+def _sqs_endpoint() -> str:
+    """moto's server for the session (stopped at exit), or $AWS_ENDPOINT_URL_SQS."""
+    if os.environ.get("AWS_ENDPOINT_URL_SQS"):
+        return os.environ["AWS_ENDPOINT_URL_SQS"]
+    if not _MOTO:
+        import atexit
+
+        from harness.transport.moto_server import MotoServer
+
+        try:
+            _MOTO.append(MotoServer.start())
+        except RuntimeError as exc:
+            if required():
+                pytest.fail(str(exc))
+            pytest.skip(str(exc))
+        atexit.register(_MOTO[0].stop)
+    return _MOTO[0].endpoint
 
 
 def _broker(broker: str) -> str:
+    if broker in NEW:
+        url, service = NEW[broker]
+        if service:
+            require_service(service)
+            return url
+        return f"{url}?endpoint={_sqs_endpoint()}"
     if broker != "memory":
         require_service("rabbitmq")
         if importlib.util.find_spec("harness.transport.amqp") is None and not required():
             pytest.skip("harness.transport.amqp is not there yet")
     return broker
+
+
+def _correct_seeds(broker_id: str) -> range:
+    if broker_id == "memory":
+        return SEEDS
+    if broker_id in NEW:
+        return _seeds("HARNESS_CHAOS_SEEDS", broker_id, 1, 1)
+    return AMQP_SEEDS
+
+
+def _zoo_seeds(broker_id: str) -> range:
+    return _seeds("HARNESS_ZOO_SEEDS", broker_id, 0, 101) if broker_id in NEW else ZOO_SEEDS
 
 
 def _network(exp):
@@ -63,6 +125,7 @@ def _explain(result) -> str:
 @pytest.mark.parametrize("broker", BROKERS)
 @pytest.mark.parametrize("path", CORRECT, ids=[p.stem for p in CORRECT])
 def test_correct_pipeline_is_valid_on_every_seed(path: Path, broker: str, tmp_path: Path):
+    seeds = _correct_seeds(broker)
     broker = _broker(broker)
     exp = load_experiment(path)
     assert exp.expect_valid is True, f"{path.name} must expect valid"
@@ -71,7 +134,7 @@ def test_correct_pipeline_is_valid_on_every_seed(path: Path, broker: str, tmp_pa
         failures = []
         network = _network(exp)
         try:
-            for seed in (SEEDS if broker == "memory" else AMQP_SEEDS):
+            for seed in seeds:
                 result = await run_experiment(exp, seed=seed, broker=broker, network=network,
                                               out_dir=tmp_path / f"seed{seed}")
                 if result.valid is not True:
@@ -86,9 +149,10 @@ def test_correct_pipeline_is_valid_on_every_seed(path: Path, broker: str, tmp_pa
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("broker", BROKERS)
+@pytest.mark.parametrize("broker", ZOO_BROKERS)
 @pytest.mark.parametrize("path", ZOO, ids=[p.stem for p in ZOO])
 def test_bug_zoo_variant_is_caught_by_its_checker(path: Path, broker: str, tmp_path: Path):
+    seeds = _zoo_seeds(broker)
     broker = _broker(broker)
     exp = load_experiment(path)
     assert exp.expect_valid is False and exp.caught_by, f"{path.name} must name its checker"
@@ -97,7 +161,7 @@ def test_bug_zoo_variant_is_caught_by_its_checker(path: Path, broker: str, tmp_p
         misses = []
         network = _network(exp)
         try:
-            for seed in ZOO_SEEDS:
+            for seed in seeds:
                 result = await run_experiment(exp, seed=seed, broker=broker, network=network,
                                               out_dir=tmp_path / f"seed{seed}")
                 if not result.expectation_met:
@@ -135,6 +199,53 @@ def test_payments_survive_faults_on_the_agent_broker_link(tmp_path: Path):
         network = NetworkFaults()
         try:
             for seed in AMQP_SEEDS:
+                result = await run_experiment(exp, seed=seed, broker=via, network=network,
+                                              out_dir=tmp_path / f"seed{seed}")
+                if result.valid is not True:
+                    failures.append(_explain(result))
+        finally:
+            await network.aclose()
+        return failures
+
+    failures = asyncio.run(all_seeds())
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=getattr(pytest.mark, n)) for n in NEW])
+def test_payments_survive_faults_on_the_agent_broker_link_of(name: str, tmp_path: Path):
+    """The broker-link experiment on Redis, NATS and SQS: the same file with the proxy on a free
+    port in front of that broker (SQS: moto's HTTP endpoint) and its explicit latency
+    tolerances times the broker's hop cost (``latency_scale``: 1 on NATS, 1.5 Redis, 4 SQS)."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    from harness.transport import latency_scale
+    from harness.transport.moto_server import free_port
+
+    url = _broker(name)
+    parts = urlsplit(url)
+    endpoint = parse_qs(parts.query).get("endpoint", [None])[0]
+    upstream = urlsplit(endpoint).netloc if endpoint else parts.netloc
+    listen = f"127.0.0.1:{free_port()}"
+    text = (ROOT / "chaos" / "network" / "payments-broker-link.yaml").read_text()
+    text = (text.replace("127.0.0.1:35672", listen).replace("127.0.0.1:5672", upstream)
+            .replace("target: rabbit", f"target: {name}")
+            .replace("../../examples/payments/pipeline.yaml",
+                     str(ROOT / "examples" / "payments" / "pipeline.yaml")))
+    scale = latency_scale(url)
+    text = re.sub(r"p99 <= (\d+(?:\.\d+)?)s",
+                  lambda m: f"p99 <= {float(m.group(1)) * scale:g}s", text)
+    path = tmp_path / f"payments-{name}-link.yaml"
+    path.write_text(text)
+    exp = load_experiment(path)
+    via = url.replace(upstream, listen)
+
+    async def all_seeds():
+        failures = []
+        network = NetworkFaults()
+        try:
+            for seed in _correct_seeds(name):
                 result = await run_experiment(exp, seed=seed, broker=via, network=network,
                                               out_dir=tmp_path / f"seed{seed}")
                 if result.valid is not True:

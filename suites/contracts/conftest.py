@@ -1,4 +1,8 @@
-"""The payments example's contract suite: consumer tests write pacts, provider tests verify."""
+"""The payments example's contract suite: consumer tests write pacts, provider tests verify.
+
+The ``agent`` and ``message_pact`` fixtures come from the harness's pytest plugin; this folder
+only says which pipeline they read (the payments example, not a pipeline.yaml in the rootdir).
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = ROOT / "examples" / "payments" / "pipeline.yaml"
-PACTS = ROOT / "contracts" / "pacts"
 
 
 @pytest.fixture(scope="session")
-def payments():
-    """The payments pipeline (agents as the pipeline file configures them)."""
-    from harness.pipeline import load_pipeline
+def harness_pipeline_file() -> Path:
+    """The payments example's pipeline file."""
+    return PIPELINE
 
-    return load_pipeline(PIPELINE)
-
-
-@pytest.fixture(scope="session")
-def agent(payments):
-    """``agent(name)`` -> (Agent, params) from the payments pipeline."""
-
-    def get(name: str):
-        spec = payments.agents[name]
-        return spec.agent, spec.params
-
-    return get

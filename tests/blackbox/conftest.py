@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,10 +34,16 @@ def node_modules() -> Path:
         if required():
             pytest.fail(reason)
         pytest.skip(reason)
-    if not (node_dir / "node_modules" / "amqplib").is_dir() or \
-            not (node_dir / "node_modules" / "pg").is_dir():
-        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=node_dir,
-                              capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0:
-            pytest.fail(f"npm ci failed in {node_dir}: {proc.stderr.strip()[-400:]}")
+    # one npm ci at a time (pytest-xdist workers share the folder)
+    with open(node_dir / "package.json", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (node_dir / "node_modules" / "amqplib").is_dir() or \
+                    not (node_dir / "node_modules" / "pg").is_dir():
+                proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=node_dir,
+                                      capture_output=True, text=True, timeout=300)
+                if proc.returncode != 0:
+                    pytest.fail(f"npm ci failed in {node_dir}: {proc.stderr.strip()[-400:]}")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return node_dir

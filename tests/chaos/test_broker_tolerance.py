@@ -18,7 +18,9 @@ def test_memory_keeps_the_declared_budgets_and_amqp_scales_them():
     exp = load_experiment(ROOT / "chaos" / "rides-slow-eta.yaml")
     spec = load_pipeline(exp.pipeline)
     assert exp.broker_latency_factor == 2
-    assert checker_options(exp, spec, "memory") == exp.checker_options()
+    memory = checker_options(exp, spec, "memory")
+    assert memory["latency"] == exp.checker_options()["latency"]
+    assert memory["exactly_once"]["unique"] == spec.effects  # the pipeline's business keys
     lat = checker_options(exp, spec, "amqp://guest:guest@127.0.0.1:5672/")["latency"]
     declared = exp.checker_options()["latency"]["budgets"]["eta"]
     assert lat["budgets"]["eta"]["p99_ms"] == declared["p99_ms"] * 2

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from harness.testing import shared_path
+from tests.shared import shared_path
 
 DIFF_FILES = (
     "diff-schema-examples.json",

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from harness.contracts.compat.proto_load import ProtoSchema, load_proto
-from harness.testing import shared_path
-
-STUBS = Path(__file__).resolve().parents[1] / "data" / "proto"
+from tests.shared import shared_path
 
 
 def records() -> list[tuple[str, int, dict[str, Any]]]:
@@ -23,15 +20,9 @@ def records() -> list[tuple[str, int, dict[str, Any]]]:
                 text = record[f"{side}_schema"]
                 if text.endswith(".proto") and "\n" not in text:
                     record[f"{side}_schema"] = (root / text).read_text(encoding="utf-8")
-                deps = []
-                for dep in record.get(f"{side}_dependencies", []):
-                    body = dep.get("dependency")
-                    stub = STUBS / dep["name"]
-                    if body is None and stub.exists():
-                        body = stub.read_text(encoding="utf-8")
-                    if body is not None:  # None: a well-known type protoc ships
-                        deps.append({"name": dep["name"], "dependency": body})
-                record[f"{side}_dependencies"] = deps
+                # no text: a well-known type (protoc's) or Confluent's own (the harness's)
+                record[f"{side}_dependencies"] = [
+                    d for d in record.get(f"{side}_dependencies", []) if "dependency" in d]
             out.append((name, index, record))
     return out
 

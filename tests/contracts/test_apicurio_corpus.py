@@ -11,7 +11,7 @@ import json
 import jsonschema
 
 from harness.contracts.compat import check_compatibility
-from harness.testing import shared_path
+from tests.shared import shared_path
 
 
 def _validator(schema):

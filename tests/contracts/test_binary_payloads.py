@@ -137,3 +137,15 @@ def test_fuzz_catches_a_lenient_validator(monkeypatch: pytest.MonkeyPatch) -> No
                             examples=5, seed=1)
     assert not report.ok
     assert {f["label"] for f in report.failures} >= {"wrong_wire_type", "out_of_range_enum"}
+
+
+def test_values_schema_checks_decoded_values(registry: SchemaRegistry) -> None:
+    """v1.values.json (the JSON variant's schema) constrains what Protobuf cannot."""
+    payload = encode_payload(registry, "payment.risk_assessed", 1,
+                             {**VALUE, "payment_id": "not-a-payment"})
+    with pytest.raises(ValidationFailed) as caught:
+        registry.validate("payment.risk_assessed", 1, payload)
+    assert "#/data #/payment_id" in caught.value.detail
+    unspecified = encode_payload(registry, "payment.risk_assessed", 1,
+                                 {**VALUE, "risk_level": "RISK_LEVEL_UNSPECIFIED"})
+    assert not registry.is_valid("payment.risk_assessed", 1, unspecified)

@@ -12,8 +12,8 @@ import pytest
 from harness.cli import main
 from harness.contracts.compat import check_compatibility
 from harness.contracts.compat.exemptions import EXEMPTIONS
-from harness.testing import shared_path
 from tests.contracts.corpus import DIFF_FILES, all_records, load_corpus
+from tests.shared import shared_path
 
 
 @pytest.mark.parametrize("name", DIFF_FILES)

@@ -16,7 +16,7 @@ from harness.contracts.compat.proto_check import check_proto
 from harness.contracts.compat.proto_load import load_proto
 from harness.contracts.compat.registry_check import check_registry
 from harness.contracts.registry import SchemaRegistry
-from harness.testing import shared_path
+from tests.shared import shared_path
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "protobuf" / "contracts"
@@ -168,3 +168,66 @@ def test_avro_witnesses_are_real_for_each_kind() -> None:
         result = check_avro(load_avro(writer), load_avro(reader))
         found += result.witness is not None
     assert found >= 7
+
+
+def _msg(body: str, extra: str = "") -> str:
+    return f'syntax = "proto3";\npackage p;\n{extra}\nmessage M {{\n{body}\n}}\n'
+
+
+E = "enum E { E0 = 0; E1 = 1; }"
+F = "enum F { F0 = 0; F1 = 1; }"
+# (old body, new body, confluent ok, wire rules, wire_json rules)
+BUF_CASES = [
+    ("int32 a = 1;", "int64 a = 1;", True, [], ["FIELD_WIRE_JSON_COMPATIBLE_TYPE"]),
+    ("int32 a = 1;", "uint32 a = 1;", True, [], []),
+    ("int32 a = 1;", "sint32 a = 1;", False, ["FIELD_WIRE_COMPATIBLE_TYPE"],
+     ["FIELD_WIRE_JSON_COMPATIBLE_TYPE"]),
+    ("string a = 1;", "bytes a = 1;", True, [], ["FIELD_WIRE_JSON_COMPATIBLE_TYPE"]),
+    ("bytes a = 1;", "string a = 1;", True, ["FIELD_WIRE_COMPATIBLE_TYPE"],
+     ["FIELD_WIRE_JSON_COMPATIBLE_TYPE"]),
+    ("fixed32 a = 1;", "sfixed32 a = 1;", True, [], ["FIELD_WIRE_JSON_COMPATIBLE_TYPE"]),
+    ("optional int32 a = 1;", "repeated int32 a = 1;", False,
+     ["FIELD_WIRE_COMPATIBLE_CARDINALITY"], ["FIELD_WIRE_JSON_COMPATIBLE_CARDINALITY"]),
+    # Confluent compares labels only when both sides write one (proto3 implicit: none)
+    ("int32 a = 1;", "repeated int32 a = 1;", True, ["FIELD_WIRE_COMPATIBLE_CARDINALITY"],
+     ["FIELD_WIRE_JSON_COMPATIBLE_CARDINALITY"]),
+    ("int32 a = 1; int32 b = 2;", "oneof o { int32 a = 1; } int32 b = 2;", True,
+     ["FIELD_SAME_ONEOF"], ["FIELD_SAME_ONEOF"]),
+    ("int32 a = 1;", "int32 a = 1 [json_name = \"alpha\"];", True, [],
+     ["FIELD_SAME_JSON_NAME"]),
+    ("E a = 1;", "F a = 1;", True, [], ["FIELD_WIRE_JSON_COMPATIBLE_TYPE"]),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "confluent", "wire", "wire_json"), BUF_CASES)
+def test_buf_rule_sets(old: str, new: str, confluent: bool, wire: list[str],
+                       wire_json: list[str]) -> None:
+    a, b = load_proto(_msg(old, f"{E}\n{F}")), load_proto(_msg(new, f"{E}\n{F}"))
+    assert check_proto(a, b).compatible is confluent
+    for policy, expected in (("wire", wire), ("wire_json", wire_json)):
+        result = check_proto(a, b, policy=policy, witness=False)
+        assert [c.type for c in result.changes] == expected, policy
+        assert result.compatible is (not expected)
+
+
+def test_avro_transitive_chain_and_mixed_formats(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    subject = tmp_path / "contracts" / "scored"
+    subject.mkdir(parents=True)
+    field = {"name": "b", "type": "int", "default": 0}
+    versions = [_record({"name": "a", "type": "int"}),
+                _record({"name": "a", "type": "int"}, field),  # adds b with a default
+                _record({"name": "a", "type": "int"}, {"name": "b", "type": "int"})]  # drops it
+    for n, schema in enumerate(versions, start=1):
+        (subject / f"v{n}.avsc").write_text(json.dumps(schema))
+    (subject / "subject.yaml").write_text("compatibility: BACKWARD\n")
+    [plain] = check_registry(SchemaRegistry(tmp_path / "contracts"))
+    assert plain.compatible and plain.pairs_checked == 2  # v3 reads v2 data (b is there)
+    (subject / "subject.yaml").write_text("compatibility: BACKWARD_TRANSITIVE\n")
+    [transitive] = check_registry(SchemaRegistry(tmp_path / "contracts"))
+    assert [(v.version, v.against) for v in transitive.violations] == [(3, 1)]
+    assert transitive.violations[0].result.changes[0].type == \
+        "READER_FIELD_MISSING_DEFAULT_VALUE"
+    (subject / "v4.proto").write_text('syntax = "proto3"; message M { int32 a = 1; }')
+    assert main(["registry", "check", str(tmp_path / "contracts")]) == 2
+    assert "mixes schema formats" in capsys.readouterr().err

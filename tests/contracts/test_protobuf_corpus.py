@@ -78,3 +78,17 @@ def test_witnesses_break_the_reader_with_the_real_runtime() -> None:
                 assert read.SerializeToString() is not None
         checked += 1
     assert checked >= 20
+
+
+def test_raw_confluent_records_through_cli_jsonl(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Confluent's own record keys (original_schema, update_dependencies...) are accepted."""
+    raw = [r for name, _, r in records() if name == "diff-schema-examples.json"]
+    lines = [json.dumps({k: v for k, v in r.items()
+                         if k not in ("description", "changes", "compatible")}) for r in raw]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["compat", "--jsonl", "--no-witness"]) == 1
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [[f"{c['type']} {c['path']}" for c in o["changes"]] for o in out] == \
+        [r["changes"] for r in raw]
+    assert [o["compatible"] for o in out] == [r["compatible"] for r in raw]

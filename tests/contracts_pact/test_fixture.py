@@ -36,7 +36,10 @@ def test_failing_is_not_written(message_pact):
 def test_pacts_of_passing_tests_are_merged(pytester):
     pytester.makepyfile(test_pacts=TEST)
     out = pytester.path / "pacts"
-    result = pytester.runpytest_subprocess("-p", "no:pact", "--harness-pact-dir", str(out))
+    from harness.contracts.target import default_pipeline
+
+    result = pytester.runpytest_subprocess("-p", "no:pact", "--harness-pact-dir", str(out),
+                                           "--harness-pipeline", str(default_pipeline()))
     result.assert_outcomes(passed=2, failed=1)
     doc = json.loads((out / "authorization-fraud.json").read_text())
     assert [i["description"] for i in doc["interactions"]] == ["high", "low"]

@@ -62,8 +62,8 @@ def sqs_endpoint():
     """moto's SQS server on a free loopback port for the session (or AWS_ENDPOINT_URL_SQS)."""
     from harness.transport.moto_server import MotoServer
 
-    if os.environ.get("HARNESS_SQS_ENDPOINT"):
-        yield os.environ["HARNESS_SQS_ENDPOINT"]
+    if os.environ.get("AWS_ENDPOINT_URL_SQS"):
+        yield os.environ["AWS_ENDPOINT_URL_SQS"]
         return
     try:
         server = MotoServer.start()

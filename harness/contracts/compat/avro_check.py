@@ -99,7 +99,8 @@ def avro_issues(reader: avro.schema.Schema, writer: avro.schema.Schema,
 
 
 def _aliases(schema: avro.schema.NamedSchema) -> set[str]:
-    return set(schema.props.get("aliases") or [])
+    aliases: Any = schema.props.get("aliases") or []
+    return {str(a) for a in aliases}
 
 
 def check_avro(old: AvroSchema, new: AvroSchema, mode: str = "BACKWARD", policy: str = "strict",
@@ -108,9 +109,12 @@ def check_avro(old: AvroSchema, new: AvroSchema, mode: str = "BACKWARD", policy:
     Confluent).
 
     Raises:
-        ValueError: unknown mode.
+        ValueError: unknown mode, or a Protobuf-only policy.
     """
     mode = normalise_mode(mode)
+    if policy.lower() not in ("strict", "lenient"):
+        raise ValueError(f"policy {policy!r} is not strict or lenient (wire and wire_json are "
+                         "buf's Protobuf rule sets)")
     changes: list[Change] = []
     broken: list[tuple[str, AvroSchema, AvroSchema, str]] = []
     for direction in directions(mode):
@@ -149,7 +153,7 @@ def _renames(old: Any, new: Any, path: str, out: list[Rename]) -> None:
     gone = set(before)
     fresh = []
     for index, field in enumerate(f for f in new.get("fields", []) if isinstance(f, dict)):
-        name = field.get("name")
+        name = str(field.get("name"))
         if name in before:
             gone.discard(name)
             inner = f"{path.rstrip('/')}/fields/{index}/type"

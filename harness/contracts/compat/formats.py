@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.contracts.compat.avro_check import AvroSchema, check_avro, load_avro
+from harness.contracts.compat.avro_check import check_avro, load_avro
 from harness.contracts.compat.check import CompatResult, check_compatibility
 from harness.contracts.compat.levels import normalise_mode, previous_versions
 from harness.contracts.compat.proto_check import check_proto
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from harness.contracts.registry import Subject
 
 __all__ = ["FORMATS", "Loaded", "check_files", "check_foreign_subject", "check_loaded",
-           "check_record", "format_of", "load_file"]
+           "check_record", "format_of", "load_file", "normalise_record"]
 
 FORMATS = ("json", "protobuf", "avro")
 _SUFFIXES = {".proto": "protobuf", ".avsc": "avro", ".json": "json"}
@@ -36,7 +36,7 @@ class Loaded:
     """A loaded schema of any format."""
 
     format: str
-    schema: ProtoSchema | AvroSchema | Any
+    schema: Any  # ProtoSchema, AvroSchema or parsed JSON Schema
     where: str
 
 
@@ -108,16 +108,36 @@ def _proto_side(record: dict[str, Any], side: str, where: str) -> ProtoSchema:
     if isinstance(deps, list):  # Confluent's form: [{"name", "dependency"}]
         deps = {d["name"]: d["dependency"] for d in deps if "dependency" in d}
     refs = record.get(f"{side}_references") or []
+    if isinstance(refs, dict):  # {import name: {"subject", "version"}}
+        refs = [{"name": name, **value} for name, value in refs.items()]
     references = {r["name"]: (r.get("subject", r["name"]), int(r.get("version", 1)))
                   for r in refs}
     return load_proto(record[side], dependencies=deps, references=references,
                       where=f"{where}: {side}")
 
 
+_CONFLUENT_KEYS = {"original_schema": "old", "update_schema": "new",
+                   "original_dependencies": "old_dependencies",
+                   "update_dependencies": "new_dependencies",
+                   "original_references": "old_references",
+                   "update_references": "new_references"}
+
+
+def normalise_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Accept Confluent's corpus keys (``original_schema``, ``update_dependencies``...) as
+    aliases of ``old``, ``new_dependencies``..."""
+    out = dict(record)
+    for theirs, ours in _CONFLUENT_KEYS.items():
+        if theirs in out and ours not in out:
+            out[ours] = out.pop(theirs)
+    return out
+
+
 def check_record(record: dict[str, Any], where: str, mode: str, policy: str, *,
                  witness: bool = True) -> CompatResult:
     """Check one ``--jsonl`` record: ``{"old", "new", "format"?, "mode"?, "policy"?}``; a
     Protobuf record may carry ``old_dependencies``/``new_dependencies`` and references."""
+    record = normalise_record(record)
     kind = _record_format(record)
     mode = record.get("mode", mode)
     policy = record.get("policy", policy)

@@ -121,7 +121,8 @@ def check_proto(old: ProtoSchema, new: ProtoSchema, mode: str = "BACKWARD",
         compatible &= ok
         for d in found:
             allowed = _allowed(d.type, policy)
-            changes.append(Change(d.type, d.path, allowed, _explain(d, direction, allowed),
+            changes.append(Change(d.type, d.path, allowed,
+                                  _explain(d, direction, allowed, writer, reader),
                                   direction, () if allowed else _fixes(d)))
         if not ok:
             broken.append((direction, writer, reader,
@@ -138,9 +139,21 @@ def check_proto(old: ProtoSchema, new: ProtoSchema, mode: str = "BACKWARD",
     return CompatResult(compatible, mode, policy, changes, renames, found_witness)
 
 
-def _explain(d: Difference, direction: str, allowed: bool) -> str:
+def _explain(d: Difference, direction: str, allowed: bool, writer_schema: ProtoSchema,
+             reader_schema: ProtoSchema) -> str:
     writer = "old" if direction == "backward" else "new"
     name = d.path.removeprefix("#/").replace("/", ".") or "the file"
+    number = d.path.rsplit("/", 1)[-1]
+    if number.isdigit() and "ENUM" not in d.type:
+        names = []
+        for schema in (writer_schema, reader_schema):
+            message = _locate(schema, d.path)
+            field = next((f.name for f in message.fields if str(f.number) == number), None) \
+                if message else None
+            if field and field not in names:
+                names.append(field)
+        if names:
+            name = f"{' -> '.join(names)} ({name})"
     text = _WHY.get(d.type, d.type.lower().replace("_", " ") + " at {name}")
     text = text.format(name=name, writer=writer)
     return text if allowed else f"{text} (breaks {writer} data)"

@@ -148,9 +148,9 @@ def _fields(ctx: _Context, old: ProtoMessage, new: ProtoMessage) -> None:
         for f in new.fields:
             if f.oneof != oneof or f.number not in old_by:
                 continue
-            before = old_by[f.number]
-            if before.oneof is not None:
-                origins.add("oneof:" + before.oneof)
+            origin = old_by[f.number]
+            if origin.oneof is not None:
+                origins.add("oneof:" + origin.oneof)
             else:
                 origins.add(f"field:{f.number}")
                 moved_in += 1

@@ -35,6 +35,9 @@ _SOURCES_LOCK = threading.Lock()
 _CACHE: OrderedDict[str, bytes] = OrderedDict()
 _CACHE_SIZE = 256
 ROOT_REF: tuple[str, int] = ("", -1)
+#: Confluent's own imports (confluent/meta.proto, confluent/type/decimal.proto), as the harness
+#: defines them; searched after the schema's folder and the well-known types.
+_INCLUDE = Path(__file__).resolve().parent / "proto_include"
 
 
 @dataclass
@@ -139,7 +142,8 @@ def compile_set(root_dir: Path, file_name: str, *, where: str) -> bytes:
     with _LOCK:
         out = work / "set.pb"
         out.unlink(missing_ok=True)
-        args = ["protoc", f"-I{root_dir}", f"-I{_wkt_dir()}", f"--descriptor_set_out={out}",
+        args = ["protoc", f"-I{root_dir}", f"-I{_wkt_dir()}", f"-I{_INCLUDE}",
+                f"--descriptor_set_out={out}",
                 "--include_imports", file_name]
         with open(work / "err.txt", "w+b") as sink:
             saved = os.dup(2)

@@ -123,6 +123,11 @@ def check_versions(schemas: Sequence[Any], mode: str = "BACKWARD_TRANSITIVE",
 def check_subject(subject: Subject, *, root: Any = None, witness: bool = True) -> SubjectVerdict:
     """Check one subject's chain under its own mode and policy."""
     chain = subject.chain()
+    if subject.policy not in ("strict", "lenient") and chain[0].format != "protobuf":
+        from harness.errors import SchemaError
+
+        raise SchemaError(f"policy {subject.policy!r} is buf's Protobuf rule set; this "
+                          f"subject is {chain[0].format}", where=str(subject.path / "subject.yaml"))
     if any(sv.format != "json" for sv in chain):
         from pathlib import Path
 

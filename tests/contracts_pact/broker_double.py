@@ -1,4 +1,5 @@
-"""An in-process HAL stub of the Pact Broker, built from its documented HTTP API.
+"""A test double of the Pact Broker (HAL over HTTP, in process), built from its documented API
+and checked against what the Pact Foundation's own client (``pact broker ...``) asks.
 
 It keeps everything in memory and implements what the harness and the Pact verifier use:
 
@@ -15,10 +16,13 @@ It keeps everything in memory and implements what the harness and the Pact verif
 - environments, recorded deployments, and ``GET /can-i-deploy`` / ``GET /matrix`` with a summary
   (deployable, reason, success, failed, unknown), matrix rows and notices.
 
+- latest versions (``pb:latest-version``, ``pb:latest-tagged-version``), the latest pact per
+  integration (``pb:latest-pact-versions``) and the pacticipants (``pb:pacticipants``).
+
 Usage::
 
     with BrokerStub() as broker:
-        client = BrokerClient(broker.url)
+        subprocess.run(["pact", "broker", "describe-version", "-b", broker.url, ...])
 """
 
 from __future__ import annotations
@@ -199,6 +203,11 @@ def _index(srv: _Server, **_: Any) -> tuple[int, Any]:
             "/pacticipants/{pacticipant}/branches/{branch}/versions/{version}", **t),
         "pb:pacticipant-version-tag": srv.link(
             "/pacticipants/{pacticipant}/versions/{version}/tags/{tag}", **t),
+        "pb:latest-version": srv.link("/pacticipants/{pacticipant}/latest-version", **t),
+        "pb:latest-tagged-version": srv.link("/pacticipants/{pacticipant}/latest-version/{tag}",
+                                             **t),
+        "pb:latest-pact-versions": srv.link("/pacts/latest"),
+        "pb:pacticipants": srv.link("/pacticipants"),
         "pb:environments": srv.link("/environments"),
         "pb:environment": srv.link("/environments/{uuid}", **t),
         "pb:can-i-deploy-pacticipant-version-to-environment": srv.link(
@@ -430,6 +439,50 @@ def _get_version(srv: _Server, name: str, number: str, **_: Any) -> tuple[int, A
             f"environment/{e['uuid']}", name=e["name"]) for e in srv.state.environments.values()]}}
 
 
+def _version_resource(srv: _Server, name: str, ver: _Version) -> dict[str, Any]:
+    base = f"/pacticipants/{quote(name)}/versions/{quote(ver.number)}"
+    return {"number": ver.number, "createdAt": ver.created_at,
+            "_embedded": {
+                "branchVersions": [{"name": b, "latest": True} for b in ver.branches],
+                "tags": [{"name": t, "latest": True} for t in ver.tags]},
+            "_links": {"self": srv.link(base, title="Version", name=ver.number),
+                       "pb:pacticipant": srv.link(f"/pacticipants/{quote(name)}", name=name)}}
+
+
+def _latest_version(srv: _Server, name: str, tag: str | None = None,
+                    **_: Any) -> tuple[int, Any]:
+    versions = [v for v in srv.state.versions.get(name, {}).values()
+                if tag is None or tag in v.tags]
+    if not versions:
+        return 404, {"error": f"no version of {name}" + (f" tagged {tag}" if tag else "")}
+    return 200, _version_resource(srv, name, max(versions, key=lambda v: v.order))
+
+
+def _latest_pacts(srv: _Server, **_: Any) -> tuple[int, Any]:
+    st = srv.state
+    latest: dict[tuple[str, str], _Pact] = {}
+    for pact in st.pacts:
+        key = (pact.consumer, pact.provider)
+        if key not in latest or st.order_of(pact) >= st.order_of(latest[key]):
+            latest[key] = pact
+    pacts = [{"createdAt": p.created_at,
+              "_embedded": {"consumer": {"name": p.consumer,
+                                         "_embedded": {"version": {"number": p.version}}},
+                            "provider": {"name": p.provider}},
+              "_links": {"self": srv.link(_pact_path(p.provider, p.consumer, p.sha))}}
+             for _, p in sorted(latest.items())]
+    return 200, {"pacts": pacts, "_links": {"self": srv.link("/pacts/latest")}}
+
+
+def _pacticipants(srv: _Server, **_: Any) -> tuple[int, Any]:
+    st = srv.state
+    names = sorted(set(st.versions) | {n for p in st.pacts for n in (p.consumer, p.provider)})
+    return 200, {"_embedded": {"pacticipants": [
+        {"name": n, "displayName": n, "mainBranch": st.main_branch(n),
+         "_links": {"self": srv.link(f"/pacticipants/{quote(n)}")}} for n in names]},
+        "_links": {"self": srv.link("/pacticipants")}}
+
+
 def _get_pacticipant(srv: _Server, name: str, **_: Any) -> tuple[int, Any]:
     st = srv.state
     if name not in st.versions and not any(name in (p.consumer, p.provider) for p in st.pacts):
@@ -542,6 +595,10 @@ _ROUTES: list[tuple[str, str, Any]] = [
     ("PUT", r"/pacticipants/([^/]+)/branches/([^/]+)/versions/([^/]+)", _put_branch_version),
     ("PUT", r"/pacticipants/([^/]+)/versions/([^/]+)/tags/([^/]+)", _put_tag),
     ("GET", r"/pacticipants/([^/]+)/versions/([^/]+)", _get_version),
+    ("GET", r"/pacticipants/([^/]+)/latest-version", _latest_version),
+    ("GET", r"/pacticipants/([^/]+)/latest-version/([^/]+)", _latest_version),
+    ("GET", r"/pacts/latest", _latest_pacts),
+    ("GET", r"/pacticipants", _pacticipants),
     ("GET", r"/pacticipants/([^/]+)", _get_pacticipant),
     ("GET", r"/environments", _environments),
     ("POST", r"/environments", _create_environment),

@@ -1,0 +1,185 @@
+"""Raw-client baselines for bench_pipeline.py: the same 6-hop chain as raw aio-pika, written
+directly against redis-py (Streams), nats-py (JetStream pull consumers) and aiobotocore (SQS).
+
+At every hop a consumer takes up to ``prefetch`` messages, publishes each body to the next hop
+(confirmed the broker's way: XADD reply, PubAck, SendMessage reply) and then acks it (XACK +
+XDEL, ack, DeleteMessageBatch). Same feeder, same bodies, no harness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+HOPS = 6
+Feed = Callable[[list[bytes], Callable[[bytes], Awaitable[None]]], Awaitable[None]]
+
+
+async def raw_redis(url: str, bodies: list[bytes], feed: Feed, prefetch: int = 8) -> float:
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url(url.split("?", 1)[0])
+    tag = f"raw{uuid.uuid4().hex[:6]}."
+    names = [f"{tag}hop{i}" for i in range(HOPS)]
+    done, arrived = asyncio.Event(), [0]
+    for name in names:
+        await r.xgroup_create(name, "g", id="0", mkstream=True)
+
+    async def hop(i: int) -> None:
+        nxt = names[i + 1] if i + 1 < HOPS else None
+        while True:
+            reply = await r.xreadgroup("g", "c", {names[i]: ">"}, count=prefetch, block=100)
+            for _s, entries in reply or []:
+                ids = []
+                for eid, fields in entries:
+                    if nxt is not None:
+                        await r.xadd(nxt, fields)
+                    ids.append(eid)
+                async with r.pipeline(transaction=True) as p:
+                    p.xack(names[i], "g", *ids)
+                    p.xdel(names[i], *ids)
+                    await p.execute()
+                if nxt is None:
+                    arrived[0] += len(ids)
+                    if arrived[0] >= len(bodies):
+                        done.set()
+
+    tasks = [asyncio.create_task(hop(i)) for i in range(HOPS)]
+
+    async def send(body: bytes) -> None:
+        await r.xadd(names[0], {"body": body, "headers": b"{}"})
+
+    try:
+        t0 = time.perf_counter()
+        await feed(bodies, send)
+        await asyncio.wait_for(done.wait(), timeout=600)
+        return time.perf_counter() - t0
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await r.delete(*names)
+        await r.aclose()
+
+
+async def raw_nats(url: str, bodies: list[bytes], feed: Feed, prefetch: int = 8) -> float:
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+
+    nc = await nats.connect(url.split("?", 1)[0])
+    js = nc.jetstream()
+    tag = f"raw{uuid.uuid4().hex[:6]}"
+    stream = f"R_{tag}"
+    subjects = [f"{tag}.hop{i}" for i in range(HOPS)]
+    await js.add_stream(StreamConfig(name=stream, subjects=[f"{tag}.>"],
+                                     retention=RetentionPolicy.WORK_QUEUE,
+                                     storage=StorageType.FILE))
+    subs = []
+    for i, subject in enumerate(subjects):
+        await js.add_consumer(stream, ConsumerConfig(durable_name=f"hop{i}",
+                                                     filter_subject=subject,
+                                                     ack_policy=AckPolicy.EXPLICIT))
+        subs.append(await js.pull_subscribe_bind(durable=f"hop{i}", stream=stream))
+    done, arrived = asyncio.Event(), [0]
+
+    async def hop(i: int) -> None:
+        nxt = subjects[i + 1] if i + 1 < HOPS else None
+        while True:
+            try:
+                msgs = await subs[i].fetch(batch=1, timeout=0.5)
+                # batch=1 then whatever is already buffered: nats-py's batch>1 waits to fill
+                with contextlib.suppress(Exception):
+                    msgs += await subs[i].fetch(batch=prefetch - 1, timeout=0.001)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            for m in msgs:
+                if nxt is not None:
+                    await js.publish(nxt, m.data)
+                await m.ack()
+            if nxt is None:
+                arrived[0] += len(msgs)
+                if arrived[0] >= len(bodies):
+                    done.set()
+
+    tasks = [asyncio.create_task(hop(i)) for i in range(HOPS)]
+
+    async def send(body: bytes) -> None:
+        await js.publish(subjects[0], body)
+
+    try:
+        t0 = time.perf_counter()
+        await feed(bodies, send)
+        await asyncio.wait_for(done.wait(), timeout=600)
+        return time.perf_counter() - t0
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await js.delete_stream(stream)
+        await nc.close()
+
+
+async def raw_sqs(url: str, bodies: list[bytes], feed: Feed, prefetch: int = 8) -> float:
+    from aiobotocore.session import get_session
+
+    parts = urlsplit(url)
+    endpoint = parse_qs(parts.query).get("endpoint", [None])[0]
+    session = get_session()
+    kw: dict[str, Any] = {"region_name": parts.hostname or "us-east-1", "endpoint_url": endpoint,
+                          "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    tag = f"raw{uuid.uuid4().hex[:6]}"
+    async with session.create_client("sqs", **kw) as sqs:
+        urls = [(await sqs.create_queue(QueueName=f"{tag}_hop{i}"))["QueueUrl"]
+                for i in range(HOPS)]
+        done, arrived = asyncio.Event(), [0]
+
+        async def hop(i: int) -> None:
+            nxt = urls[i + 1] if i + 1 < HOPS else None
+            idle = 0.05
+            while True:
+                reply = await sqs.receive_message(QueueUrl=urls[i], MaxNumberOfMessages=10,
+                                                  WaitTimeSeconds=0)
+                msgs = reply.get("Messages") or []
+                if not msgs:
+                    await asyncio.sleep(idle)
+                    idle = min(0.5, idle * 2)
+                    continue
+                idle = 0.05
+                for m in msgs:
+                    if nxt is not None:
+                        await sqs.send_message(QueueUrl=nxt, MessageBody=m["Body"])
+                await sqs.delete_message_batch(QueueUrl=urls[i], Entries=[
+                    {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
+                    for k, m in enumerate(msgs)])
+                if nxt is None:
+                    arrived[0] += len(msgs)
+                    if arrived[0] >= len(bodies):
+                        done.set()
+
+        tasks = [asyncio.create_task(hop(i)) for i in range(HOPS)]
+
+        async def send(body: bytes) -> None:
+            await sqs.send_message(QueueUrl=urls[0], MessageBody=body.decode("utf-8"),
+                                   MessageAttributes={"h": {"DataType": "String",
+                                                            "StringValue": json.dumps({})}})
+
+        try:
+            t0 = time.perf_counter()
+            await feed(bodies, send)
+            await asyncio.wait_for(done.wait(), timeout=900)
+            return time.perf_counter() - t0
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for u in urls:
+                await sqs.delete_queue(QueueUrl=u)
+
+
+RAW = {"redis": raw_redis, "nats": raw_nats, "sqs": raw_sqs}
