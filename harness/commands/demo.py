@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the payments pipeline end to end and summarise it",
                        description="Run the payments pipeline (orchestrator -> fraud -> "
                        "authorization -> ledger -> notification) on N transactions.")
-    p.add_argument("--broker", default="memory", help="memory (default) or amqp://user:pass@host/")
+    p.add_argument("--broker", default="memory", help="memory (default), amqp://, redis://, "
+                   "nats:// or sqs:// (docs/transports.md)")
     p.add_argument("--transactions", type=int, default=300, help="how many (default 300)")
     p.add_argument("--seed", type=int, default=None, help="workload seed (default: random)")
     p.add_argument("--store", default=None,
