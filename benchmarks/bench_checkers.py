@@ -1,14 +1,15 @@
 """Checker speed on generated histories, and the cost of recording (issue 6).
 
     PYTHONPATH=. python benchmarks/bench_checkers.py [--sizes 100000,300000,1000000] [--repeat 3]
-        [--inputs 2000]
+        [--inputs 2000] [--checkers causal,exactly_once] [--no-recording] [--cpu]
 
 Part 1 generates payments-like histories (per input: ingress, then for each of five hops a
-publish carrying the envelope bytes, a deliver and an ack, two effects, an outcome; plus a
-snapshot) of each size, reads them back from a JSON-lines file, and times every checker
-(median of --repeat runs). Part 2 runs the payments pipeline on the memory transport with
---inputs inputs, once with the history recorder writing history.jsonl and once with it switched
-off (events built and dispatched to listeners, nothing kept or written), medians of --repeat.
+deliver of the hop's input, a publish of its output (carrying the envelope bytes, caused by
+that input) and an ack, the ledger's effect inside its delivery, an outcome; plus a snapshot)
+of each size, reads them back from a JSON-lines file, and times every checker (median of
+--repeat runs). Part 2 runs the payments pipeline on the memory transport with --inputs
+inputs, once with the history recorder writing history.jsonl and once with it switched off
+(events built and dispatched to listeners, nothing kept or written), medians of --repeat.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ sys.path.insert(0, str(ROOT))
 from harness.checkers import CHECKERS  # noqa: E402
 from harness.contracts.registry import SchemaRegistry  # noqa: E402
 from harness.history import Recorder, read_history  # noqa: E402
+
+#: the checkers' clock: wall time, or this process's CPU time with --cpu (a shared machine)
+CLOCK = time.perf_counter
 
 HOPS = [("orchestrator", "payment.accepted"), ("fraud", "payment.risk_assessed"),
         ("authorization", "payment.authorized"), ("ledger", "ledger.posted"),
@@ -74,8 +78,10 @@ def generate(path: Path, n_events: int) -> int:
             cid = f"pay-0-{i:07d}"
             mid = f"m{i}-0"
             w("ingress", correlation_id=cid, message_id=mid, valid=True, expect="completed")
-            prev = mid
+            prev, cause = mid, None
             for h, (agent, mtype) in enumerate(HOPS):
+                # the agent gets its input, publishes its output (caused by that input) while
+                # the delivery is open, applies its effect (ledger), then acks
                 m = f"m{i}-{h + 1}"
                 env = {"envelope": 1, "message_id": m, "correlation_id": cid,
                        "causation_id": prev, "type": mtype, "schema_version": 1,
@@ -83,16 +89,18 @@ def generate(path: Path, n_events: int) -> int:
                                                                     "version": "1"},
                        "payload": _payload(mtype, i)}
                 body = base64.b64encode(json.dumps(env).encode()).decode()
-                ids = {"message_id": m, "correlation_id": cid, "causation_id": prev,
-                       "type": mtype, "schema_version": 1}
-                w("publish", queue=agent, producer=agent, body=body, **ids)
-                w("deliver", queue=agent, agent=agent, delivery_count=1, **ids)
-                w("ack", queue=agent, agent=agent, latency_ms=1.0 + (i % 7), **ids)
-                prev = m
-            key = f"e{i}"
-            keys.append(key)
-            w("effect", agent="ledger", effect="ledger.post", key=key, applied=True,
-              correlation_id=cid)
+                got = {"message_id": prev, "correlation_id": cid, "causation_id": cause}
+                w("deliver", queue=agent, agent=agent, delivery_count=1, **got)
+                if agent == "ledger":
+                    key = f"e{i}"
+                    keys.append(key)
+                    w("effect", agent="ledger", effect="ledger.post", key=key, applied=True,
+                      idempotency_key=f"k{i}-{h - 1}", data={"payment_id": f"pay-{i:06d}"},
+                      **got)
+                w("publish", queue=agent, producer=agent, body=body, message_id=m,
+                  correlation_id=cid, causation_id=prev, type=mtype, schema_version=1)
+                w("ack", queue=agent, agent=agent, latency_ms=1.0 + (i % 7), **got)
+                prev, cause = m, prev
             w("outcome", correlation_id=cid, outcome="completed")
             i += 1
         w("snapshot", ledger={"debits": 0, "credits": 0, "balanced": True},
@@ -101,7 +109,7 @@ def generate(path: Path, n_events: int) -> int:
     return idx
 
 
-def bench_checkers(sizes: list[int], repeat: int) -> list[dict]:
+def bench_checkers(sizes: list[int], repeat: int, only: set[str] | None = None) -> list[dict]:
     rows = []
     registry = SchemaRegistry(ROOT / "contracts")
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,12 +121,16 @@ def bench_checkers(sizes: list[int], repeat: int) -> list[dict]:
             read_s = time.perf_counter() - t0
             row = {"events": n, "read_s": read_s, "checkers": {}}
             for name, fn in CHECKERS.items():
+                if only and name not in only:
+                    continue
                 opts = {"registry": registry} if name == "wire" else {}
+                if name == "exactly_once":
+                    opts = {"unique": {"ledger.post": ["payment_id"]}}
                 times = []
                 for _ in range(repeat):
-                    t0 = time.perf_counter()
+                    t0 = CLOCK()
                     verdict = fn(history, opts)
-                    times.append(time.perf_counter() - t0)
+                    times.append(CLOCK() - t0)
                 assert verdict.valid is True, (name, verdict)
                 row["checkers"][name] = statistics.median(times)
             row["total_s"] = sum(row["checkers"].values())
@@ -165,11 +177,19 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,300000,1000000")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--inputs", type=int, default=2000)
+    ap.add_argument("--checkers", default="", help="only these (comma-separated)")
+    ap.add_argument("--no-recording", action="store_true", help="skip the recording cost")
+    ap.add_argument("--cpu", action="store_true",
+                    help="time checkers in process CPU seconds (wall time is noisy when shared)")
     args = ap.parse_args()
+    global CLOCK
+    if args.cpu:
+        CLOCK = time.process_time
     sizes = [int(s) for s in args.sizes.split(",")]
+    only = {c for c in args.checkers.split(",") if c}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; medians of {args.repeat}")
-    rows = bench_checkers(sizes, args.repeat)
-    names = list(CHECKERS)
+    rows = bench_checkers(sizes, args.repeat, only or None)
+    names = [n for n in CHECKERS if not only or n in only]
     print("\nchecker seconds (median) by history size")
     print(f"{'events':>9} {'read':>6} " + " ".join(f"{n[:12]:>12}" for n in names)
           + f" {'all':>7} {'us/event':>8}")
@@ -177,6 +197,8 @@ def main() -> None:
         print(f"{r['events']:>9} {r['read_s']:>6.2f} "
               + " ".join(f"{r['checkers'][n]:>12.3f}" for n in names)
               + f" {r['total_s']:>7.2f} {r['total_s'] / r['events'] * 1e6:>8.2f}")
+    if args.no_recording:
+        return
     rec = bench_recording(args.inputs, args.repeat)
     print(f"\nrecording cost: payments pipeline, memory transport, {args.inputs} inputs")
     print(f"  recorder off: {rec['off']:.0f} inputs/s; recorder on (history.jsonl): "

@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.blackbox.router import Router  # noqa: E402
+from harness.checkers.facts import percentile  # noqa: E402
 from harness.envelope import Envelope, Producer  # noqa: E402
 from harness.history import Recorder  # noqa: E402
-from harness.run import percentile  # noqa: E402
 from harness.transport.amqp import AmqpTransport  # noqa: E402
 
 TYPE = "payment.risk_assessed"

@@ -10,10 +10,13 @@ in place, so never in the working tree), writes ``DIR/EXAMPLE/cosmic-ray.toml``,
 examples run at once with ``--jobs 2``. The score is computed from ``cosmic-ray dump`` (not
 ``cr-rate``, which counts incompetent mutants as killed):
 
-    score = killed / (mutants - equivalent)
+    score = killed / (mutants - equivalent)    (incompetent and not-run mutants apart)
 
 ``benchmarks/mutation_equivalent.json`` lists the equivalent mutants (example, line, operator,
-occurrence) with the reason no input can tell them apart. It prints a table (killed, survived,
+occurrence) with the reason no input can tell them apart, and the "unspecified" ones: they do
+change an output, but no contract or business rule says what that output must be (a pricing
+formula's constants); they count as survivors in the score, and a second figure leaves them
+out. It prints a table (killed, survived,
 equivalent, incompetent, timeouts, score per example) and writes ``DIR/mutation.json`` with
 every survivor's diff. ``--report-only`` recomputes the table from existing sessions.
 """
@@ -107,13 +110,14 @@ def skip_marked(session: Path, module: Path) -> int:
 
 
 def _equivalents() -> dict[tuple[str, int, str, int], str]:
+    """(example, line, operator, occurrence) -> "equivalent" or "unspecified"."""
     path = Path(__file__).with_name("mutation_equivalent.json")
     if not path.exists():
         return {}
     out = {}
-    for e in json.loads(path.read_text())["equivalent"]:
-        out[(e["example"], int(e["line"]), e["operator"], int(e.get("occurrence", 0)))] = (
-            e["reason"])
+    for kind in ("equivalent", "unspecified"):
+        for e in json.loads(path.read_text()).get(kind, []):
+            out[(e["example"], int(e["line"]), e["operator"], int(e.get("occurrence", 0)))] = kind
     return out
 
 
@@ -122,8 +126,8 @@ def score(example: str, session: Path) -> dict[str, Any]:
     dump = subprocess.run(["cosmic-ray", "dump", str(session)], capture_output=True,
                           text=True, check=True).stdout
     equivalent = _equivalents()
-    counts = {"mutants": 0, "killed": 0, "survived": 0, "equivalent": 0, "incompetent": 0,
-              "timeouts": 0, "not_run": 0}
+    counts = {"mutants": 0, "killed": 0, "survived": 0, "equivalent": 0, "unspecified": 0,
+              "incompetent": 0, "timeouts": 0, "not_run": 0}
     survivors: list[dict[str, Any]] = []
     for line in dump.splitlines():
         item, result = json.loads(line)
@@ -136,8 +140,8 @@ def score(example: str, session: Path) -> dict[str, Any]:
             counts["not_run" if result is None else "incompetent"] += 1
             continue
         outcome = result.get("test_outcome")
-        if key in equivalent:
-            counts["equivalent"] += 1
+        if outcome == "survived" and key in equivalent:
+            counts[equivalent[key]] += 1
         elif outcome == "killed":
             counts["killed"] += 1
             if (result.get("output") or "").strip() == "timeout":
@@ -148,8 +152,11 @@ def score(example: str, session: Path) -> dict[str, Any]:
                               "diff": result.get("diff")})
         else:
             counts["incompetent"] += 1
-    judged = counts["mutants"] - counts["equivalent"] - counts["incompetent"] - counts["not_run"]
+    judged = counts["killed"] + counts["survived"] + counts["unspecified"]
     counts["score"] = round(100 * counts["killed"] / judged, 1) if judged else None
+    specified = judged - counts["unspecified"]
+    counts["score_specified"] = (round(100 * counts["killed"] / specified, 1) if specified
+                                 else None)
     return {"example": example, **counts, "survivors": survivors}
 
 
@@ -173,16 +180,20 @@ def main(argv: list[str] | None = None) -> int:
             list(pool.map(lambda e: run_session(e, out), examples))
     rows = [score(e, out / e / "session.sqlite") for e in examples]
     (out / "mutation.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print("| example | mutants | killed | survived | equivalent | incompetent | timeouts "
-          "| score |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| example | mutants | killed | survived | unspecified | equivalent | incompetent "
+          "| timeouts | not run | score | score (specified) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['example']} | {r['mutants']} | {r['killed']} | {r['survived']} | "
-              f"{r['equivalent']} | {r['incompetent']} | {r['timeouts']} | {r['score']}% |")
-    total_k = sum(r["killed"] for r in rows)
-    judged = sum(r["killed"] + r["survived"] for r in rows)
-    print(f"\nall: {total_k}/{judged} non-equivalent mutants killed "
-          f"({round(100 * total_k / judged, 1) if judged else None}%), "
+              f"{r['unspecified']} | {r['equivalent']} | {r['incompetent']} | "
+              f"{r['timeouts']} | {r['not_run']} | {r['score']}% | {r['score_specified']}% |")
+    killed = sum(r["killed"] for r in rows)
+    judged = sum(r["killed"] + r["survived"] + r["unspecified"] for r in rows)
+    specified = judged - sum(r["unspecified"] for r in rows)
+    print(f"\nall: {killed}/{judged} non-equivalent mutants killed "
+          f"({round(100 * killed / judged, 1) if judged else None}%); "
+          f"{killed}/{specified} of those whose behaviour a contract or rule specifies "
+          f"({round(100 * killed / specified, 1) if specified else None}%); "
           f"{round(time.monotonic() - started)} s")
     for r in rows:
         for s in r["survivors"]:

@@ -101,3 +101,40 @@ def cached_eta_is_a_seen_eta(events: list[dict[str, Any]], snapshot: dict[str, A
                 problems.append({"ride_id": p.get("ride_id"), "zone": zone,
                                  "eta_seconds": p["eta_seconds"]})
     return problems
+
+
+def _requests(events: list[dict[str, Any]], message_type: str, key: str) -> dict[Any, Any]:
+    """The workload's inputs of a type, by a payload field."""
+    return {env["payload"].get(key): env["payload"] for env in _published(events, message_type)
+            if isinstance(env.get("payload"), dict)}
+
+
+def memo_summaries_are_faithful(events: list[dict[str, Any]], snapshot: dict[str, Any] | None):
+    """The fraud agent's memo summary: "no memo" exactly when the customer wrote none, else the
+    number of words they wrote (never their words)."""
+    asked = _requests(events, "payment.requested", "payment_id")
+    problems = []
+    for env in _published(events, "payment.risk_assessed"):
+        p = env["payload"]
+        memo = (asked.get(p.get("payment_id")) or {}).get("memo", "")
+        want = f"customer memo of {len(memo.split())} word(s)" if memo else "no memo"
+        if p.get("payment_id") in asked and p.get("memo_summary") != want:
+            problems.append({"payment_id": p["payment_id"], "memo": memo[:40],
+                             "memo_summary": p.get("memo_summary"), "expected": want})
+    return problems
+
+
+def renditions_follow_duration(events: list[dict[str, Any]], snapshot: dict[str, Any] | None):
+    """A video shorter than 60 s gets two renditions (240p, 480p), a longer one all four."""
+    uploads = _requests(events, "video.uploaded", "video_id")
+    problems = []
+    for env in _published(events, "video.transcoding_complete"):
+        p = env["payload"]
+        up = uploads.get(p.get("video_id"))
+        if up is None:
+            continue
+        want = ["240p", "480p"] if up["duration_s"] < 60 else ["240p", "480p", "720p", "1080p"]
+        if p.get("renditions") != want:
+            problems.append({"video_id": p["video_id"], "duration_s": up["duration_s"],
+                             "renditions": p.get("renditions")})
+    return problems

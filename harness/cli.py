@@ -27,8 +27,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "toxiproxy",
     "contracts",
     "chaos",
+    "incident",
     "fuzz",
     "schema",
+    "new",
 )
 
 

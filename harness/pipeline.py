@@ -6,6 +6,9 @@ Example (examples/payments/pipeline.yaml)::
     topology: orchestrated          # or choreographed
     registry: ../../contracts       # relative to this file
     ingress: payment.requested@1    # what a workload sends
+    workload: workload.py:payments  # optional generator FILE.py:function or module:function,
+                                    #   def f(n, seed, *, mix, run_tag) -> list[WorkItem];
+                                    #   without it inputs are drawn from the ingress schema
     store: sqlite                   # memory | sqlite (a file in the run folder) | URL
     delivery_limit: 5               # deliveries of one message before it is dead-lettered
     budgets: {end_to_end: {p99_ms: 2000}}
@@ -18,7 +21,8 @@ Example (examples/payments/pipeline.yaml)::
         budget: {p99_ms: 200}
         fallback: true              # allow the agent's fallback handler on timeout
         dependencies:
-          risk_model: {timeout_ms: 100, fallback: agents.py:cached_risk}
+          risk_model: {timeout_ms: 100, fallback: agents.py:cached_risk,
+                       errors: [agents.py:ModelOverloaded]}  # also fall back on these
         params: {high_risk_cents: 500000}
       legacy:
         command: [python, -m, legacy_agent]   # a black box speaking envelopes on the broker
@@ -45,7 +49,7 @@ import yaml
 
 from harness.agents.context import Dependency
 from harness.agents.sdk import Agent, MessageRef, parse_ref
-from harness.blackbox.settings import black_box_settings
+from harness.blackbox.settings import black_box_settings, terminal_outcomes
 from harness.errors import PipelineError
 from harness.schemas import check_document
 
@@ -163,10 +167,20 @@ class PipelineSpec:
     agents: dict[str, AgentSpec]
     budgets: dict[str, dict[str, float]] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    #: the pipeline's workload generator (``FILE.py:function``), None: drawn from the schema
+    workload: str | None = None
+    #: agent -> handler ref that replaced the file's (an experiment's variants)
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def where(self, key: str) -> str:
+        """``file:line: key`` of a top-level key (for errors)."""
+        return _where(self.path, self.raw, key)
     #: effect name -> the fields of its business key (``effects: {ledger.post: {unique: ..}}``)
     effects: dict[str, list[str]] = field(default_factory=dict)
     #: message type -> field -> band edges (numbers) or values the workload must cover
     partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: message type -> the outcome it means when a black box publishes it (``outcomes:``)
+    outcomes: dict[str, Any] = field(default_factory=dict)
 
     def consumers_of(self, message_type: str) -> list[AgentSpec]:
         """Agents that consume a type (in file order)."""
@@ -262,9 +276,19 @@ def _agent_spec(name: str, node: Any, path: Path) -> AgentSpec:
         if dep.get("fallback"):
             where = _where(path, dep, f"{ctx}dependencies.{dep_name}.fallback")
             fallback = load_object(str(dep["fallback"]), base=path.parent, where=where)
+        errors = []
+        refs = dep.get("errors") or []
+        where = _where(path, dep, f"{ctx}dependencies.{dep_name}.errors")
+        if not isinstance(refs, list):
+            raise PipelineError("must be a list of MODULE:ExceptionClass", where=where)
+        for ref in refs:
+            exc_type = load_object(str(ref), base=path.parent, where=where)
+            if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+                raise PipelineError(f"{ref} is not an exception class", where=where)
+            errors.append(exc_type)
         deps[dep_name] = Dependency(
             dep_name, _num(dep, "timeout_ms", 1000, path, f"{ctx}dependencies.{dep_name}.",
-                           minimum=1) / 1000, fallback)
+                           minimum=1) / 1000, fallback, tuple(errors))
     budget = node.get("budget") or {}
     if not isinstance(budget, dict):
         raise PipelineError("must be a mapping like {p99_ms: 200}",
@@ -320,6 +344,11 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
         raise PipelineError("missing (e.g. ingress: payment.requested@1)",
                             where=_where(path, raw, "ingress"))
     ingress = parse_ref(raw["ingress"], where=_where(path, raw, "ingress"))
+    workload = raw.get("workload")
+    if workload is not None and (not isinstance(workload, str) or ":" not in workload):
+        raise PipelineError("must be FILE.py:function or module:function (a generator "
+                            "def f(n, seed, *, mix, run_tag) -> list[WorkItem])",
+                            where=_where(path, raw, "workload"))
     registry_path = (path.parent / str(raw.get("registry", "contracts"))).resolve()
     if not registry_path.is_dir():
         raise PipelineError(f"registry folder {registry_path} not found",
@@ -331,10 +360,11 @@ def load_pipeline(path: str | Path, *, overrides: dict[str, str] | None = None) 
         agents=agents,
         budgets={k: {kk: float(vv) for kk, vv in v.items() if not is_meta(kk)}
                  for k, v in (raw.get("budgets") or {}).items() if not is_meta(k)},
-        raw=raw,
+        raw=raw, workload=workload, overrides=dict(overrides or {}),
     )
     spec.effects = _effects(raw, path)
     spec.partitions = _partitions(raw, path)
+    spec.outcomes = terminal_outcomes(raw, path, _where)
     if not spec.consumers_of(ingress.type):
         raise PipelineError(f"no agent consumes the ingress type {ingress.type}",
                             where=_where(path, raw, "ingress"))

@@ -28,54 +28,22 @@ from harness.contracts.registry import SchemaRegistry
 from harness.errors import PipelineError
 from harness.history import Recorder
 from harness.pipeline import AgentSpec, PipelineSpec, load_pipeline
-from harness.run import PipelineRun
+from harness.run import PipelineRun, agent_runtime
 from harness.transport import open_transport
 
-__all__ = ["AgentProcess", "HistoryTail", "ProcessCrashHook", "ProcessRun", "run_agent"]
+__all__ = ["FAULTS_ENV", "AgentProcess", "HistoryTail", "ProcessAgents", "ProcessRun",
+           "run_agent", "run_processes"]
 
-CRASH_ENV = "HARNESS_CRASH_BEFORE_ACK"  # "probability:seed:marker-dir" (set by ProcessRun)
-
-
-class ProcessCrashHook:
-    """Process-level ``crash_before_ack``: the agent's process SIGKILLs itself after publishing
-    and before acking a delivery (chosen from the seed and the message id), once per message
-    (a marker file survives the process). Recorded as ``fault_start``/``fault_end`` first."""
-
-    def __init__(self, spec: str, recorder: Recorder) -> None:
-        prob, seed, marker_dir = spec.split(":", 2)
-        self.probability = float(prob)
-        self.seed = int(seed)
-        self.dir = Path(marker_dir)
-        self.recorder = recorder
-
-    async def at(self, point: str, runtime: AgentRuntime, envelope: Any) -> None:
-        from harness.chaos.schedule import decide
-
-        if point != "before_ack" or envelope is None:
-            return
-        agent = runtime.agent.name
-        if not decide(self.seed, self.probability, "crash_before_ack", envelope.message_id,
-                      agent):
-            return
-        try:
-            fd = os.open(self.dir / f"{agent}-{envelope.message_id}",
-                         os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            return  # this message already killed us once
-        os.close(fd)
-        ids = {"message_id": envelope.message_id, "correlation_id": envelope.correlation_id}
-        fields = {"fault": "crash_before_ack", "fault_id": "process:crash_before_ack",
-                  "target": agent, "agent": agent, "pid": os.getpid(), **ids}
-        self.recorder.record("fault_start", point=point, **fields)
-        self.recorder.record("fault_end", **fields)
-        os.kill(os.getpid(), signal.SIGKILL)
+FAULTS_ENV = "HARNESS_FAULTS"  # JSON: seed, markers dir, clock file, planned faults
+OVERRIDES_ENV = "HARNESS_OVERRIDES"  # JSON: agent -> handler ref (an experiment's variants)
 
 
 async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
                     history: str | Path | None, prefix: str = "",
                     origin: float | None = None) -> int:
     """Run agent ``name`` of ``pipeline`` (every replica) until SIGTERM/SIGINT; exit code."""
-    spec = load_pipeline(pipeline)
+    overrides = json.loads(os.environ.get(OVERRIDES_ENV) or "{}")
+    spec = load_pipeline(pipeline, overrides=overrides or None)
     agent = spec.agents.get(name)
     if agent is None:
         raise PipelineError(f"no agent {name!r} (agents: {', '.join(spec.agents)})",
@@ -95,8 +63,13 @@ async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
         return [prefix + q for q in spec.queues_for(message_type)]
 
     runtimes: list[AgentRuntime] = []
-    hooks = ProcessCrashHook(os.environ[CRASH_ENV], recorder) \
-        if os.environ.get(CRASH_ENV) else None
+    hooks = None
+    if os.environ.get(FAULTS_ENV):
+        from harness.chaos.process_faults import inside_process
+
+        hooks, transport = inside_process(json.loads(os.environ[FAULTS_ENV]), recorder,
+                                          transport, queue_of=lambda a: prefix + (
+                                              spec.agents[a].queue if a in spec.agents else a))
 
     async def restart(runtime: AgentRuntime, reason: str) -> None:
         await asyncio.sleep(0.05)
@@ -107,11 +80,10 @@ async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
     await effect_store.open()
     try:
         for i in range(agent.replicas):
-            runtime = AgentRuntime(
-                agent.agent, transport, registry, effect_store, recorder, route,
-                queue=prefix + agent.queue, concurrency=agent.concurrency,
-                dependencies=agent.dependencies, allow_fallback=agent.allow_fallback,
-                params=agent.params, instance=i, on_crash=restart, hooks=hooks)
+            runtime = agent_runtime(agent, transport=transport, registry=registry,
+                                    store=effect_store, recorder=recorder, route=route,
+                                    queue=prefix + agent.queue, hooks=hooks, instance=i,
+                                    on_crash=restart)
             runtimes.append(runtime)
             await runtime.start()
         while not stop.is_set():
@@ -199,70 +171,72 @@ class AgentProcess:
             self.proc.wait()
 
 
-class ProcessRun(PipelineRun):
-    """A pipeline whose agents each run as their own OS process on a real broker.
-
-    Ingress, settling and the summary are :class:`PipelineRun`'s; the agents' events reach this
-    process by tailing the shared history file.
+class ProcessAgents:
+    """The agent host of :class:`ProcessRun`: one supervised OS process per agent.
 
     Args:
-        spec: the pipeline.
-        broker: an ``amqp://`` URL (processes cannot share the memory transport).
-        run_dir: folder for history.jsonl, the SQLite store and the agents' logs.
-        store: store URL shared by every process (default: the pipeline's, SQLite in run_dir).
+        history_path: the shared history file (every process appends whole lines).
         restart_delay: seconds before a dead process is started again.
+        faults: planned process faults applied inside the agents' processes (crash points,
+            dependency faults, message faults on what they publish), with the run's seed.
     """
 
-    def __init__(self, spec: PipelineSpec, *, broker: str, run_dir: str | Path,
-                 store: str | None = None, seed: int | None = None,
-                 restart_delay: float = 0.2,
-                 crash_before_ack: dict[str, float] | None = None) -> None:
-        if broker == "memory" or "://" not in broker:
-            raise PipelineError("agents in separate processes need a real broker "
-                                "(--broker amqp://...)", where="--processes")
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.history_path = run_dir / "history.jsonl"
-        super().__init__(spec, broker=broker, store=store, run_dir=run_dir, seed=seed,
-                         recorder=Recorder(self.history_path), restart_delay=restart_delay,
-                         exclude=tuple(spec.agents))
-        self.tail = HistoryTail(self.history_path)
+    def __init__(self, history_path: Path, *, restart_delay: float = 0.2,
+                 faults: list[dict[str, Any]] | None = None, seed: int = 0) -> None:
+        self.history_path = history_path
+        self.restart_delay = restart_delay
+        self.faults = list(faults or [])
+        self.seed = seed
+        self.tail = HistoryTail(history_path)
         self.processes: dict[str, AgentProcess] = {}
+        self._run: PipelineRun | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
-        self.crash_before_ack = dict(crash_before_ack or {})
         self._killed: dict[str, dict[str, Any]] = {}  # agent -> open kill fault
         self._paused: dict[str, dict[str, Any]] = {}  # agent -> open pause fault
 
-    # -- processes -----------------------------------------------------------------------------
+    @property
+    def clock_file(self) -> Path:
+        """Written when the fault clock starts (time 0 of the plan) for the agents to read."""
+        return self.history_path.parent / "fault-clock"
+
+    def start_clock(self) -> None:
+        self.clock_file.write_text(repr(time.monotonic()))
+
     def _process_for(self, agent: AgentSpec) -> AgentProcess:
+        run = self._run
+        assert run is not None
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        env.update({"HARNESS_BROKER": self.broker, "HARNESS_QUEUE": self.queue(agent.queue),
-                    "HARNESS_PREFIX": self.prefix, "HARNESS_STORE": self.store_url,
+        env.update({"HARNESS_BROKER": run.broker, "HARNESS_QUEUE": run.queue(agent.queue),
+                    "HARNESS_PREFIX": run.prefix, "HARNESS_STORE": run.store_url,
                     "HARNESS_HISTORY": str(self.history_path)})
         if agent.command is not None:
             argv = list(agent.command)
         else:
-            argv = [sys.executable, "-m", "harness.cli", "agent", str(self.spec.path),
-                    "--name", agent.name, "--broker", self.broker, "--store", self.store_url,
-                    "--history", str(self.history_path), "--prefix", self.prefix,
-                    "--origin", repr(self.recorder.origin)]
-        if agent.name in self.crash_before_ack:
-            markers = self.history_path.parent / "crash-markers"
+            argv = [sys.executable, "-m", "harness.cli", "agent", str(run.spec.path),
+                    "--name", agent.name, "--broker", run.broker, "--store", run.store_url,
+                    "--history", str(self.history_path), "--prefix", run.prefix,
+                    "--origin", repr(run.recorder.origin)]
+        if run.spec.overrides:  # an experiment's variants replace handlers in the agents too
+            env[OVERRIDES_ENV] = json.dumps(run.spec.overrides)
+        if self.faults:
+            markers = self.history_path.parent / "fault-markers"
             markers.mkdir(exist_ok=True)
-            env[CRASH_ENV] = f"{self.crash_before_ack[agent.name]}:{self.seed or 0}:{markers}"
+            env[FAULTS_ENV] = json.dumps({"seed": self.seed, "markers": str(markers),
+                                          "clock": str(self.clock_file),
+                                          "faults": self.faults})
         log = self.history_path.parent / f"agent-{agent.name}.log"
         return AgentProcess(agent.name, argv, env, log)
 
-    async def start(self) -> None:
-        await super().start()
-        for agent in self.spec.agents.values():
+    async def start(self, run: PipelineRun) -> None:
+        self._run = run
+        for agent in run.spec.agents.values():
             proc = self._process_for(agent)
             self.processes[agent.name] = proc
             proc.start()
-            self.recorder.record("agent_start", agent=agent.name, pid=proc.pid, supervisor=True)
+            run.recorder.record("agent_start", agent=agent.name, pid=proc.pid, supervisor=True)
         self._supervisor = asyncio.create_task(self._supervise(), name="supervisor")
         await self.wait_ready()
 
@@ -270,55 +244,69 @@ class ProcessRun(PipelineRun):
         """Wait until every SDK agent's process has subscribed (its own ``agent_start``), so
         the workload's latency does not include interpreter start-up. Black-box ``command:``
         agents do not write the history and are not waited for."""
-        waiting = {a.name for a in self.spec.agents.values() if a.agent is not None}
+        run = self._run
+        assert run is not None
+        waiting = {a.name for a in run.spec.agents.values() if a.agent is not None}
         deadline = time.monotonic() + timeout
         while waiting and time.monotonic() < deadline:
-            waiting -= {e["agent"] for e in self.recorder.events
+            run.pump()
+            waiting -= {e["agent"] for e in run.recorder.events
                         if e["kind"] == "agent_start" and not e.get("supervisor")}
             if waiting:
                 await asyncio.sleep(0.05)
         if waiting:
-            self.recorder.record("note", text=f"agents not ready after {timeout}s: "
-                                 f"{', '.join(sorted(waiting))}")
+            run.recorder.record("note", text=f"agents not ready after {timeout}s: "
+                                f"{', '.join(sorted(waiting))}")
 
     async def _supervise(self) -> None:
+        run = self._run
+        assert run is not None
         while not self._stopping:
-            self.pump()
+            run.pump()
             for proc in self.processes.values():
                 code = proc.exit_code()
                 if code is not None and not self._stopping:
-                    self.recorder.record("agent_crash", agent=proc.name, pid=proc.pid,
-                                         exit_code=code, supervisor=True)
+                    run.recorder.record("agent_crash", agent=proc.name, pid=proc.pid,
+                                        exit_code=code, supervisor=True)
                     await asyncio.sleep(self.restart_delay)
                     proc.start()
-                    self.recorder.record("agent_start", agent=proc.name, pid=proc.pid,
-                                         restart=proc.starts - 1, supervisor=True)
+                    run.recorder.record("agent_start", agent=proc.name, pid=proc.pid,
+                                        restart=proc.starts - 1, supervisor=True)
                     killed = self._killed.pop(proc.name, None)
                     if killed is not None:
-                        self.recorder.record("fault_end", **killed, new_pid=proc.pid)
+                        run.recorder.record("fault_end", **killed, new_pid=proc.pid)
             await asyncio.sleep(0.05)
 
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> int | None:
+    def send_signal(self, name: str, sig: int) -> int | None:
+        """Send ``sig`` to an agent's process, unrecorded (the nemesis records the fault)."""
+        proc = self.processes[name]
+        proc.kill(sig)
+        return proc.pid
+
+    def kill(self, name: str, sig: int = signal.SIGKILL, *,
+             fault_id: str | None = None) -> int | None:
         """Send ``sig`` (SIGKILL by default) to an agent's process; the supervisor restarts it.
         Recorded as ``fault_start`` now and ``fault_end`` when the new process is started."""
+        assert self._run is not None
         proc = self.processes[name]
         pid = proc.pid
-        fields = {"fault": "kill", "fault_id": f"process:kill:{name}:{proc.starts}",
+        fields = {"fault": "kill", "fault_id": fault_id or f"process:kill:{name}:{proc.starts}",
                   "target": name, "agent": name, "pid": pid, "signal": int(sig),
                   "supervisor": True}
-        self.recorder.record("fault_start", **fields)
+        self._run.recorder.record("fault_start", **fields)
         self._killed[name] = fields
         proc.kill(sig)
         return pid
 
-    def pause(self, name: str) -> int | None:
+    def pause(self, name: str, *, fault_id: str | None = None) -> int | None:
         """SIGSTOP an agent's process (it holds its deliveries, unacked, until resumed)."""
+        assert self._run is not None
         proc = self.processes[name]
         if name in self._paused or proc.pid is None:
             return proc.pid
-        fields = {"fault": "pause", "fault_id": f"process:pause:{name}:{proc.pid}",
+        fields = {"fault": "pause", "fault_id": fault_id or f"process:pause:{name}:{proc.pid}",
                   "target": name, "agent": name, "pid": proc.pid, "supervisor": True}
-        self.recorder.record("fault_start", **fields, signal=int(signal.SIGSTOP))
+        self._run.recorder.record("fault_start", **fields, signal=int(signal.SIGSTOP))
         self._paused[name] = fields
         proc.kill(signal.SIGSTOP)
         return proc.pid
@@ -326,27 +314,26 @@ class ProcessRun(PipelineRun):
     def resume(self, name: str) -> None:
         """SIGCONT a paused agent's process."""
         fields = self._paused.pop(name, None)
-        if fields is None:
+        if fields is None or self._run is None:
             return
         self.processes[name].kill(signal.SIGCONT)
-        self.recorder.record("fault_end", **fields, signal=int(signal.SIGCONT))
+        self._run.recorder.record("fault_end", **fields, signal=int(signal.SIGCONT))
+
+    async def restart(self, name: str) -> None:
+        """Stop an agent's process gracefully (SIGTERM) and start it again."""
+        assert self._run is not None
+        proc = self.processes[name]
+        self.resume(name)
+        await proc.stop()
+        proc.start()
+        self._run.recorder.record("agent_start", agent=name, pid=proc.pid,
+                                  restart=proc.starts - 1, supervisor=True)
 
     def pump(self) -> list[dict[str, Any]]:
-        """Take in the agents' new history events (this process's own are already known)."""
-        fresh = [e for e in self.tail.read() if e.get("agent") and not e.get("supervisor")
-                 and e.get("source") != "broker"]
-        for event in fresh:
-            self.recorder.events.append(event)
-            self._observe(event)
-        return fresh
-
-    async def settle(self, timeout: float = 60.0, *, poll: float = 0.1) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.pump()
-            if await super().settle(timeout=poll, poll=poll):
-                return True
-        return await super().settle(timeout=0, poll=poll)
+        """The agents' new history events (this process's own are already known)."""
+        own = self._run.recorder.process if self._run is not None else None
+        return [e for e in self.tail.read() if e.get("process") != own
+                and not e.get("supervisor") and e.get("source") != "broker"]
 
     async def stop(self) -> None:
         for name in list(self._paused):
@@ -357,50 +344,90 @@ class ProcessRun(PipelineRun):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
         await asyncio.gather(*(p.stop() for p in self.processes.values()))
-        for proc in self.processes.values():
-            self.recorder.record("agent_stop", agent=proc.name, pid=proc.pid, supervisor=True)
-        self.pump()
-        await super().stop()
-        self.recorder.close()
-
-    async def summary(self) -> Any:
-        self.pump()
-        return await super().summary()
+        if self._run is not None:
+            for proc in self.processes.values():
+                self._run.recorder.record("agent_stop", agent=proc.name, pid=proc.pid,
+                                          supervisor=True)
 
 
-async def run_processes(
-    pipeline: str | Path,
-    *,
-    broker: str,
-    transactions: int = 300,
-    seed: int = 0,
-    store: str | None = None,
-    out: str | Path | None = None,
-    rate: float | None = None,
-    timeout: float = 120.0,
-) -> Any:
-    """``harness run --processes``: the payments workload through agents in their own processes.
+class ProcessRun(PipelineRun):
+    """A pipeline whose agents each run as their own OS process on a real broker.
 
-    Returns the same :class:`harness.run.RunSummary` as ``harness demo``.
+    The core (ingress, settling, summary) is :class:`PipelineRun`'s; the agents are hosted by
+    :class:`ProcessAgents`, whose events reach this process by tailing the shared history.
+
+    Args:
+        spec: the pipeline.
+        broker: an ``amqp://`` URL (processes cannot share the memory transport).
+        run_dir: folder for history.jsonl, the SQLite store and the agents' logs.
+        store: store URL shared by every process (default: the pipeline's, SQLite in run_dir).
+        restart_delay: seconds before a dead process is started again.
+        crash_before_ack: agent -> probability that its process SIGKILLs itself after
+            publishing and before acking a delivery (once per message).
+        faults: planned faults (``PlannedFault.to_dict()``) applied inside the agents.
+        transport: this process's transport (a FaultyTransport for ingress faults).
+        recorder: this process's recorder (on ``run_dir/history.jsonl``, with a ``process``).
     """
-    import tempfile
 
-    from harness.workload import payments_workload
+    def __init__(self, spec: PipelineSpec, *, broker: str, run_dir: str | Path,
+                 store: str | None = None, seed: int | None = None,
+                 restart_delay: float = 0.2,
+                 crash_before_ack: dict[str, float] | None = None,
+                 faults: list[dict[str, Any]] | None = None,
+                 transport: Any = None, prefix: str | None = None,
+                 recorder: Recorder | None = None) -> None:
+        if broker == "memory" or "://" not in broker:
+            raise PipelineError("agents in separate processes need a real broker "
+                                "(--broker amqp://...)", where="--processes")
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.history_path = run_dir / "history.jsonl"
+        planned = list(faults or [])
+        for agent, prob in (crash_before_ack or {}).items():
+            planned.append({"id": f"process:crash_before_ack@{agent}",
+                            "fault": "crash_before_ack", "target": agent, "start": 0.0,
+                            "end": None, "probability": prob, "max": None, "params": {}})
+        host = ProcessAgents(self.history_path, restart_delay=restart_delay, faults=planned,
+                             seed=seed or 0)
+        super().__init__(spec, broker=broker, store=store, run_dir=run_dir, seed=seed,
+                         recorder=recorder or Recorder(
+                             self.history_path, process=f"supervisor:{os.getpid()}"),
+                         agents=host, exclude=tuple(spec.agents),  # no in-process black boxes
+                         transport=transport, prefix=prefix)
+        self.host = host
+        if planned and not faults:
+            host.start_clock()  # no nemesis: the crash faults are active from the start
 
-    spec = load_pipeline(pipeline)
-    run_dir = Path(out) if out else Path(tempfile.mkdtemp(prefix="harness-run-"))
-    tag = f"{int(time.time() * 1000) % 10**8}-"
-    items = payments_workload(transactions, seed, run_tag=tag)
-    run = ProcessRun(spec, broker=broker, store=store, run_dir=run_dir, seed=seed)
-    async with run:
-        interval = 1.0 / rate if rate else 0.0
-        for item in items:
-            if item.envelope is not None:
-                await run.send(item.envelope, expect=item.expect)
-            else:
-                await run.send(item.body, correlation_id=item.correlation_id, valid=False,
-                               expect=item.expect)
-            if interval:
-                await asyncio.sleep(interval)
-        await run.settle(timeout=timeout)
-        return await run.summary()
+    @property
+    def processes(self) -> dict[str, AgentProcess]:
+        return self.host.processes
+
+    @property
+    def tail(self) -> HistoryTail:
+        return self.host.tail
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int | None:
+        return self.host.kill(name, sig)
+
+    def pause(self, name: str) -> int | None:
+        return self.host.pause(name)
+
+    def resume(self, name: str) -> None:
+        self.host.resume(name)
+
+    async def stop(self) -> None:
+        try:
+            await super().stop()
+        finally:
+            self.recorder.close()
+
+
+async def run_processes(pipeline: str | Path, *, broker: str, transactions: int = 300,
+                        seed: int = 0, store: str | None = None, out: str | Path | None = None,
+                        rate: float | None = None, timeout: float = 120.0) -> Any:
+    """``harness run --processes``: :func:`harness.engine.run_pipeline` with processes."""
+    from harness.engine import run_pipeline
+
+    return await run_pipeline(pipeline, broker=broker, processes=True,
+                              transactions=transactions, seed=seed, store=store, out=out,
+                              rate=rate, timeout=timeout)

@@ -1,7 +1,9 @@
-"""Running a pipeline in-process: transport, store, agents, supervisor, ingress, settling.
+"""Running a pipeline: one core (transport, store, ingress, settling, summary) and a host that
+runs the agents -- in this process (:class:`InProcessAgents`) or as OS processes
+(:class:`harness.processes.ProcessAgents`).
 
 ``PipelineRun`` is the engine behind ``harness demo``, ``harness run``, the chaos runner and the
-pytest fixtures::
+pytest fixtures; :mod:`harness.engine` feeds it a workload, settles and summarises::
 
     async with PipelineRun(spec, broker="memory", recorder=Recorder(path)) as run:
         for env in workload:
@@ -15,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.agents.runtime import AgentRuntime, Hooks
 from harness.agents.stores import EffectStore, open_store
@@ -29,66 +30,126 @@ from harness.errors import PipelineError
 from harness.history import Recorder, b64
 from harness.pipeline import AgentSpec, PipelineSpec
 from harness.redact import redact_url
+from harness.summary import RunSummary, summarise
 from harness.transport import DeadLetter, Transport, open_transport
 
-__all__ = ["BROKER_DEAD_LETTER_REASONS", "PipelineRun", "RunSummary", "percentile"]
+__all__ = ["BROKER_DEAD_LETTER_REASONS", "AgentHost", "InProcessAgents", "PipelineRun",
+           "RunSummary", "agent_runtime"]
 
 #: dead-letter reasons set by the broker itself (not recorded by an agent)
 BROKER_DEAD_LETTER_REASONS = frozenset({"delivery_limit", "rejected", "expired", "maxlen"})
 
 
-def percentile(values: list[float], p: float) -> float | None:
-    """The p-th percentile (nearest rank, p in 0..100) or None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+class AgentHost(Protocol):
+    """Where a run's agents live: started after the queues exist, stopped before the drain."""
+
+    async def start(self, run: PipelineRun) -> None:
+        """Start every agent of ``run.spec``."""
+
+    async def stop(self) -> None:
+        """Stop every agent (unsettled deliveries go back to their queues)."""
+
+    async def restart(self, name: str) -> None:
+        """Stop and start every instance of one agent."""
+
+    def pump(self) -> list[dict[str, Any]]:
+        """Events the agents recorded elsewhere (other processes), taken in now."""
 
 
-@dataclass
-class RunSummary:
-    """What happened to the inputs of a run (from the store, the DLQs and the history)."""
+def agent_runtime(agent: AgentSpec, *, transport: Transport, registry: SchemaRegistry,
+                  store: EffectStore, recorder: Recorder, route: Callable[[str], list[str]],
+                  queue: str, hooks: Hooks | None = None, instance: int = 0,
+                  on_crash: Callable[[AgentRuntime, str], Awaitable[None]] | None = None
+                  ) -> AgentRuntime:
+    """The one wiring of a pipeline agent into a runtime (this process's agents and each
+    ``harness agent`` process use it): the pipeline's concurrency, dependencies, fallback
+    permission and params on the given transport, store, history and routes."""
+    if agent.agent is None:
+        raise PipelineError(f"agent {agent.name} is a command, not in-process")
+    return AgentRuntime(
+        agent.agent, transport, registry, store, recorder, route, queue=queue,
+        concurrency=agent.concurrency, dependencies=agent.dependencies,
+        allow_fallback=agent.allow_fallback, params=agent.params, hooks=hooks,
+        instance=instance, on_crash=on_crash)
 
-    transactions: int
-    completed: int
-    declined: int
-    dead_lettered: int
-    lost: int
-    duplicate_effects: int
-    ledger_balanced: bool
-    p50_ms: float | None
-    p99_ms: float | None
-    seed: int | None = None
-    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
-    lost_ids: list[str] = field(default_factory=list)
-    fallbacks: int = 0
-    broker: str = "memory"
-    store: str = "memory"
-    elapsed_s: float = 0.0
 
-    @property
-    def ok(self) -> bool:
-        return self.lost == 0 and self.duplicate_effects == 0 and self.ledger_balanced
+class InProcessAgents:
+    """Every SDK agent as :class:`AgentRuntime` instances in this process.
 
-    def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
+    Args:
+        hooks: fault hooks given to every runtime.
+        restart_delay: seconds before a crashed runtime is started again.
+        exclude: agent names not to start (driven from outside).
+    """
 
-        return asdict(self)
+    def __init__(self, *, hooks: Hooks | None = None, restart_delay: float = 0.05,
+                 exclude: tuple[str, ...] = ()) -> None:
+        self.hooks = hooks
+        self.restart_delay = restart_delay
+        self.exclude = exclude
+        self.runtimes: dict[str, list[AgentRuntime]] = {}
+        self._run: PipelineRun | None = None
+
+    async def start(self, run: PipelineRun) -> None:
+        self._run = run
+        for agent in run.spec.agents.values():
+            if agent.agent is None or agent.name in self.exclude:
+                continue
+            for i in range(agent.replicas):
+                await self.start_agent(agent, instance=i)
+
+    def runtime_for(self, agent: AgentSpec, instance: int) -> AgentRuntime:
+        run = self._run
+        assert run is not None, "start() first"
+        return agent_runtime(agent, transport=run.transport, registry=run.registry,
+                             store=run.store, recorder=run.recorder, route=run.route,
+                             queue=run.queue(agent.queue), hooks=self.hooks, instance=instance,
+                             on_crash=self._on_crash)
+
+    async def start_agent(self, agent: AgentSpec, *, instance: int = 0) -> AgentRuntime:
+        runtime = self.runtime_for(agent, instance)
+        slots = self.runtimes.setdefault(agent.name, [])
+        if instance < len(slots):
+            slots[instance] = runtime
+        else:
+            slots.append(runtime)
+        await runtime.start()
+        return runtime
+
+    async def _on_crash(self, runtime: AgentRuntime, reason: str) -> None:
+        await asyncio.sleep(self.restart_delay)
+        assert self._run is not None
+        await self.start_agent(self._run.spec.agents[runtime.agent.name],
+                               instance=runtime.instance)
+
+    async def restart(self, name: str) -> None:
+        assert self._run is not None
+        for runtime in list(self.runtimes.get(name, [])):
+            await runtime.stop()
+            await self.start_agent(self._run.spec.agents[name], instance=runtime.instance)
+
+    async def stop(self) -> None:
+        for runtimes in self.runtimes.values():
+            for runtime in runtimes:
+                await runtime.stop()
+
+    def pump(self) -> list[dict[str, Any]]:
+        return []  # in-process agents record straight into the run's recorder
 
 
 class PipelineRun:
-    """A pipeline running in this process on one transport and one store.
+    """A pipeline on one transport and one store; its agents run on a host.
 
     Args:
         spec: the loaded pipeline.
-        broker: ``memory`` or an ``amqp://`` URL.
+        broker: ``memory`` or a broker URL.
         store: store URL; default from the pipeline (``sqlite`` -> a file in ``run_dir``).
         recorder: the history; default an in-memory one.
         run_dir: folder for the SQLite store and other files.
-        hooks: fault hooks given to every agent runtime.
+        hooks: fault hooks given to every in-process agent runtime.
         restart_delay: seconds before a crashed agent is restarted.
         prefix: queue-name prefix (default: unique per run on a real broker).
+        agents: the host (default :class:`InProcessAgents` with ``hooks``/``exclude``).
     """
 
     def __init__(
@@ -105,6 +166,7 @@ class PipelineRun:
         transport: Transport | None = None,
         seed: int | None = None,
         exclude: tuple[str, ...] = (),
+        agents: AgentHost | None = None,
         network: Any = None,
     ) -> None:
         self.spec = spec
@@ -112,9 +174,10 @@ class PipelineRun:
         self.seed = seed
         self.run_dir = Path(run_dir) if run_dir else None
         self.recorder = recorder or Recorder()
-        self.hooks = hooks
-        self.restart_delay = restart_delay
         self.exclude = exclude
+        self.restart_delay = restart_delay
+        self.agents: AgentHost = agents or InProcessAgents(
+            hooks=hooks, restart_delay=restart_delay, exclude=exclude)
         #: a run that made up its own prefix on a real broker deletes its queues at stop
         self.owns_queues = prefix is None and broker != "memory"
         if prefix is None:
@@ -124,7 +187,6 @@ class PipelineRun:
         self.store_url = self._store_url(store or spec.store)
         self.store: EffectStore = open_store(self.store_url, namespace=prefix.strip("."))
         self.registry = SchemaRegistry(spec.registry_path)
-        self.runtimes: dict[str, list[AgentRuntime]] = {}
         self.dead: list[DeadLetter] = []
         self._unrecorded: list[DeadLetter] = []
         self.sent: dict[str, float] = {}
@@ -132,7 +194,7 @@ class PipelineRun:
         self.done_at: dict[str, float] = {}
         self._settled = asyncio.Event()
         self._started = 0.0
-        self._restarts: set[asyncio.Task[None]] = set()
+        self._stopped = False
         self._probed = False
         self.recorder.listeners.append(self._observe)
         #: external agents' queues keep their names (the running service knows them)
@@ -141,6 +203,15 @@ class PipelineRun:
         self.blackbox: BlackBoxAgents | None = None
         if any(a.is_black_box and a.name not in exclude for a in spec.agents.values()):
             self.blackbox = BlackBoxAgents(self, network=network)
+
+    @property
+    def hooks(self) -> Hooks | None:
+        return getattr(self.agents, "hooks", None)
+
+    @property
+    def runtimes(self) -> dict[str, list[AgentRuntime]]:
+        """In-process runtimes by agent (empty for other hosts)."""
+        return getattr(self.agents, "runtimes", {})
 
     def _store_url(self, store: str) -> str:
         if store == "sqlite":
@@ -159,7 +230,7 @@ class PipelineRun:
         await self.stop()
 
     async def start(self) -> None:
-        """Connect, declare every queue, open the store and start every in-process agent."""
+        """Connect, declare every queue, open the store and start the agents on the host."""
         self._started = time.monotonic()
         await self.transport.connect()
         await self.store.open()
@@ -167,15 +238,13 @@ class PipelineRun:
                              broker=redact_url(self.broker), store=redact_url(self.store_url),
                              registry=str(self.spec.registry_path),
                              budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks(),
-                             black_boxes=sorted(self.blackbox.agents) if self.blackbox else None)
+                             black_boxes={n: self.queue(a.queue) for n, a in
+                                          sorted(self.blackbox.agents.items())}
+                             if self.blackbox else None)
         for agent in self.spec.agents.values():
             await self.transport.declare(self.queue(agent.queue),
                                          delivery_limit=self.spec.delivery_limit)
-        for agent in self.spec.agents.values():
-            if agent.agent is None or agent.name in self.exclude:
-                continue
-            for i in range(agent.replicas):
-                await self.start_agent(agent, instance=i)
+        await self.agents.start(self)
         if self.blackbox is not None:
             try:
                 await self.blackbox.start()
@@ -191,46 +260,33 @@ class PipelineRun:
     def route(self, message_type: str) -> list[str]:
         return [self.queue(q) for q in self.spec.queues_for(message_type)]
 
-    def runtime_for(self, agent: AgentSpec, instance: int) -> AgentRuntime:
-        if agent.agent is None:
-            raise PipelineError(f"agent {agent.name} is a command, not in-process")
-        return AgentRuntime(
-            agent.agent, self.transport, self.registry, self.store, self.recorder, self.route,
-            queue=self.queue(agent.queue), concurrency=agent.concurrency,
-            dependencies=agent.dependencies, allow_fallback=agent.allow_fallback,
-            params=agent.params, hooks=self.hooks, instance=instance, on_crash=self._on_crash)
-
     async def start_agent(self, agent: AgentSpec, *, instance: int = 0) -> AgentRuntime:
-        runtime = self.runtime_for(agent, instance)
-        slots = self.runtimes.setdefault(agent.name, [])
-        if instance < len(slots):
-            slots[instance] = runtime
-        else:
-            slots.append(runtime)
-        await runtime.start()
-        return runtime
-
-    async def _on_crash(self, runtime: AgentRuntime, reason: str) -> None:
-        await asyncio.sleep(self.restart_delay)
-        spec = self.spec.agents[runtime.agent.name]
-        await self.start_agent(spec, instance=runtime.instance)
+        """Start one in-process runtime (in-process host only)."""
+        if not isinstance(self.agents, InProcessAgents):
+            raise PipelineError("start_agent needs in-process agents")
+        return await self.agents.start_agent(agent, instance=instance)
 
     async def restart_agent(self, name: str) -> None:
         """Stop and start every instance of an agent (unsettled work is redelivered)."""
         if self.blackbox is not None and name in self.blackbox.agents:
             await self.blackbox.restart(name)
             return
-        for runtime in list(self.runtimes.get(name, [])):
-            await runtime.stop()
-            await self.start_agent(self.spec.agents[name], instance=runtime.instance)
+        await self.agents.restart(name)
+
+    def pump(self) -> list[dict[str, Any]]:
+        """Take in events the agents recorded elsewhere (other processes)."""
+        fresh = self.agents.pump()
+        for event in fresh:
+            self.recorder.events.append(event)
+            self._observe(event)
+        return fresh
 
     async def stop(self) -> None:
         """Stop agents, drain dead letters, snapshot the store, close everything."""
         if self.blackbox is not None:
             await self.blackbox.stop()
-        for runtimes in self.runtimes.values():
-            for runtime in runtimes:
-                await runtime.stop()
+        await self.agents.stop()
+        self.pump()
         await self.drain_dead_letters()
         for dl in self._unrecorded:  # no agent is left to record them
             if dl.correlation_id not in self.terminal:
@@ -242,6 +298,8 @@ class PipelineRun:
             if self.blackbox is not None:
                 await self.blackbox.drop_schemas()
         self.recorder.record("run_end", elapsed_s=round(time.monotonic() - self._started, 3))
+        self._elapsed = round(time.monotonic() - self._started, 3)
+        self._stopped = True
         if self.owns_queues:
             for agent in self.spec.agents.values():
                 if agent.queue not in self._fixed_queues:
@@ -252,7 +310,12 @@ class PipelineRun:
     # -- ingress -------------------------------------------------------------------------------
     async def send(self, message: Envelope | bytes, *, correlation_id: str | None = None,
                    valid: bool = True, expect: str | None = None) -> None:
-        """Feed one workload input to the consumers of the ingress type."""
+        """Feed one workload input to the consumers of the ingress type (an envelope of another
+        type goes to that type's consumers: a message replayed from a dead-letter queue)."""
+        mtype = self.spec.ingress.type
+        if isinstance(message, Envelope) and self.spec.consumers_of(message.type):
+            mtype = message.type
+        cid: str | None
         if isinstance(message, Envelope):
             body, cid, ids = message.to_bytes(), message.correlation_id, message.identities()
         else:
@@ -263,8 +326,8 @@ class PipelineRun:
         self.sent.setdefault(cid, time.monotonic())
         self.recorder.record("ingress", valid=valid, expect=expect,
                              body=None if valid else b64(body[:65536]), **ids)
-        headers = {"x-correlation-id": cid, "x-message-type": self.spec.ingress.type}
-        for queue in self.route(self.spec.ingress.type):
+        headers = {"x-correlation-id": cid, "x-message-type": mtype}
+        for queue in self.route(mtype):
             await self.transport.publish(queue, body, headers=headers)
             if not getattr(self.transport, "records_publish", False):
                 self.recorder.record("publish", queue=queue, producer="workload", **ids)
@@ -309,31 +372,42 @@ class PipelineRun:
             correlation_id=dl.correlation_id, body=b64(dl.body[:65536]),
             body_len=len(dl.body), source=source)
 
+    def settled(self) -> bool:
+        """Whether every input sent has a terminal outcome or a dead letter."""
+        return bool(self.sent) and all(c in self.terminal for c in self.sent)
+
     async def settle(self, timeout: float = 60.0, *, poll: float = 0.1) -> bool:
         """Wait until every input sent has a terminal outcome or a dead letter."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.sent and all(c in self.terminal for c in self.sent):
+        while True:
+            self.pump()
+            if self.settled():
                 return True
+            if time.monotonic() >= deadline:
+                return False
             await self.drain_dead_letters()
             self._settled.clear()
             try:
-                await asyncio.wait_for(self._settled.wait(), timeout=poll)
+                await asyncio.wait_for(self._settled.wait(),
+                                       timeout=max(0.0, min(poll, deadline - time.monotonic())))
             except TimeoutError:
                 pass
-        return all(c in self.terminal for c in self.sent)
+
+    async def _store_state(self) -> dict[str, Any]:
+        effects = await self.store.effects()
+        ledger = await self.store.ledger()
+        return {"store": redact_url(self.store_url), "ledger": ledger,
+                "effects": [{k: e[k] for k in ("key", "agent", "effect", "correlation_id")}
+                            for e in effects]}
 
     async def snapshot(self) -> dict[str, Any]:
         """Record and return the store's final state (effects and ledger)."""
-        effects = await self.store.effects()
-        ledger = await self.store.ledger()
-        data = {"store": redact_url(self.store_url), "ledger": ledger,
-                "effects": [{k: e[k] for k in ("key", "agent", "effect", "correlation_id")}
-                            for e in effects]}
+        data = await self._store_state()
         if self.blackbox is not None and not self._probed:
             self._probed = True  # probe rows are recorded as effect events once
             seen = await self.blackbox.probe()
             data["effects"] += seen["effects"]
+            ledger = data["ledger"]
             debits = ledger["debits"] + seen["ledger"]["debits"]
             credits = ledger["credits"] + seen["ledger"]["credits"]
             data["ledger"] = {"debits": debits, "credits": credits,
@@ -343,36 +417,16 @@ class PipelineRun:
         return data
 
     async def summary(self) -> RunSummary:
-        """Outcomes counted from the store (truth) and the dead-letter queues."""
-        await self.drain_dead_letters()
-        effects = await self.store.effects()
-        outcomes = {e["correlation_id"]: e["effect"].split(":", 1)[1]
-                    for e in effects if e["effect"].startswith("outcome:")}
-        dead_cids = {dl.correlation_id for dl in self.dead if dl.correlation_id}
-        dead_cids |= {c for c, t in self.terminal.items() if t == "dead_lettered"}
-        completed = sum(1 for c in self.sent if outcomes.get(c) == "completed")
-        declined = sum(1 for c in self.sent if outcomes.get(c) == "declined")
-        dead = sum(1 for c in self.sent if c not in outcomes and c in dead_cids)
-        lost_ids = [c for c in self.sent if c not in outcomes and c not in dead_cids]
-        applied = Counter(e["key"] for e in self.recorder.events
-                          if e["kind"] == "effect" and e.get("applied"))
-        latencies = [(self.done_at[c] - t0) * 1000 for c, t0 in self.sent.items()
-                     if c in self.done_at and c in outcomes]
-        ledger = await self.store.ledger()
-        reasons = Counter(dl.reason for dl in self.dead)
-        return RunSummary(
-            transactions=len(self.sent), completed=completed, declined=declined,
-            dead_lettered=dead, lost=len(lost_ids),
-            duplicate_effects=sum(n - 1 for n in applied.values() if n > 1),
-            ledger_balanced=bool(ledger["balanced"]),
-            p50_ms=_round(percentile(latencies, 50)), p99_ms=_round(percentile(latencies, 99)),
-            seed=self.seed, dead_letter_reasons=dict(sorted(reasons.items())),
-            lost_ids=lost_ids[:20],
-            fallbacks=sum(1 for e in self.recorder.events if e["kind"] == "fallback"),
-            broker=self.broker if self.broker == "memory" else redact_url(self.broker),
-            store=redact_url(self.store_url), elapsed_s=round(time.monotonic() - self._started, 3),
-        )
+        """The run's summary, read from its history by the checkers (:mod:`harness.summary`).
 
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+        Before :meth:`stop`, the store's current state stands in for the final snapshot."""
+        self.pump()
+        events = self.recorder.events
+        elapsed = getattr(self, "_elapsed", None)
+        if not self._stopped:
+            await self.drain_dead_letters()
+            events = [*events, {"kind": "snapshot", **await self._store_state()}]
+            elapsed = round(time.monotonic() - self._started, 3)
+        return summarise(events, pipeline=self.spec.name, seed=self.seed,
+                         broker=redact_url(self.broker), store=redact_url(self.store_url),
+                         elapsed_s=elapsed or 0.0)

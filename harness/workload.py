@@ -1,5 +1,10 @@
 """Workloads: the inputs a run feeds in, generated from a seed.
 
+A pipeline owns its workload: ``workload: FILE.py:function`` in the pipeline file names a
+generator with :data:`GENERATOR_SIGNATURE`; without one, :func:`make_workload` draws valid inputs
+for the ingress type from the registry schema (:mod:`harness.workload_schema`) plus the mix's
+invalid share. Experiments may name another generator (``workload.generator``).
+
 ``envelope_workload`` makes one for any pipeline from a payload function (rides and media use
 it). ``payments_workload`` makes payment requests: mostly valid, some high-risk (the fraud agent
 flags them, authorization declines them) and some invalid in each of the ways an upstream agent
@@ -8,20 +13,32 @@ can go wrong: malformed bytes, a wrong schema version, a missing field, a huge p
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.envelope import Envelope, Producer
+from harness.errors import PipelineError
 
-__all__ = ["INVALID_KINDS", "WorkItem", "envelope_workload", "payments_workload",
-           "pick_kinds", "work_item"]
+if TYPE_CHECKING:
+    from harness.pipeline import PipelineSpec
+
+__all__ = ["DEFAULT_MIX", "GENERATOR_SIGNATURE", "INVALID_KINDS", "WorkItem",
+           "envelope_workload", "load_generator", "make_workload", "payments_generator",
+           "payments_workload", "pick_kinds", "work_item"]
 
 PayloadFn = Callable[[random.Random, int, str], dict[str, Any]]
 
 INVALID_KINDS = ("malformed_bytes", "wrong_version", "missing_field", "huge_payload")
+#: what a workload generator must look like
+GENERATOR_SIGNATURE = ("def generator(n: int, seed: int, *, mix: dict[str, float], "
+                       "run_tag: str) -> list[WorkItem]")
+#: the mix when neither the command nor the experiment gives one
+DEFAULT_MIX = {"valid": 0.85, "invalid": 0.05, "high_risk": 0.1}
 
 
 @dataclass(frozen=True)
@@ -148,4 +165,64 @@ def payments_workload(n: int, seed: int, *, invalid_rate: float = 0.05,
         body = env.to_bytes() if kind != "huge_payload" else json.dumps(
             env.to_dict(), separators=(",", ":")).encode()
         items.append(work_item(cid, env, body, kind))
+    return items
+
+
+def payments_generator(n: int, seed: int, *, mix: Mapping[str, float],
+                       run_tag: str = "") -> list[WorkItem]:
+    """:func:`payments_workload` with the generator signature (the payments pipeline's)."""
+    return payments_workload(n, seed, invalid_rate=float(mix.get("invalid", 0.0)),
+                             high_risk_rate=float(mix.get("high_risk", 0.0)), run_tag=run_tag)
+
+
+Generator = Callable[..., list[WorkItem]]
+
+
+def load_generator(ref: str, *, base: Path, where: str) -> Generator:
+    """Import a generator ``FILE.py:function`` (relative to ``base``) or ``module:function``
+    and check it can be called as :data:`GENERATOR_SIGNATURE` (else one-line PipelineError)."""
+    from harness.pipeline import load_object
+
+    fn = load_object(ref, base=base, where=where)
+    try:
+        inspect.signature(fn).bind(1, 0, mix={}, run_tag="")
+    except (TypeError, ValueError) as exc:
+        raise PipelineError(f"workload generator {ref} has the wrong signature ({exc}); "
+                            f"expected {GENERATOR_SIGNATURE}", where=where) from None
+    return fn
+
+
+def make_workload(spec: PipelineSpec, n: int, seed: int, *,
+                  mix: Mapping[str, float] | None = None, run_tag: str = "",
+                  generator: str | None = None, base: Path | None = None,
+                  where: str | None = None) -> list[WorkItem]:
+    """The inputs of a run of ``spec``: ``generator`` (an experiment's, relative to ``base``)
+    or the pipeline's ``workload:``, else drawn from the ingress type's registry schema."""
+    mix = dict(mix if mix is not None else DEFAULT_MIX)
+    if generator == "payments":
+        return payments_generator(n, seed, mix=mix, run_tag=run_tag)
+    if generator in (None, "pipeline"):
+        ref, base, where = spec.workload, spec.path.parent, spec.where("workload")
+    elif generator == "schema":
+        ref = None
+    elif ":" not in generator:  # a name: workload.py:<name>_workload beside the pipeline
+        ref, base = f"workload.py:{generator}_workload", spec.path.parent
+    else:
+        ref = generator
+    if ref is None:
+        from harness.workload_schema import schema_workload
+
+        return schema_workload(spec, n, seed, mix=mix, run_tag=run_tag)
+    where = where or "workload"
+    fn = load_generator(ref, base=base or spec.path.parent, where=where)
+    try:
+        items = fn(n, seed, mix=mix, run_tag=run_tag)
+    except PipelineError:
+        raise
+    except Exception as exc:
+        raise PipelineError(f"workload generator {ref} failed: {type(exc).__name__}: {exc}",
+                            where=where) from exc
+    if not isinstance(items, list) or not all(isinstance(i, WorkItem) for i in items):
+        raise PipelineError(f"workload generator {ref} must return a list of WorkItem "
+                            f"(expected {GENERATOR_SIGNATURE})", where=where)
     return items

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from pathlib import Path
+from typing import Any
 
 from harness import Agent, Context, Envelope, LedgerRow
 from harness.envelope import derive_id
@@ -51,12 +52,14 @@ async def authorize_fresh_key(ctx: Context, msg: Envelope) -> None:
     if msg.payload["risk_level"] == "high":
         ctx.emit("payment.declined", {**payment, "reason": "high_risk"})
         return
-    env = ctx.emit("payment.authorized", {**payment, "authorization_code": "A0000001",
-                                          "risk_level": msg.payload["risk_level"]})
+    env = msg.child(type="payment.authorized", schema_version=1,
+                    payload={**payment, "authorization_code": "A0000001",
+                             "risk_level": msg.payload["risk_level"]},
+                    producer=authorization_fresh_key.producer, index=0)
     # BUG: a fresh message id and idempotency key per try instead of ones derived from the input
     fresh = uuid.uuid4().hex
-    ctx.emitted[-1] = dataclasses.replace(env, message_id=derive_id("msg", fresh),
-                                          idempotency_key=derive_id("idem", fresh))
+    ctx.forward(dataclasses.replace(env, message_id=derive_id("msg", fresh),
+                                    idempotency_key=derive_id("idem", fresh)))
 
 
 # -- 3. an agent that forwards unvalidated input (caught by wire) -------------------------------
@@ -71,10 +74,12 @@ fraud_drops_correlation = fraud.variant(version="1.0.0-zoo-nocorrelation")
 @fraud_drops_correlation.handler
 async def assess_without_correlation(ctx: Context, msg: Envelope) -> None:
     level, reasons = assess_risk(msg.payload, int(ctx.params.get("high_risk_cents", 500_000)))
-    env = ctx.emit("payment.risk_assessed", {**payment_of(msg.payload), "risk_level": level,
-                                             "reasons": reasons, "memo_summary": "n/a"})
+    env = msg.child(type="payment.risk_assessed", schema_version=1,
+                    payload={**payment_of(msg.payload), "risk_level": level, "reasons": reasons,
+                             "memo_summary": "n/a"},
+                    producer=fraud_drops_correlation.producer, index=0)
     # BUG: starts a new correlation instead of carrying the input's
-    ctx.emitted[-1] = dataclasses.replace(env, correlation_id=f"fraud-{uuid.uuid4().hex[:12]}")
+    ctx.forward(dataclasses.replace(env, correlation_id=f"fraud-{uuid.uuid4().hex[:12]}"))
 
 
 # -- 5. the canonical incident: fraud emits risk_score, authorization reads risk_level (wire) ---
@@ -120,12 +125,27 @@ async def authorize_from_shared(ctx: Context, msg: Envelope) -> None:
 authorization_wrong_cause = authorization.variant(version="1.0.0-zoo-wrongcause")
 
 
+class _NamesTheRequest:
+    """The handler's Context, except that what it emits is forwarded naming the wrong cause."""
+
+    def __init__(self, ctx: Context, msg: Envelope) -> None:
+        self._ctx, self._msg = ctx, msg
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def emit(self, message_type: str, payload: Any, *, version: int | None = None) -> Envelope:
+        env = self._msg.child(type=message_type, schema_version=version or 1, payload=payload,
+                              producer=authorization_wrong_cause.producer,
+                              index=len(self._ctx.emitted))
+        # BUG: names the payment request (what fraud consumed) as the cause instead of its
+        # input; same correlation and a known message, so trace accepts it
+        return self._ctx.forward(dataclasses.replace(env, causation_id=self._msg.causation_id))
+
+
 @authorization_wrong_cause.handler
 async def authorize_naming_the_request(ctx: Context, msg: Envelope) -> None:
-    await authorization.fn(ctx, msg)
-    # BUG: names the payment request (what fraud consumed) as the cause instead of its input;
-    # same correlation and a known message, so trace accepts it
-    ctx.emitted[-1] = dataclasses.replace(ctx.emitted[-1], causation_id=msg.causation_id)
+    await authorization.fn(_NamesTheRequest(ctx, msg), msg)  # type: ignore[arg-type]
 
 
 # -- 8. a ledger that deduplicates on the message id (caught by exactly_once under resubmit) -----

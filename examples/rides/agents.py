@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 
 from harness import Agent, Context, Envelope
-from harness.chaos.faults import dependency_delay
+from harness.chaos.faults import dependency_delay  # for the simulated service only
 
 RIDE = ("ride_id", "rider_id", "pickup_zone", "dropoff_zone")
 #: zones with no drivers: a request there is declined
@@ -47,7 +47,9 @@ async def price(ctx: Context, msg: Envelope) -> None:
 
 
 async def eta_model(ctx: Context, payload: dict) -> int:
-    """The ETA model service (simulated): a few ms normally; chaos can make it slow or down."""
+    """The ETA model service (simulated in-process): a few ms normally. Chaos faults on it are
+    applied by ``ctx.call``; a caller that bypasses ``ctx.call`` (the zoo's blocking variant)
+    still meets them here, as it would meet a slow real service."""
     await dependency_delay(ctx, "eta_model")
     await asyncio.sleep(0.002)
     return 60 + _h(payload["driver_id"], payload["pickup_zone"]) % 600

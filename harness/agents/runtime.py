@@ -9,9 +9,11 @@ For each delivery, in order:
    on timeout, the agent's fallback handler runs if the pipeline allows it, else the delivery is
    returned for redelivery (the transport's delivery limit dead-letters a message that never
    succeeds);
+   a handler that did not await a Context coroutine (``ctx.outcome``, ``ctx.effect``,
+   ``ctx.call``) dead-letters the input as ``not_awaited`` naming the call;
 4. validate every emitted envelope against the registry and the envelope size limit (an agent
-   never forwards what its consumers would reject: a bad emission dead-letters the input with
-   ``emitted_invalid``);
+   never forwards what its consumers would reject: a bad emission, or a type the agent does not
+   declare, dead-letters the input with ``emitted_invalid``);
 5. publish the emissions (confirmed), then ack. A crash anywhere before the ack leaves the
    message unacked, so the broker redelivers it; derived identities and the idempotency store
    make the retry safe.
@@ -135,7 +137,8 @@ class AgentRuntime:
             # cancel from a separate task: we may be running inside one of its handlers
             asyncio.get_running_loop().create_task(sub.cancel())
         if self.on_crash is not None:
-            asyncio.get_running_loop().create_task(self.on_crash(self, reason))
+            asyncio.get_running_loop().create_task(
+                self.on_crash(self, reason))  # type: ignore[arg-type]
 
     # -- recording -----------------------------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> None:
@@ -168,17 +171,28 @@ class AgentRuntime:
         ctx = Context(self, envelope, attempt=delivery.delivery_count)
         try:
             await self._run_handler(ctx)
+            missed = ctx.unawaited()
+            if missed:
+                await self._dead_letter(
+                    delivery, "not_awaited", f"the handler of agent {self.agent.name} did not "
+                    f"await {', '.join(missed)} (a coroutine: write await {missed[0]})",
+                    envelope.correlation_id, ids)
+                return
             bodies = [self._egress(emitted) for emitted in ctx.emitted]
         except ValidationFailed as exc:
+            ctx.unawaited()
             await self._dead_letter(delivery, "emitted_invalid", exc.detail,
                                     envelope.correlation_id, ids)
             return
         except AgentCrash as exc:
+            ctx.unawaited()
             await self.crash(str(exc))
             return
         except Exception as exc:
+            missed = ctx.unawaited()
+            hint = f" (and it did not await {', '.join(missed)})" if missed else ""
             self.record("nack", queue=delivery.queue, requeue=True,
-                        error=f"{type(exc).__name__}: {str(exc)[:200]}", **ids)
+                        error=f"{type(exc).__name__}: {str(exc)[:200]}{hint}", **ids)
             await delivery.nack(requeue=True)
             return
         try:
@@ -211,7 +225,7 @@ class AgentRuntime:
                 raise
             self.record("fallback", dependency="handler", reason="timeout",
                         **ctx.message.identities())
-            ctx.emitted.clear()
+            ctx._clear_emitted()
             ctx.used_fallback = True
             await asyncio.wait_for(agent.fallback_fn(ctx, ctx.message), timeout=agent.timeout)
 

@@ -30,7 +30,7 @@ handler:
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -84,14 +84,21 @@ class Agent:
 
     name: str
     version: str
-    consumes: list[MessageRef | str] = field(default_factory=list)
-    emits: list[MessageRef | str] = field(default_factory=list)
+    consumes: list[MessageRef] = field(default_factory=list)
+    emits: list[MessageRef] = field(default_factory=list)
     timeout: float = 5.0
     fn: HandlerFn | None = None
     fallback_fn: HandlerFn | None = None
     #: validate each input against the registry before the handler runs (keep it True:
     #: False is for deliberately broken bug-zoo agents that forward unvalidated input)
     validate_ingress: bool = True
+
+    if TYPE_CHECKING:  # the constructor also takes "type@version" strings
+        def __init__(self, name: str, version: str,
+                     consumes: Sequence[MessageRef | str] = ...,
+                     emits: Sequence[MessageRef | str] = ..., timeout: float = ...,
+                     fn: HandlerFn | None = ..., fallback_fn: HandlerFn | None = ...,
+                     validate_ingress: bool = ...) -> None: ...
 
     def __post_init__(self) -> None:
         self.consumes = [parse_ref(r, where=f"agent {self.name}: consumes") for r in self.consumes]

@@ -50,12 +50,14 @@ class Router:
         records_publish: False when ``forward`` does not record ``publish`` itself.
         owned: exchanges made for this run, deleted at close (not external agents' ones).
         direct: message type -> consumer queues the broker routes to itself (no fault there).
+        outcomes: the pipeline's ``outcomes:`` (a published type that ends its correlation).
     """
 
     def __init__(self, url: str, *, exchanges: dict[str, str],
                  route: Callable[[str], list[str]], forward: Forward, recorder: Recorder,
                  queue: str, records_publish: bool = True, prefetch: int = 64,
-                 owned: tuple[str, ...] = (), direct: dict[str, list[str]] | None = None) -> None:
+                 owned: tuple[str, ...] = (), direct: dict[str, list[str]] | None = None,
+                 outcomes: dict[str, Any] | None = None) -> None:
         self.url = url
         self.exchanges = exchanges
         self.route = route
@@ -66,6 +68,9 @@ class Router:
         self.prefetch = prefetch
         self.owned = owned
         self.direct = {t: list(qs) for t, qs in (direct or {}).items() if qs}
+        self.outcomes = dict(outcomes or {})
+        #: correlation id -> the outcome a black box's message ended it with
+        self.ended: dict[str, str] = {}
         self.routed = 0
         self.in_flight = 0
         self._conn: AbstractConnection | None = None
@@ -133,9 +138,30 @@ class Router:
                             await message.nack(requeue=True)
                         return
                     await asyncio.sleep(0.01 * (attempt + 1))
+        if mtype in self.outcomes:
+            self._outcome(mtype, body, ids, agent)
         self.routed += 1
         with contextlib.suppress(Exception):
             await message.ack()
+
+    def _outcome(self, mtype: str, body: bytes, ids: dict[str, Any], agent: str) -> None:
+        import json
+
+        from harness.blackbox.settings import outcome_of
+
+        cid = ids.get("correlation_id")
+        if not cid or cid in self.ended:
+            return
+        try:
+            payload = json.loads(body).get("payload")
+        except (ValueError, AttributeError):
+            return
+        outcome = outcome_of(self.outcomes[mtype], payload)
+        if outcome is None:
+            return
+        self.ended[cid] = outcome
+        self.recorder.record("outcome", outcome=outcome, correlation_id=cid,
+                             message_id=ids.get("message_id"), agent=agent, source="router")
 
     async def idle(self) -> bool:
         """True when the router queue is empty and nothing is being forwarded."""

@@ -70,7 +70,7 @@ class BlackBoxAgents:
         self._open_kills: dict[str, dict[str, Any]] = {}
         self._paused: dict[str, dict[str, Any]] = {}
         self._restarting: set[str] = set()
-        self._log_dir = Path(run.run_dir) if run.run_dir else Path(
+        self.log_dir = Path(run.run_dir) if run.run_dir else Path(
             tempfile.mkdtemp(prefix="harness-blackbox-"))
 
     # -- names ---------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class BlackBoxAgents:
             records_publish=bool(getattr(transport, "records_publish", False)),
             owned=tuple(x for x, a in self.exchanges.items()
                         if not self.agents[a].blackbox.external),
-            direct=self._direct_routes())
+            direct=self._direct_routes(), outcomes=self.run.spec.outcomes)
         await self.router.start()
         await self._proxies()
         for agent in self.agents.values():
@@ -169,8 +169,8 @@ class BlackBoxAgents:
         env = {**os.environ, **settings}
         env.update({k: self._expand(v, settings) for k, v in agent.blackbox.env.items()})
         argv = [self._expand(a, settings) for a in agent.command or []]
-        self._log_dir.mkdir(parents=True, exist_ok=True)
-        log = self._log_dir / f"agent-{agent.name}.log"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / f"agent-{agent.name}.log"
         return CommandProcess(agent.name, argv, env, log, cwd=str(self.run.spec.path.parent))
 
     async def wait_ready(self) -> None:
@@ -184,9 +184,8 @@ class BlackBoxAgents:
                     continue
                 proc = self.processes.get(name)
                 elapsed = time.monotonic() - started
-                crashed = proc is not None and proc.starts > 1
-                if crashed and (proc.starts > MAX_START_CRASHES
-                                or elapsed > agent.blackbox.start_timeout):
+                if proc is not None and proc.starts > 1 and (
+                        proc.starts > MAX_START_CRASHES or elapsed > agent.blackbox.start_timeout):
                     raise AgentStartError(
                         f"agent {name} crashed on start {proc.starts - 1} time(s) "
                         f"(last exit code {proc.last_exit}); see {proc.log}")
@@ -209,7 +208,7 @@ class BlackBoxAgents:
 
     async def queue_stats(self, queue: str) -> tuple[int, int]:
         """(ready messages, consumers) of a queue, as the broker says."""
-        inner = getattr(self.run.transport, "inner", self.run.transport)
+        inner: Any = getattr(self.run.transport, "inner", self.run.transport)
         channel_of = getattr(inner, "_admin_channel", None)
         if channel_of is None:
             return (0, 0)

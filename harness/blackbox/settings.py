@@ -31,7 +31,8 @@ from typing import Any
 
 from harness.errors import PipelineError
 
-__all__ = ["PROBE_KINDS", "BlackBoxSettings", "ProbeSpec", "black_box_settings"]
+__all__ = ["PROBE_KINDS", "BlackBoxSettings", "ProbeSpec", "black_box_settings", "outcome_of",
+           "terminal_outcomes"]
 
 PROBE_KINDS = ("effects", "ledger")
 _SOURCES = ("sql", "url", "redis")
@@ -111,3 +112,50 @@ def black_box_settings(name: str, node: dict[str, Any], path: Path,
                                 where=here)
         out.probes.append(ProbeSpec(str(kind), keys[0], probe[keys[0]], here))
     return out
+
+
+def terminal_outcomes(raw: dict[str, Any], path: Path,
+                      where: Callable[[Path, Any, str], str]) -> dict[str, Any]:
+    """``outcomes:``: message types that end their correlation when a black box publishes them
+    (for pipelines without an SDK agent to record outcomes)::
+
+        outcomes:
+          payment.settled: completed                      # always this outcome
+          notification.sent: {field: kind, values: {receipt: completed, decline: declined}}
+    """
+    from harness.agents.context import OUTCOMES
+
+    node = raw.get("outcomes") or {}
+    if not isinstance(node, dict):
+        raise PipelineError("must map message types to an outcome or {field, values}",
+                            where=where(path, raw, "outcomes"))
+    out: dict[str, Any] = {}
+    for mtype, rule in node.items():
+        if str(mtype).startswith("__"):
+            continue
+        here = where(path, node, f"outcomes.{mtype}")
+        if isinstance(rule, str):
+            values = [rule]
+        elif isinstance(rule, dict) and isinstance(rule.get("field"), str) and isinstance(
+                rule.get("values"), dict):
+            values = [v for k, v in rule["values"].items() if not str(k).startswith("__")]
+            rule = {"field": rule["field"],
+                    "values": {str(k): v for k, v in rule["values"].items()
+                               if not str(k).startswith("__")}}
+        else:
+            raise PipelineError("must be an outcome or {field: NAME, values: {VALUE: outcome}}",
+                                where=here)
+        bad = [v for v in values if v not in OUTCOMES]
+        if bad:
+            raise PipelineError(f"outcome must be one of {', '.join(OUTCOMES)}, got {bad[0]!r}",
+                                where=here)
+        out[str(mtype)] = rule
+    return out
+
+
+def outcome_of(rule: Any, payload: Any) -> str | None:
+    """The outcome a published message of an ``outcomes:`` type means (None: none)."""
+    if isinstance(rule, str):
+        return rule
+    value = payload.get(rule["field"]) if isinstance(payload, dict) else None
+    return rule["values"].get(str(value)) if value is not None else None

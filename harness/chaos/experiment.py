@@ -8,7 +8,9 @@ probes and tolerances, ``method``, ``rollbacks``) with Jepsen's pieces in it::
     variants: {ledger: zoo.py:ledger_no_dedup}         # optional: agent -> handler (bug zoo)
     seed: 7
     workload:
-      generator: payments            # payments | rides | media | FILE.py:function
+      generator: payments            # default: the pipeline's workload (else drawn from the
+                                     #   ingress schema); schema | payments | NAME (beside the
+                                     #   pipeline: workload.py:NAME_workload) | FILE.py:function
       count: 60
       rate: 300                      # inputs per second (0: as fast as possible)
       mix: {valid: 0.8, invalid: 0.1, high_risk: 0.1}
@@ -73,7 +75,7 @@ class Experiment:
     title: str
     pipeline: Path
     seed: int
-    generator: str
+    generator: str | None
     count: int
     rate: float
     mix: dict[str, float]
@@ -343,7 +345,7 @@ def load_experiment(path: str | Path) -> Experiment:
                             where=_where(path, raw, "simulate"))
     return Experiment(
         path=path, title=str(raw.get("title", path.stem)), pipeline=pipeline, seed=int(seed),
-        generator=str(workload.get("generator", "payments")),
+        generator=str(workload["generator"]) if workload.get("generator") else None,
         count=len(inputs) if inputs is not None else int(
             _number(workload, "count", 60, path, "workload.", minimum=1, integer=True)),
         rate=float(_number(workload, "rate", 0, path, "workload.")),

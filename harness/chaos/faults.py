@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.agents.runtime import AgentCrash, AgentRuntime
+from harness.chaos.fault_registry import FAULTS
 from harness.chaos.schedule import MESSAGE_FAULTS, PlannedFault, decide, fraction
 from harness.envelope import Envelope, derive_id
 from harness.errors import TransportError
@@ -42,8 +43,7 @@ __all__ = ["ChaosHooks", "FaultyTransport", "Hops", "dependency_delay", "poison_
            "resubmission"]
 
 MAX_BODY = 65536
-_CRASH_POINTS = {"crash_on_delivery": "delivered", "crash_after_effect": "after_effect",
-                 "crash_before_ack": "before_ack"}
+_CRASH_POINTS = {k.name: k.point for k in FAULTS.values() if k.family == "crash"}
 
 
 def _identities(body: bytes) -> dict[str, Any]:
@@ -393,21 +393,32 @@ class ChaosHooks:
                 continue
             if not fault.active(t):
                 continue
-            key = (fault.id, envelope.message_id, agent)
-            if key in self._done:
-                continue
             if fault.max is not None and self.fired.get(fault.id, 0) >= fault.max:
                 continue
-            if decide(self.seed, fault.probability, fault.id, envelope.message_id, agent):
-                self._done.add(key)
-                self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
-                ids = {"message_id": envelope.message_id,
-                       "correlation_id": envelope.correlation_id}
-                self.recorder.record("fault_start", fault=fault.fault, fault_id=fault.id,
-                                     target=agent, agent=agent, point=point, **ids)
-                self.recorder.record("fault_end", fault=fault.fault, fault_id=fault.id,
-                                     target=agent, agent=agent, **ids)
-                raise AgentCrash(f"{fault.fault} ({fault.id})")
+            if not decide(self.seed, fault.probability, fault.id, envelope.message_id, agent):
+                continue
+            if not self.claim(fault, envelope.message_id, agent):
+                continue
+            self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
+            ids = {"message_id": envelope.message_id, "correlation_id": envelope.correlation_id}
+            self.recorder.record("fault_start", fault=fault.fault, fault_id=fault.id,
+                                 target=agent, agent=agent, point=point, **ids)
+            self.recorder.record("fault_end", fault=fault.fault, fault_id=fault.id,
+                                 target=agent, agent=agent, **ids)
+            self.crash(f"{fault.fault} ({fault.id})")
+
+    def claim(self, fault: PlannedFault, message_id: str, agent: str) -> bool:
+        """Whether this crash may fire for (fault, message, agent): once each, so the
+        redelivery goes through (processes keep the claim in a file that survives them)."""
+        key = (fault.id, message_id, agent)
+        if key in self._done:
+            return False
+        self._done.add(key)
+        return True
+
+    def crash(self, reason: str) -> None:
+        """Crash the agent: raise AgentCrash (the in-process runtime stops consuming)."""
+        raise AgentCrash(reason)
 
     # -- windows (driven by the runner's nemesis) ---------------------------------------------
     def pause(self, agent: str) -> None:
@@ -445,8 +456,10 @@ class ChaosHooks:
 
 
 async def dependency_delay(ctx: Any, dependency: str) -> None:
-    """For in-process (simulated) dependencies: wait as long as a dependency fault says, or
-    raise ConnectionRefusedError when it is down. A no-op outside chaos runs.
+    """For in-process *simulated services*: wait as long as a dependency fault says, or raise
+    ConnectionRefusedError when it is down. A no-op outside chaos runs, and inside a
+    ``ctx.call`` of that dependency (which applies the fault itself). Agent code never needs
+    it: ``ctx.call`` applies dependency faults.
 
     Example (a simulated ETA service)::
 
@@ -454,6 +467,8 @@ async def dependency_delay(ctx: Any, dependency: str) -> None:
             await dependency_delay(ctx, "eta_service")
             return compute_eta(ride)
     """
+    if dependency in getattr(ctx, "faulted_dependencies", ()):
+        return  # ctx.call already applied this dependency's fault to the call
     hooks = getattr(ctx.runtime, "hooks", None)
     ask = getattr(hooks, "dependency_delay", None)
     if ask is None:

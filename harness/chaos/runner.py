@@ -1,10 +1,19 @@
 """The chaos runner: pipeline + workload + seeded fault schedule -> history -> checkers.
 
-``run_experiment`` drives a :class:`~harness.run.PipelineRun` on a
-:class:`~harness.chaos.faults.FaultyTransport` with :class:`~harness.chaos.faults.ChaosHooks`,
-feeds the workload at its rate while a nemesis task opens and closes the fault windows, waits for
-every input to settle, heals everything (the rollbacks), stops the run (snapshot, run_end) and
-runs the checkers on the recorded history. Everything random comes from the seed.
+``run_experiment`` is a few named steps:
+
+1. :func:`prepare`: load the pipeline (with the experiment's variants), check fault targets,
+   make the workload (:func:`harness.workload.make_workload`) and the seeded plan;
+2. :func:`wire`: a :class:`~harness.run.PipelineRun` (agents in this process) or a
+   :class:`~harness.processes.ProcessRun` (``processes=True``: every agent its own OS process)
+   on a :class:`~harness.chaos.faults.FaultyTransport`, with the fault hooks and the nemesis
+   driver for that mode;
+3. :func:`drive`: start the fault clock and the nemesis, feed the workload at its rate and
+   settle (:mod:`harness.engine`, the same loop ``harness run`` uses);
+4. :func:`heal`: the rollbacks, then a last settle; the run stops (snapshot, run_end);
+5. :func:`judge`: the checkers on the recorded history, the summary from their verdicts.
+
+Everything random comes from the seed.
 """
 
 from __future__ import annotations
@@ -12,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,23 +34,28 @@ from typing import Any
 from harness import bands
 from harness.chaos.addresses import Addresses
 from harness.chaos.experiment import Experiment
+from harness.chaos.fault_registry import FAULTS
 from harness.chaos.faults import ChaosHooks, FaultyTransport
 from harness.chaos.handler_coverage import HandlerCoverage
+from harness.chaos.nemesis import InProcessDriver, Nemesis, ProcessDriver
 from harness.chaos.schedule import NETWORK_FAULTS, PlannedFault, plan
 from harness.checkers import overall, run_checkers
 from harness.checkers.base import Verdict
 from harness.checkers.exercised import report as exercised_report
-from harness.errors import PipelineError, TransportError
-from harness.history import Recorder
+from harness.engine import Progress, feed, settle
+from harness.errors import InputError, PipelineError
+from harness.history import Recorder, read_history
 from harness.pipeline import PipelineSpec, load_object, load_pipeline
+from harness.redact import redact_url
 from harness.run import PipelineRun
 from harness.sim import simulated
+from harness.summary import summarise
 from harness.transport import open_transport
-from harness.workload import WorkItem, payments_workload
+from harness.workload import WorkItem
+from harness.workload import make_workload as pipeline_workload
 
-__all__ = ["RunResult", "checker_options", "expectation_met", "make_workload", "run_experiment"]
-
-Progress = Callable[[str, int, int, int], None]
+__all__ = ["Prepared", "RunResult", "Wired", "checker_options", "drive", "expectation_met",
+           "heal", "judge", "make_workload", "prepare", "run_experiment", "wire"]
 
 
 @dataclass
@@ -60,7 +75,7 @@ class RunResult:
         exercised: what the run covered (checkers.exercised.report: types and faults per hop,
             the plan with firings, vacuous faults, input bands) and, with ``coverage``, the
             agents' handler line coverage.
-        summary: the pipeline run's summary (counts from the store and the DLQs).
+        summary: the run's summary (harness.summary: read from the history by the checkers).
         out_dir: where history.jsonl and the reports are.
         elapsed_s: wall time (virtual time under simulation).
         simulation: under simulation, harness.sim.SimStats as a dict (virtual and wall time).
@@ -107,136 +122,42 @@ def expectation_met(verdicts: dict[str, Verdict], valid: Any, expected: dict[str
                                   for c in caught_by)
 
 
+@dataclass
+class Prepared:
+    """What a run needs before anything starts."""
+
+    exp: Experiment
+    spec: PipelineSpec
+    seed: int
+    broker: str
+    processes: bool
+    out: Path
+    prefix: str
+    items: list[WorkItem]
+    planned: list[PlannedFault]
+    partitions: Any = None
+
+
+@dataclass
+class Wired:
+    """A run with its faults wired in (not started yet)."""
+
+    run: PipelineRun
+    recorder: Recorder
+    faulty: FaultyTransport
+    hooks: ChaosHooks | None
+    nemesis: Nemesis
+    store_dir: Path
+
+
 def make_workload(exp: Experiment, spec: PipelineSpec, seed: int, run_tag: str) -> list[WorkItem]:
-    """The experiment's inputs: ``payments`` built in, else ``FILE.py:function`` (relative to the
-    experiment) or a name resolved to ``workload.py:<name>_workload`` beside the pipeline."""
-    if exp.inputs is not None:  # written down one by one (shrunk cases, incidents)
+    """The experiment's inputs: written down one by one (``inputs``: shrunk cases, incidents),
+    else its ``workload.generator`` or the pipeline's workload (harness.workload)."""
+    if exp.inputs is not None:
         return list(exp.inputs)
-    gen = exp.generator
-    if gen == "payments":
-        return payments_workload(exp.count, seed, invalid_rate=exp.mix.get("invalid", 0.0),
-                                 high_risk_rate=exp.mix.get("high_risk", 0.0), run_tag=run_tag)
-    if ":" in gen:
-        fn = load_object(gen, base=exp.path.parent, where=f"{exp.path}: workload.generator")
-    else:
-        fn = load_object(f"workload.py:{gen}_workload", base=spec.path.parent,
-                         where=f"{exp.path}: workload.generator")
-    items = fn(exp.count, seed, mix=dict(exp.mix), run_tag=run_tag)
-    if not isinstance(items, list) or not all(isinstance(i, WorkItem) for i in items):
-        raise PipelineError("the workload generator must return a list of WorkItem",
-                            where=f"{exp.path}: workload.generator")
-    return items
-
-
-class _Nemesis:
-    """Opens and closes the window faults (pause, restart, dependencies, network) on time."""
-
-    def __init__(self, run: PipelineRun, hooks: ChaosHooks, recorder: Recorder,
-                 faults: list[PlannedFault], network: Any = None) -> None:
-        self.run = run
-        self.hooks = hooks
-        self.recorder = recorder
-        self.faults = sorted(faults, key=lambda f: f.start)
-        self.network = network
-        self.open: dict[str, PlannedFault] = {}
-        self.t0 = time.monotonic()
-        self.tasks: list[asyncio.Task[None]] = []
-
-    def start(self) -> None:
-        self.t0 = time.monotonic()
-        for f in self.faults:
-            self.tasks.append(asyncio.create_task(self._window(f)))
-
-    def _fields(self, f: PlannedFault) -> dict[str, Any]:
-        agent, _, dep = f.target.rpartition(".")
-        fields: dict[str, Any] = {"fault": f.fault, "fault_id": f.id, "target": f.target,
-                                  "params": f.params or None}
-        if f.fault in ("slow_dependency", "dependency_down"):
-            fields.update(dependency=dep, agent=agent or None)
-        elif f.fault not in NETWORK_FAULTS:
-            fields["agent"] = f.target
-        return fields
-
-    async def _window(self, f: PlannedFault) -> None:
-        await asyncio.sleep(max(0.0, f.start - (time.monotonic() - self.t0)))
-        await self._begin(f)
-        if f.end is None or f.fault == "restart":
-            return
-        await asyncio.sleep(max(0.0, f.end - (time.monotonic() - self.t0)))
-        await self._finish(f)
-
-    def _black_box(self, f: PlannedFault) -> Any:
-        bb = self.run.blackbox
-        return bb if bb is not None and f.target in bb.processes else None
-
-    async def _begin(self, f: PlannedFault) -> None:
-        bb = self._black_box(f)
-        if bb is not None and f.fault in ("kill", "pause"):
-            # the process itself: kill -9 (mid-delivery) or SIGSTOP, recorded by BlackBoxAgents
-            if f.fault == "kill":
-                await bb.kill(f.target, fault_id=f.id)
-            else:
-                self.open[f.id] = f
-                bb.pause(f.target, fault_id=f.id)
-            return
-        self.recorder.record("fault_start", **self._fields(f))
-        if f.fault == "restart":
-            if f.target in self.run.spec.agents:
-                await self.run.restart_agent(f.target)
-            self.recorder.record("fault_end", **self._fields(f))
-            return
-        self.open[f.id] = f
-        if f.fault == "pause":
-            self.hooks.pause(f.target)
-        elif f.fault in ("slow_dependency", "dependency_down"):
-            self.hooks.break_dependency(f)
-        elif f.fault in NETWORK_FAULTS and self.network is not None:
-            await self.network.start(f)
-
-    async def _finish(self, f: PlannedFault) -> None:
-        if self.open.pop(f.id, None) is None:
-            return
-        bb = self._black_box(f)
-        if bb is not None and f.fault == "pause":
-            bb.resume(f.target)
-            return
-        if f.fault == "pause":
-            self.hooks.resume(f.target)
-        elif f.fault in ("slow_dependency", "dependency_down"):
-            self.hooks.heal_dependency(f)
-        elif f.fault in NETWORK_FAULTS and self.network is not None:
-            await self.network.stop(f)
-        self.recorder.record("fault_end", **self._fields(f), healed_by="schedule")
-
-    async def heal(self) -> None:
-        """The rollbacks: cancel pending windows and close every open one."""
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        for f in list(self.open.values()):
-            await self._finish(f)
-
-
-def _check_targets(exp: Experiment, spec: PipelineSpec) -> None:
-    for f in exp.faults:
-        if f.fault in NETWORK_FAULTS or f.target in ("*", ""):
-            continue
-        agent = f.target.rpartition(".")[0] if f.fault in ("slow_dependency",
-                                                           "dependency_down") else f.target
-        if agent and agent not in spec.agents:
-            raise PipelineError(f"fault target {agent!r} is not an agent of pipeline "
-                                f"{spec.name} (agents: {', '.join(spec.agents)})",
-                                where=f"{exp.path}:{f.line or '?'}: method")
-        target = spec.agents.get(agent)
-        black_box = target is not None and target.is_black_box
-        if black_box and f.fault in BLACK_BOX_UNSUPPORTED:
-            raise PipelineError(f"{f.fault} needs the harness SDK inside the agent; {agent} is a "
-                                "black box (use kill, pause or restart on a command: agent)",
-                                where=f"{exp.path}:{f.line or '?'}: method")
-        if f.fault == "kill" and not (black_box and target is not None
-                                      and target.command is not None):
-            raise PipelineError(f"kill needs a command: agent the harness starts; {agent} "
-                                "is not one", where=f"{exp.path}:{f.line or '?'}: method")
+    return pipeline_workload(spec, exp.count, seed, mix=exp.mix, run_tag=run_tag,
+                             generator=exp.generator, base=exp.path.parent,
+                             where=f"{exp.path}: workload.generator")
 
 
 #: faults applied through the SDK's runtime hooks, which a black box does not have
@@ -244,10 +165,146 @@ BLACK_BOX_UNSUPPORTED = frozenset({"crash_before_ack", "crash_after_effect", "cr
                                    "slow_dependency", "dependency_down"})
 
 
+def _check_targets(exp: Experiment, spec: PipelineSpec, processes: bool) -> None:
+    for f in exp.faults:
+        kind = FAULTS[f.fault]
+        where = f"{exp.path}:{f.line or '?'}: method"
+        if processes and not kind.processes:
+            raise PipelineError(f"fault {f.fault} is not supported with --processes",
+                                where=where)
+        if kind.family == "network" or f.target in ("*", ""):
+            continue
+        agent = f.target.rpartition(".")[0] if kind.target == "agent.dependency" else f.target
+        if agent and agent not in spec.agents:
+            raise PipelineError(f"fault target {agent!r} is not an agent of pipeline "
+                                f"{spec.name} (agents: {', '.join(spec.agents)})", where=where)
+        target = spec.agents.get(agent)
+        black_box = target is not None and target.is_black_box
+        if black_box and f.fault in BLACK_BOX_UNSUPPORTED and not processes:
+            raise PipelineError(f"{f.fault} needs the harness SDK inside the agent; {agent} is a "
+                                "black box (use kill, pause or restart on a command: agent)",
+                                where=where)
+        if f.fault == "kill" and black_box and target is not None and target.command is None:
+            raise PipelineError(f"kill needs an agent the harness runs; {agent} is external",
+                                where=where)
+
+
+def prepare(exp: Experiment, *, seed: int | None = None, broker: str | None = None,
+            out_dir: str | Path | None = None, processes: bool = False) -> Prepared:
+    """Step 1: pipeline, targets, workload and plan (nothing started, nothing written)."""
+    seed = exp.seed if seed is None else seed
+    broker = broker or exp.broker or "memory"
+    if processes and (broker == "memory" or "://" not in broker):
+        raise InputError("agents in separate processes need a real broker "
+                         "(--broker amqp://...)", where="--processes")
+    spec = load_pipeline(exp.pipeline, overrides=exp.variants or None)
+    _check_targets(exp, spec, processes)
+    tag = "" if broker == "memory" else f"{uuid.uuid4().hex[:6]}-"
+    partitions = bands.for_pipeline(spec)
+    items = bands.cover(make_workload(exp, spec, seed, tag), partitions, seed)
+    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="harness-chaos-"))
+    prefix = "" if broker == "memory" else f"h{uuid.uuid4().hex[:8]}."
+    return Prepared(exp, spec, seed, broker, processes, out, prefix, items,
+                    plan(exp.faults, seed), partitions)
+
+
+def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired:
+    """Step 2: the run for the mode, on a FaultyTransport, with hooks and the nemesis."""
+    p.out.mkdir(parents=True, exist_ok=True)
+    hist_path = p.out / "history.jsonl"
+    if hist_path.exists():
+        hist_path.unlink()
+    store_dir = Path(tempfile.mkdtemp(prefix="harness-store-"))
+    run_dir = p.out if keep_store else store_dir
+    spec, prefix = p.spec, p.prefix
+
+    def queue_of(name: str) -> str:
+        return _queue_of(spec, prefix, name)
+
+    if p.processes:
+        from harness.processes import ProcessRun
+
+        recorder = Recorder(hist_path, process=f"supervisor:{os.getpid()}")
+        faulty = FaultyTransport(open_transport(p.broker, prefix=prefix), recorder, p.planned,
+                                 p.seed, queue_of=queue_of)
+        inside = [f.to_dict() for f in p.planned
+                  if FAULTS[f.fault].family in ("message", "crash")
+                  or FAULTS[f.fault].target == "agent.dependency"]
+        prun = ProcessRun(spec, broker=p.broker, run_dir=p.out, seed=p.seed,
+                          faults=inside, transport=faulty, prefix=prefix, recorder=recorder,
+                          store=_sqlite(store_dir) if spec.store == "sqlite" else None)
+        return Wired(prun, recorder, faulty, None,
+                     Nemesis(ProcessDriver(prun.host, network), recorder, p.planned), store_dir)
+    recorder = Recorder(hist_path)
+    faulty = FaultyTransport(open_transport(p.broker, prefix=prefix), recorder, p.planned,
+                             p.seed, queue_of=queue_of)
+    hooks = ChaosHooks(recorder, p.planned, p.seed)
+    run = PipelineRun(spec, broker=p.broker, recorder=recorder, run_dir=run_dir, hooks=hooks,
+                      transport=faulty, seed=p.seed, prefix=prefix, network=network)
+    if run.blackbox is not None:  # the black boxes' own output, beside the history
+        run.blackbox.log_dir = p.out
+    return Wired(run, recorder, faulty, hooks,
+                 Nemesis(InProcessDriver(run, hooks, network), recorder, p.planned), store_dir)
+
+
+def _sqlite(folder: Path) -> str:
+    return f"sqlite:///{folder / 'effects.sqlite3'}"
+
+
+async def drive(p: Prepared, w: Wired, *, progress: Progress | None = None) -> None:
+    """Step 3: start the fault clock and the nemesis, feed at the experiment's rate, settle."""
+    exp = p.exp
+    opts = checker_options(exp, p.spec, p.broker)
+    described = {**exp.describe(), "checkers": opts}
+    described["broker_tolerance"]["applied"] = p.broker != "memory"
+    described["simulated"] = simulated()
+    w.recorder.record("note", note="experiment", experiment=described,
+                      plan=[f.to_dict() for f in p.planned], workload=len(p.items),
+                      bands=bands.exercised(p.items, p.partitions),
+                      processes=p.processes or None)
+    w.faulty.start_clock()
+    if w.hooks is not None:
+        w.hooks.start_clock()
+    host = getattr(w.run, "host", None)
+    if host is not None:
+        host.start_clock()
+    w.nemesis.start()
+    await feed(w.run, p.items, rate=exp.rate, progress=progress, every=10)
+    await settle(w.run, exp.settle_timeout, progress=progress, total=len(p.items),
+                 pending=_pending(w.faulty))
+
+
+def _pending(faulty: FaultyTransport) -> Any:
+    async def pending() -> int:
+        await faulty.release_due()
+        return await faulty.pending()
+
+    return pending
+
+
+async def heal(p: Prepared, w: Wired, network: Any = None) -> None:
+    """Step 4: the rollbacks (every fault healed), then let the last messages land."""
+    await w.nemesis.heal()
+    if network is not None and hasattr(network, "heal"):
+        await network.heal()
+    await w.faulty.heal()
+    if w.hooks is not None:
+        w.hooks.heal()
+    await w.run.settle(timeout=min(2.0, p.exp.settle_timeout))
+    await asyncio.sleep(0.05)  # let duplicates still in flight land
+
+
+def judge(p: Prepared, events: list[dict[str, Any]], registry: Any) -> dict[str, Verdict]:
+    """Step 5: the experiment's checkers on the recorded history."""
+    opts = {k: dict(v) for k, v in checker_options(p.exp, p.spec, p.broker).items()}
+    opts.setdefault("wire", {})["registry"] = registry
+    return run_checkers(events, p.exp.checker_names(), opts)
+
+
 async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: str | None = None,
                          out_dir: str | Path | None = None, progress: Progress | None = None,
                          network: Any = None, keep_store: bool = False,
-                         coverage: bool = False) -> RunResult:
+                         processes: bool = False, coverage: bool = False) -> RunResult:
     """Run one experiment and check its history.
 
     Args:
@@ -259,34 +316,22 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
         network: a NetworkFaults-like object with ``start(fault)``/``stop(fault)`` (needed when
             the experiment has network faults).
         keep_store: keep the SQLite store file in out_dir.
+        processes: every agent in its own OS process (needs a real broker); process faults
+            are real signals (kill -9, SIGSTOP/SIGCONT) and crashes SIGKILL the process.
         coverage: measure the agents' handler line coverage (coverage.py) during the run.
     """
     started = time.monotonic()
-    seed = exp.seed if seed is None else seed
-    broker = broker or exp.broker or "memory"
+    p = prepare(exp, seed=seed, broker=broker, out_dir=out_dir, processes=processes)
     own_network = None
-    if any(f.fault in NETWORK_FAULTS for f in exp.faults) and network is None:
+    if network is None and any(f.fault in NETWORK_FAULTS for f in p.planned):
         from harness.chaos.network import NetworkFaults
 
         # TOXIPROXY_URL if set, else the embedded server: no extra flag needed
         network = own_network = NetworkFaults()
-    spec = load_pipeline(exp.pipeline, overrides=exp.variants or None)
-    _check_targets(exp, spec)
-    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="harness-chaos-"))
-    out.mkdir(parents=True, exist_ok=True)
-    hist_path = out / "history.jsonl"
-    if hist_path.exists():
-        hist_path.unlink()
-    prefix = "" if broker == "memory" else f"h{uuid.uuid4().hex[:8]}."
-    tag = "" if broker == "memory" else f"{uuid.uuid4().hex[:6]}-"
-    partitions = bands.for_pipeline(spec)
-    items = bands.cover(make_workload(exp, spec, seed, tag), partitions, seed)
-    planned = plan(exp.faults, seed)
-    store_dir = Path(tempfile.mkdtemp(prefix="harness-store-"))
-    recorder = Recorder(hist_path)
-    measured = HandlerCoverage(spec) if coverage else None
     services = contextlib.AsyncExitStack()
     addresses = Addresses()
+    w: Wired | None = None
+    measured = HandlerCoverage(p.spec) if coverage else None
     try:
         # the experiment's own services (an agent's HTTP dependency) first: they bind free
         # ports and publish them, which the proxies' upstreams and the broker URL may name
@@ -294,25 +339,16 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
             factory = load_object(ref, base=exp.path.parent, where=f"{exp.path}: services")
             address = await services.enter_async_context(factory())
             addresses.publish("service", ref.rsplit(":", 1)[1], address)
-        net_faults = [f for f in planned if f.fault in NETWORK_FAULTS]
+        net_faults = [f for f in p.planned if f.fault in NETWORK_FAULTS]
         addresses.expand_params(net_faults, where=str(exp.path))
         if network is not None and hasattr(network, "prepare"):
             await network.prepare(net_faults)
             addresses.publish_proxies(network, net_faults)
-        broker = addresses.expand(broker, where="--broker")
-        faulty = FaultyTransport(
-            open_transport(broker, prefix=prefix), recorder, planned, seed,
-            queue_of=lambda name: _queue_of(spec, prefix, name))
-        hooks = ChaosHooks(recorder, planned, seed)
-        run = PipelineRun(spec, broker=broker, recorder=recorder,
-                          run_dir=out if keep_store else store_dir, hooks=hooks,
-                          transport=faulty, seed=seed, prefix=prefix, network=network)
-        windows = [f for f in planned if f.fault in ("restart", "pause", "kill", "slow_dependency",
-                                                     "dependency_down") or
-                   f.fault in NETWORK_FAULTS]
+        p.broker = addresses.expand(p.broker, where="--broker")
+        w = wire(p, network=network, keep_store=keep_store)
         if measured is not None:
             measured.start()
-        await run.start()
+        await w.run.start()
         # Collect now and freeze what exists: a full collection during the run would walk the
         # whole heap (every earlier run's leftovers in a test session) and stall every agent at
         # once for 100-300 ms; frozen, it walks only this run's objects. (A simulation runs
@@ -321,88 +357,50 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
             gc.collect()
             gc.freeze()
         try:
-            opts = checker_options(exp, spec, broker)
-            described = {**exp.describe(), "checkers": opts}
-            described["broker_tolerance"]["applied"] = broker != "memory"
-            described["simulated"] = simulated()
-            recorder.record("note", note="experiment", experiment=described,
-                            plan=[f.to_dict() for f in planned], workload=len(items),
-                            bands=bands.exercised(items, partitions))
-            nemesis = _Nemesis(run, hooks, recorder, windows, network)
-            faulty.start_clock()
-            hooks.start_clock()
-            nemesis.start()
-            interval = 1.0 / exp.rate if exp.rate else 0.0
-            t_send = time.monotonic()
-            for n, item in enumerate(items, start=1):
-                await _send(run, item)
-                if progress and n % 10 == 0:
-                    progress("sending", n, len(run.terminal), len(items))
-                if interval:
-                    await asyncio.sleep(max(0.0, t_send + n * interval - time.monotonic()))
-            deadline = time.monotonic() + exp.settle_timeout
-            settled_at = None
-            while time.monotonic() < deadline:
-                await faulty.release_due()
-                if await run.settle(timeout=0.1):
-                    settled_at = settled_at or time.monotonic()
-                    # every input has its fate: give held-back copies a moment, then heal
-                    if not await faulty.pending() or time.monotonic() - settled_at > 0.5:
-                        break
-                    # settle() returned without waiting: wait here, or this loop never yields
-                    # (a CPU spin starving the agents; a hang on a virtual clock)
-                    await asyncio.sleep(0.01)
-                if progress:
-                    progress("settling", len(items), len(run.terminal), len(items))
-            await nemesis.heal()
-            if network is not None and hasattr(network, "heal"):
-                await network.heal()
-            await faulty.heal()
-            hooks.heal()
-            await run.settle(timeout=min(2.0, exp.settle_timeout))
-            await asyncio.sleep(0.05)  # let duplicates still in flight land
-            summary = await run.summary()
+            await drive(p, w, progress=progress)
+            await heal(p, w, network)
         finally:
             gc.unfreeze()
-            await run.stop()
+            await w.run.stop()
             if measured is not None:
                 measured.stop()
-            if broker != "memory":
-                await _delete_queues(broker, prefix, spec)
+            if p.broker != "memory":
+                await _delete_queues(p.broker, p.prefix, p.spec)
     finally:
         await services.aclose()
         addresses.restore()
         if own_network is not None:
             await own_network.aclose()
-        recorder.close()
-        shutil.rmtree(store_dir, ignore_errors=True)
+        if w is not None:
+            w.recorder.close()
+            shutil.rmtree(w.store_dir, ignore_errors=True)
+    assert w is not None
     if progress:
-        progress("checking", len(items), len(run.terminal), len(items))
-    opts = {k: dict(v) for k, v in checker_options(exp, spec, broker).items()}
-    opts.setdefault("wire", {})["registry"] = run.registry
-    verdicts = run_checkers(recorder.events, exp.checker_names(), opts)
+        progress("checking", len(p.items), len(w.run.terminal), len(p.items))
+    events = (read_history(p.out / "history.jsonl").events if p.processes
+              else w.recorder.events)
+    verdicts = judge(p, events, w.run.registry)
     valid = overall(verdicts)
     expected = {"valid": exp.expect_valid, "caught_by": list(exp.caught_by)}
-    fired = {**faulty.fired, **hooks.fired}
-    exercised = exercised_report(recorder.events)
+    if p.processes:
+        fired = dict(Counter(e["fault_id"] for e in events if e.get("kind") == "fault_start"
+                             and FAULTS.get(e.get("fault", ""), None) is not None
+                             and FAULTS[e["fault"]].family in ("message", "crash")))
+    else:
+        fired = {**w.faulty.fired, **(w.hooks.fired if w.hooks else {})}
+    summary = summarise(events, verdicts=verdicts, pipeline=p.spec.name, seed=p.seed,
+                        broker=redact_url(p.broker), store=redact_url(w.run.store_url),
+                        elapsed_s=round(time.monotonic() - started, 3))
+    exercised = exercised_report(events)
     if measured is not None:
         exercised["coverage"] = measured.report()
     return RunResult(
-        experiment=exp.describe(), seed=seed, broker=summary.broker, verdicts=verdicts,
+        experiment=exp.describe(), seed=p.seed, broker=summary.broker, verdicts=verdicts,
         valid=valid, expected=expected,
         expectation_met=expectation_met(verdicts, valid, expected),
-        plan=[f.to_dict() for f in planned], fired=fired, exercised=exercised,
+        plan=[f.to_dict() for f in p.planned], fired=fired, exercised=exercised,
         summary=summary.to_dict(),
-        out_dir=str(out), elapsed_s=round(time.monotonic() - started, 3))
-
-
-def _queue_of(spec: PipelineSpec, prefix: str, name: str) -> str:
-    """The broker queue of a fault target (an external agent's queue has no prefix)."""
-    agent = spec.agents.get(name)
-    if agent is None:
-        return prefix + name
-    external = agent.blackbox is not None and agent.blackbox.external
-    return agent.queue if external else prefix + agent.queue
+        out_dir=str(p.out), elapsed_s=round(time.monotonic() - started, 3))
 
 
 _MS_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -445,21 +443,13 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
     return opts
 
 
-async def _send(run: PipelineRun, item: WorkItem) -> None:
-    """Send one input; a lost publisher confirm (TransportError) makes the producer retry."""
-    for attempt in range(6):
-        try:
-            if item.envelope is not None:
-                await run.send(item.envelope, expect=item.expect)
-            else:
-                await run.send(item.body, correlation_id=item.correlation_id, valid=False,
-                               expect=item.expect)
-            return
-        except TransportError:
-            if attempt == 5:
-                raise
-            with contextlib.suppress(Exception):
-                await asyncio.sleep(0.01 * (attempt + 1))
+def _queue_of(spec: PipelineSpec, prefix: str, name: str) -> str:
+    """The broker queue of a fault target (an external agent's queue has no prefix)."""
+    agent = spec.agents.get(name)
+    if agent is None:
+        return prefix + name
+    external = agent.blackbox is not None and agent.blackbox.external
+    return agent.queue if external else prefix + agent.queue
 
 
 async def _delete_queues(broker: str, prefix: str, spec: PipelineSpec) -> None:

@@ -14,25 +14,23 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.chaos.fault_registry import names
+
 __all__ = ["MESSAGE_FAULTS", "NETWORK_FAULTS", "PINNABLE_FAULTS", "PROCESS_FAULTS",
            "WINDOW_FAULTS", "FaultSpec", "PlannedFault", "decide", "fraction", "plan"]
 
 #: faults the harness applies to each published message (harness/chaos/faults.py)
-MESSAGE_FAULTS = frozenset({"duplicate", "delay", "reorder", "drop", "poison", "drift",
-                            "resubmit"})
-#: faults applied to agents through runtime hooks
-PROCESS_FAULTS = frozenset({"crash_before_ack", "crash_after_effect", "crash_on_delivery",
-                            "restart", "pause", "slow_dependency", "dependency_down", "kill"})
+MESSAGE_FAULTS = names("message")
+#: faults applied to agents (crash points and windows)
+PROCESS_FAULTS = names("crash", "window")
 #: Toxiproxy toxics (harness/chaos/network.py)
-NETWORK_FAULTS = frozenset({"latency", "down", "reset_peer", "timeout", "bandwidth"})
+NETWORK_FAULTS = names("network")
 #: faults that are windows in time (start, then end) rather than per-message decisions
-WINDOW_FAULTS = frozenset({"restart", "pause", "slow_dependency", "dependency_down", "kill"}
-                          | NETWORK_FAULTS)
-ALL_FAULTS = MESSAGE_FAULTS | PROCESS_FAULTS | NETWORK_FAULTS
+WINDOW_FAULTS = names("window", "network")
+ALL_FAULTS = names()
 #: faults that act on one message, so they can be pinned to it (``message`` or
 #: ``correlation`` + ``hop``) instead of drawn by probability
-PINNABLE_FAULTS = MESSAGE_FAULTS | frozenset({"crash_before_ack", "crash_after_effect",
-                                              "crash_on_delivery"})
+PINNABLE_FAULTS = names("message", "crash")
 
 Range = float | tuple[float, float]
 

@@ -19,7 +19,11 @@ For every ``effect`` (applied or skipped as a duplicate):
 - effect_correlation_mismatch / effect_cause_mismatch: its correlation or causation id differs
   from those of the delivered message it names.
 
-Deliveries of copies the harness made (``resubmit``) are deliveries like any other. One pass
+Deliveries of copies the harness made (``resubmit``) are deliveries like any other.
+Black-box agents (``run_start.black_boxes``: agent -> input queue) have no delivery records:
+a cause counts as delivered to one when it was published to its queue, an effect (read through
+a probe, no message id) when its correlation reached that queue; whether they published or
+applied it before their ack cannot be seen (counted as ``unobserved``, not judged). One pass
 plus a linear walk of the cause chains (each node visited once): O(n) in the history.
 Options: ``require_open`` (default true) turns the two "outside the delivery" problems on.
 Counts: published, effects, deliveries, and one per problem.
@@ -48,8 +52,20 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
     open_: dict[tuple[Any, Any], int] = {}
     node: dict[str, tuple[Any, Any, Any, Any]] = {}  # mid -> (cause, type, cid, producer)
     n_pub = n_eff = n_del = 0
+    black: dict[Any, Any] = {}
+    routed: set[tuple[Any, Any]] = set()  # (queue, message id) and (queue, correlation id)
+    pending: list[dict[str, Any]] = []
     for e in events:
         kind = e.get("kind")
+        if kind == "run_start" and isinstance(e.get("black_boxes"), dict):
+            black = dict(e["black_boxes"])
+        if kind == "publish" and e.get("queue") in black.values():
+            routed.add((e["queue"], e.get("message_id")))
+            routed.add((e["queue"], "cid:" + str(e.get("correlation_id"))))
+        if kind in ("publish", "effect") and (e.get("producer") if kind == "publish"
+                                              else e.get("agent")) in black:
+            pending.append(e)  # judged once every publish to the queues is known
+            continue
         if kind == "deliver":
             mid = e.get("message_id")
             if not mid:
@@ -72,8 +88,25 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
         elif kind == "effect":
             n_eff += 1
             _effect(e, delivered, open_, ex, require_open)
+    for e in pending:  # black boxes: "delivered" = put on their queue (docstring)
+        if e["kind"] == "publish" and e.get("message_id"):
+            n_pub += 1
+            who = e["producer"]
+            key = (who, e.get("causation_id"))
+            if (black[who], e.get("causation_id")) in routed:
+                delivered.setdefault(key, (e.get("correlation_id"), None))
+                open_.setdefault(key, 1)
+            _publish(e, e["message_id"], who, delivered, open_, node, ex, require_open)
+        elif e["kind"] == "effect":
+            n_eff += 1
+            if (black[e["agent"]], "cid:" + str(e.get("correlation_id"))) not in routed:
+                ex.add("effect_without_delivery", {
+                    "agent": e["agent"], "effect": e.get("effect"),
+                    "correlation_id": e.get("correlation_id"), "index": e.get("index")})
     _cycles(node, ex)
     counts: dict[str, Any] = {"published": n_pub, "effects": n_eff, "deliveries": n_del}
+    if black:
+        counts["unobserved"] = len(pending)
     counts.update({p: ex.n(p) for p in PROBLEMS})
     return Verdict(not ex, counts, ex.items)
 

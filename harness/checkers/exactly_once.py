@@ -103,10 +103,10 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
             ex.add("unbalanced", {"debits": ledger.get("debits"),
                                   "credits": ledger.get("credits")})
         for eff in snapshot.get("effects") or []:
-            key = eff.get("key") if isinstance(eff, dict) else None
-            if key is not None and key not in by_key:
+            stored = eff.get("key") if isinstance(eff, dict) else None
+            if stored is not None and stored not in by_key:
                 counts["unrecorded"] += 1
-                ex.add("unrecorded", {"key": key, "agent": eff.get("agent"),
+                ex.add("unrecorded", {"key": stored, "agent": eff.get("agent"),
                                       "effect": eff.get("effect"),
                                       "correlation_id": eff.get("correlation_id")})
     bad = any(counts[p] for p in PROBLEMS)

@@ -28,7 +28,7 @@ __all__ = ["check", "report"]
 def report(history: Any) -> dict[str, Any]:
     """What a run exercised, per hop (pure, one pass)."""
     events = as_events(history)
-    plan: list[dict[str, Any]] = []
+    plan: list[Mapping[str, Any]] = []
     band_counts: dict[str, Any] = {}
     queue_agent: dict[str, str] = {}
     types: dict[str, dict[str, int]] = {}
@@ -73,8 +73,8 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
                if str(p["id"]) not in allowed and str(p["fault"]) not in allowed]
     for p in vacuous:
         ex.add("vacuous", {"fault_id": p["id"], "fault": p["fault"], "target": p["target"]})
-    for name, counts in (rep["bands"] or {}).items():
-        for label, n in (counts or {}).items():
+    for name, band in (rep["bands"] or {}).items():
+        for label, n in (band or {}).items():
             if not n:
                 ex.add("unexercised_band", {"field": name, "band": label})
     counts: dict[str, Any] = {

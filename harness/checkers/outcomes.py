@@ -6,6 +6,9 @@ dead-lettered). This is the canonical incident's checker: a high-risk payment th
 Correlations whose message a fault replaced or lost (poison, drift, drop) are excused, and
 correlations with no single fate are left to ``no_loss``.
 
+An input expected ``accepted`` (a valid input drawn from its schema: the workload cannot know
+the business decision) matches ``completed`` or ``declined``.
+
 Options: ``allow``: {expected: [other fates accepted]}.
 
 Counts: checked, matched, mismatched, excused, no_expectation.
@@ -19,7 +22,10 @@ from typing import Any
 from harness.checkers.base import Examples, Verdict, as_events, limit_of
 from harness.checkers.facts import dead_letter_injected, fault_targets, settle_fates
 
-__all__ = ["check"]
+__all__ = ["ANY_OF", "check"]
+
+#: expectations that several fates meet
+ANY_OF = {"accepted": frozenset({"completed", "declined"})}
 
 
 def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
@@ -50,7 +56,7 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
             continue
         got = next(iter(fate))
         counts["checked"] += 1
-        if got == want or got in allow.get(want, ()):
+        if got == want or got in allow.get(want, ()) or got in ANY_OF.get(want, ()):
             counts["matched"] += 1
         elif cid in excused_cids:
             counts["excused"] += 1

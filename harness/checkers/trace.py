@@ -64,7 +64,7 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
                 known[e["copy_message_id"]] = e.get("copy_correlation_id")
                 if e.get("copy_correlation_id"):
                     ingress.add(e["copy_correlation_id"])
-    seen: set[str] = set()
+    seen: set[Any] = set()
     for e in published:
         mid = e.get("message_id")
         if mid in seen:

@@ -52,7 +52,7 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
     "matches": lambda v, x: isinstance(v, str) and re.fullmatch(x, v) is not None,
     "not_matches": lambda v, x: not (isinstance(v, str) and re.fullmatch(x, v) is not None),
 }
-_MISSING = object()
+_MISSING: Any = object()
 _RULE_KEYS = {"never": {"type", "where"}, "requires": {"type", "where", "after", "by"}}
 
 

@@ -67,9 +67,9 @@ def render_registry(verdicts: list[SubjectVerdict], console: Console, *, root: s
             verdict = "[red]" + escape("; ".join(parts)) + "[/]"
         table.add_row(escape(v.subject), v.mode, v.policy, versions, verdict)
     console.print(table)
-    bad = [v for v in verdicts if not v.compatible]
-    console.print(f"{len(verdicts)} subjects, {len(bad)} with violations")
-    for v in bad:
+    broken = [v for v in verdicts if not v.compatible]
+    console.print(f"{len(verdicts)} subjects, {len(broken)} with violations")
+    for v in broken:
         for violation in v.violations:
             for rename in violation.result.renames:
                 console.print(f"  {escape(v.subject)} v{violation.version}: "

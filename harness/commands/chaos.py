@@ -37,6 +37,13 @@ def _run(args: argparse.Namespace) -> int:
     from harness.report.progress import Bar, progress_bar, wanted
 
     exp = load_experiment(args.experiment)
+    if args.variant:
+        import dataclasses
+
+        from harness.commands.incident import parse_variants
+
+        swapped = {**exp.variants, **parse_variants(args.variant)}
+        exp = dataclasses.replace(exp, variants={a: r for a, r in swapped.items() if r})
     seed = exp.seed if args.seed is None else args.seed
     simulate = bool(args.simulate or exp.simulate)
     if simulate:
@@ -45,7 +52,10 @@ def _run(args: argparse.Namespace) -> int:
         check_simulatable(exp, args.broker)
     out = Path(args.out) if args.out else Path("chaos-runs") / f"{exp.path.stem}-seed{seed}"
     err = err_console()
-    mode = "simulated, memory" if simulate else f"broker {redact_url(args.broker or 'memory')}"
+    broker = redact_url(args.broker or exp.broker or "memory")
+    mode = "simulated, memory" if simulate else f"broker {broker}"
+    if args.processes:
+        mode += ", agents as processes"
     err.print(f"[bold]chaos run[/] {exp.title} (seed {seed}, {mode})")
     if simulate:
         from harness.sim import simulate_experiment
@@ -66,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             return await run_experiment(exp, seed=seed, broker=args.broker, out_dir=out,
                                         progress=progress, network=network,
-                                        coverage=args.coverage)
+                                        processes=args.processes, coverage=args.coverage)
         finally:
             if network is not None:
                 await network.aclose()
@@ -106,6 +116,30 @@ def _render_run(args: argparse.Namespace, exp: Any, seed: int, out: Path, result
     return result.exit_code
 
 
+def _shrink(args: argparse.Namespace) -> int:
+    from harness.sim.shrink import shrink_run
+
+    err = err_console()
+    err.print(f"[bold]chaos shrink[/] {args.run_dir} (each step a simulated run)")
+    result = shrink_run(args.run_dir, out_dir=args.out, checker=args.checker,
+                        max_runs=args.max_runs,
+                        progress=None if args.json else (lambda line: err.print(f"  {line}")))
+    data = result.to_dict()
+    if args.json:
+        print_json(data)
+    else:
+        con = out_console()
+        con.print(f"{result.failure.checker} ({result.failure.kind}): "
+                  f"{result.before['inputs']} inputs, {result.before['faults']} faults -> "
+                  f"[bold]{result.after['inputs']} inputs, {result.after['faults']} faults[/] "
+                  f"in {result.runs} simulated runs ({result.wall_s} s)")
+        for f in data["faults"]:
+            con.print(f"  fault {f['fault']} on {f['target']} pinned to {f['message'] or '-'} "
+                      f"({f['correlation'] or '-'}) {f['params'] or ''}")
+        con.print(f"files: {result.files['experiment']}  {result.files['test']}")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     from harness.chaos.analyze import check_history
     from harness.report.console import verdict_label, verdict_table
@@ -138,16 +172,29 @@ def _replay(args: argparse.Namespace) -> int:
         raise InputError(f"the run's broker URL was stored with its password hidden ({broker}); "
                          "give it again with --broker URL", where=str(run_dir / "results.json"))
     out = run_dir / "replay"
+    simulated = bool(before.get("simulation")) and not args.broker
     err_console().print(f"[bold]replay[/] {exp.title} (seed {before['seed']}, "
-                         f"broker {redact_url(broker)})")
-    result = asyncio.run(run_experiment(exp, seed=int(before["seed"]), broker=broker,
-                                        out_dir=out, network=_network(args.toxiproxy)))
+                        + ("simulated)" if simulated else f"broker {redact_url(broker)})"))
+    if simulated:  # a simulated run replays under simulation: the same history, event by event
+        from harness.sim import simulate_experiment
+
+        result = simulate_experiment(exp, seed=int(before["seed"]), out_dir=out)
+    else:
+        result = asyncio.run(run_experiment(exp, seed=int(before["seed"]), broker=broker,
+                                            out_dir=out, network=_network(args.toxiproxy)))
     data = result.to_dict()
     write_run_files(data, read_history(out / "history.jsonl").events, out, suite=exp.path.stem)
     same_plan = data["plan"] == before.get("plan")
     cmp = compare_verdicts(before.get("verdicts") or {}, data["verdicts"])
     report = {"run": str(run_dir), "seed": before["seed"], "same_plan": same_plan,
               "same_verdicts": cmp["same"], "checkers": cmp["checkers"], "replay": str(out)}
+    if simulated:
+        from harness.sim import comparable
+
+        def lines(d: Path) -> list[dict[str, Any]]:
+            return [comparable(e) for e in read_history(d / "history.jsonl").events]
+
+        report["same_history"] = lines(run_dir) == lines(out)
     if args.json:
         print_json(report)
     else:
@@ -156,8 +203,9 @@ def _replay(args: argparse.Namespace) -> int:
             mark = "same" if row["same"] else "DIFFERENT"
             con.print(f"  {name:14} {verdict_label(row['before']):8} -> "
                       f"{verdict_label(row['after']):8} {mark}")
-        con.print(f"same fault plan: {same_plan}; same verdicts: {cmp['same']}")
-    return 0 if cmp["same"] and same_plan else 1
+        con.print(f"same fault plan: {same_plan}; same verdicts: {cmp['same']}"
+                  + (f"; same history: {report['same_history']}" if simulated else ""))
+    return 0 if cmp["same"] and same_plan and report.get("same_history", True) else 1
 
 
 def register(sub: Any) -> None:
@@ -171,6 +219,12 @@ def register(sub: Any) -> None:
     run.add_argument("--out", default=None, help="run folder (default chaos-runs/NAME-seedS)")
     run.add_argument("--toxiproxy", default=None,
                      help="Toxiproxy API URL for network faults, or embedded")
+    run.add_argument("--processes", action="store_true",
+                     help="every agent in its own OS process (needs --broker amqp://...): "
+                          "kill is SIGKILL, pause SIGSTOP/SIGCONT, crashes kill the process")
+    run.add_argument("--variant", action="append", metavar="AGENT=FILE.py:ATTR",
+                     help="swap AGENT's handler (AGENT= for the pipeline's own, e.g. the fixed "
+                          "version); repeatable")
     run.add_argument("--simulate", action="store_true",
                      help="run on a virtual clock with seeded ordering (memory broker, "
                           "in-process agents; same seed, same history)")
@@ -179,6 +233,17 @@ def register(sub: Any) -> None:
     add_json_flag(run)
     run.set_defaults(func=_run)
     chaos.set_defaults(func=lambda a: (chaos.print_help(), 2)[1])
+
+    shrink = chaos_sub.add_parser(
+        "shrink", help="reduce a failing run to the fewest inputs and pinned faults that still "
+                       "fail the same checker the same way (simulated runs)")
+    shrink.add_argument("run_dir", help="a chaos run folder (results.json, history.jsonl)")
+    shrink.add_argument("--out", default=None, help="where to write (default RUN_DIR/shrunk)")
+    shrink.add_argument("--checker", default=None,
+                        help="the checker whose failure to keep (default: the first invalid)")
+    shrink.add_argument("--max-runs", type=int, default=300, help="most simulated runs")
+    add_json_flag(shrink)
+    shrink.set_defaults(func=_shrink)
 
     check = sub.add_parser("check", help="re-run the checkers on a stored history")
     check.add_argument("history", help="history.jsonl")

@@ -273,7 +273,8 @@ def can_i_deploy_main(args: argparse.Namespace) -> int:
                           str(row.get("consumer", {}).get("version", {}).get("number", "")),
                           row.get("provider", {}).get("name", ""),
                           str((row.get("provider", {}).get("version") or {}).get("number", "")),
-                          {True: "yes", False: "FAILED"}.get(ver.get("success"), "unknown"))
+                          {True: "yes", False: "FAILED"}.get(ver.get("success"),  # type: ignore[arg-type]
+                                                             "unknown"))
         console.print(table)
         console.print(f"{'YES' if summary.get('deployable') else 'NO'}: "
                       f"{summary.get('reason', '')}", markup=False)

@@ -55,8 +55,9 @@ def run_serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InputError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
                              where="--port") from exc
-        info = {"url": server.url, "host": server.host, "port": server.port, "version": VERSION,
-                "proxies": [p.to_json() for p in server.api.proxies.values()]}
+        info: dict[str, Any] = {
+            "url": server.url, "host": server.host, "port": server.port, "version": VERSION,
+            "proxies": [p.to_json() for p in server.api.proxies.values()]}
         if args.json:
             print_json(info)
         else:

@@ -229,17 +229,17 @@ class SchemaRegistry:
 
         def retrieve(uri: str) -> Resource:
             if not uri.startswith("file://"):
-                raise NoSuchResource(ref=uri)
+                raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
             from urllib.parse import unquote, urlparse
 
             path = Path(unquote(urlparse(uri).path))
             try:
                 contents = load_json_file(path)
             except SchemaError as exc:
-                raise NoSuchResource(ref=uri) from exc
+                raise NoSuchResource(ref=uri) from exc  # type: ignore[call-arg]
             return Resource.from_contents(contents, default_specification=DRAFT7)
 
-        return Registry(retrieve=retrieve)
+        return Registry(retrieve=retrieve)  # type: ignore[call-arg]
 
     def validator(self, message_type: str, version: int) -> Any:
         """A cached jsonschema validator for (type, version), with format checking."""

@@ -197,11 +197,12 @@ def resolve_target(provider: str, *, pipeline: str | Path | None = None,
                              f"the registry at {spec.registry_path} (give its schema with "
                              "--registry-overlay DIR, or use --incident/--variant)",
                              where=str(pipeline_path))
-    ref = states_ref or "provider_states.py:states"
-    where = f"{pipeline_path.parent / ref.split(':')[0]}"
-    states = load_object(ref, base=pipeline_path.parent, where=where)
+    states_at = states_ref or "provider_states.py:states"
+    where = f"{pipeline_path.parent / states_at.split(':')[0]}"
+    states = load_object(states_at, base=pipeline_path.parent, where=where)
     if not isinstance(states, ProviderStates):
-        raise InputError(f"{ref} is a {type(states).__name__}, not ProviderStates", where=where)
+        raise InputError(f"{states_at} is a {type(states).__name__}, not ProviderStates",
+                         where=where)
     return ProviderTarget(agent=agent, registry=registry,
                           states=states.for_agent(provider), params=agent_spec.params,
                           dependencies=agent_spec.dependencies, states_ref=where,

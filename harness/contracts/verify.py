@@ -246,7 +246,7 @@ def _quiet(enabled: bool) -> Iterator[None]:
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
+    fds = [os.dup(1), os.dup(2)]
     sink = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(sink, 1)
@@ -255,9 +255,9 @@ def _quiet(enabled: bool) -> Iterator[None]:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, sink):
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        for fd in (*fds, sink):
             os.close(fd)
 
 
@@ -330,7 +330,7 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
                                "interactions fail")
     handler = _Producer(target, expected)
 
-    def message(name: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    def message(name: str, metadata: dict[str, Any]) -> Any:  # a pact Message dictionary
         return handler(name, metadata)
 
     verifier = Verifier(agent.name).message_handler(message).set_coloured_output(enabled=False)
@@ -343,9 +343,9 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
         if not files:
             notices.append(f"the broker has no pacts for {agent.name} under these selectors")
             return VerifyReport(agent.name, version, source, [], notices)
-        builder = verifier.broker_source(broker.url, token=broker.token,
-                                         username=broker.username, password=broker.password,
-                                         selector=True)
+        builder = verifier.broker_source(  # type: ignore[call-overload]
+            broker.url, token=broker.token, username=broker.username, password=broker.password,
+            selector=True)
         builder = builder.include_pending() if broker.include_pending else builder.exclude_pending()
         builder = (builder.include_wip_since(broker.wip_since) if broker.wip_since
                    else builder.exclude_wip())

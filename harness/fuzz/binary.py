@@ -218,13 +218,14 @@ def fuzz_schema(path: str | Path, *, examples: int = 100, seed: int = 1,
     loaded = load_file(path, root=root if root is not None else _import_root(str(path)))
     rng = random.Random(seed)
     report = SchemaFuzzReport(str(path), loaded.format, seed)
+    schema: Any = loaded.schema  # ProtoSchema or AvroSchema, by loaded.format
     for _ in range(examples):
         if loaded.format == "protobuf":
             from harness.contracts.compat.proto_codec import message_class
 
-            cls = message_class(loaded.schema, message)
+            cls = message_class(schema, message)
             data = random_proto(cls(), rng).SerializeToString()
-            check = lambda raw: check_protobuf_bytes(loaded.schema, raw, message)[0]  # noqa: E731
+            check = lambda raw: check_protobuf_bytes(schema, raw, message)[0]  # noqa: E731
             mutations = proto_mutations(data, cls.DESCRIPTOR, rng)
         elif loaded.format == "avro":
             import fastavro
@@ -232,11 +233,11 @@ def fuzz_schema(path: str | Path, *, examples: int = 100, seed: int = 1,
             from harness.fuzz.avro_values import random_datum
 
             out = io.BytesIO()
-            fastavro.schemaless_writer(out, loaded.schema.fast,
-                                       random_datum(loaded.schema.json, rng))
+            fastavro.schemaless_writer(out, schema.fast,
+                                       random_datum(schema.json, rng))
             data = out.getvalue()
-            check = lambda raw: check_avro_bytes(loaded.schema, raw)[0]  # noqa: E731
-            mutations = avro_mutations(data, loaded.schema.json, rng)
+            check = lambda raw: check_avro_bytes(schema, raw)[0]  # noqa: E731
+            mutations = avro_mutations(data, schema.json, rng)
         else:
             raise ValueError(f"{path}: fuzz --schema takes a .proto or .avsc file")
         problem = check(data)

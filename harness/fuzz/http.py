@@ -107,7 +107,7 @@ def fuzz_http(app_ref: str, *, examples: int = 100, seed_: int = 0, openapi: str
     checks = _checks()
     started = time.monotonic()
     for result in schema.get_all_operations():
-        operation = result.ok()
+        operation = result.ok()  # type: ignore[union-attr]
         report.operations.append(operation.label)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             _fuzz_operation(report, operation, mode, checks, examples=examples, seed_=seed_,
@@ -162,7 +162,7 @@ def replay_http(app_ref: str, *, method: str, path: str, openapi: str = "/openap
     template = path if path_parameters is None else None
     operation = None
     for result in schema.get_all_operations():
-        op = result.ok()
+        op = result.ok()  # type: ignore[union-attr]
         if op.method.upper() == method.upper() and (op.path == path or op.path == template):
             operation = op
     if operation is None:

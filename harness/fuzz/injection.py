@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 __all__ = ["CORPUS", "benign_twin", "canary_hits", "render", "string_leaves"]
@@ -101,7 +101,7 @@ def string_leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tupl
 
 
 def canary_hits(value: Any, canaries: tuple[str, ...], *,
-                allowed: list[tuple[str, ...]] = ()) -> list[str]:
+                allowed: Sequence[tuple[str, ...]] = ()) -> list[str]:
     """Where ``value`` carries a canary, outside the ``allowed`` paths (untrusted-text fields).
 
     A canary is the token itself or the injected text (and its decoded forms); text shorter

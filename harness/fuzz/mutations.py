@@ -157,7 +157,7 @@ def deep_nesting(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
 def nul_in_string(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     p = _payload(env)
     key = _pick_key(draw, p, [k for k, v in p.items() if isinstance(v, str)]) or "nul"
-    value = p.get(key) if isinstance(p.get(key), str) else ""
+    value: str = p[key] if isinstance(p.get(key), str) else ""
     pos = draw(st.integers(0, len(value)))
     p[key] = value[:pos] + "\x00" + value[pos:]
     return env.with_payload(p), f"NUL in {key} at {pos}"

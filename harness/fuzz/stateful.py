@@ -156,13 +156,13 @@ class Driver:
             if n > 1:
                 problems.append(f"effect key {key} applied {n} times")
         per_cid = Counter((e.get("correlation_id"), e.get("effect")) for e in applied)
-        for (cid, effect), n in per_cid.items():
+        for (who, effect), n in per_cid.items():
             if n > 1:
-                problems.append(f"{effect} applied {n} times for {cid}")
-        for cid, n in Counter(e.get("correlation_id") for e in events
+                problems.append(f"{effect} applied {n} times for {who}")
+        for who, n in Counter(e.get("correlation_id") for e in events
                               if e["kind"] == "outcome").items():
             if n > 1:
-                problems.append(f"{n} terminal outcomes for {cid}")
+                problems.append(f"{n} terminal outcomes for {who}")
         if not ledger["balanced"]:
             problems.append(f"ledger unbalanced: {ledger}")
         return problems + chaos_checker_problems(events)
@@ -221,7 +221,8 @@ def _machine(pipeline: str, overrides: dict[str, str] | None,
     payloads = PayloadStrategies(SchemaRegistry(spec.registry_path))
     ingress = spec.ingress
     consumers = [a for a in spec.consumers_of(ingress.type) if a.agent is not None]
-    consumes = list(consumers[0].agent.consumes) if consumers else [ingress]
+    first = consumers[0].agent if consumers else None
+    consumes = list(first.consumes) if first is not None else [ingress]
     agents = sorted(name for name, a in spec.agents.items() if a.agent is not None)
     valid_payloads = payloads.valid(ingress)
 

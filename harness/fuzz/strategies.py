@@ -148,6 +148,12 @@ class PayloadStrategies:
             self._cache[key] = cached
         return cached
 
+    def plain(self, ref: MessageRef) -> st.SearchStrategy[Any]:
+        """Payloads of ``ref`` the registry accepts, without the deliberate edge values (the
+        inputs of an ordinary run: harness.workload_schema)."""
+        return self._base(self.inlined(ref)).filter(
+            lambda p: self.registry.is_valid(ref.type, ref.version, p))
+
     def inlined(self, ref: MessageRef) -> Any:
         """The schema with every ``$ref`` replaced by what it points to (in the same file or in
         another registry file), since hypothesis-jsonschema cannot follow file references."""

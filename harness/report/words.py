@@ -72,7 +72,7 @@ def fired_words(plan: list[Mapping[str, Any]], fired: Mapping[str, Any]) -> str:
     """How often each planned fault fired ("duplicate x12, crash_after_effect x0 (never)")."""
     parts = []
     for f in plan:
-        n = fired.get(f.get("id"), 0) or 0
+        n = fired.get(str(f.get("id")), 0) or 0
         name = f.get("fault") if f.get("id") == f.get("fault") else f"{f.get('id')}"
         parts.append(f"{name} x{n}" + (" (never fired)" if not n else ""))
     return ", ".join(parts) or "no faults planned"

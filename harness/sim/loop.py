@@ -124,7 +124,8 @@ class SimLoop(asyncio.SelectorEventLoop):
         self._timer_seq = 0
         self.jumps = 0
         self.inline_calls = 0
-        self._selector = _VirtualSelector(self._selector, self)  # type: ignore[assignment]
+        self._selector = _VirtualSelector(  # type: ignore[assignment,has-type]
+            self._selector, self)  # type: ignore[arg-type,has-type]
 
     # -- the clock -------------------------------------------------------------------------------
     def time(self) -> float:
@@ -157,8 +158,8 @@ class SimLoop(asyncio.SelectorEventLoop):
         super()._run_once()  # type: ignore[misc]
 
     # -- timers with a seeded tie-break -----------------------------------------------------------
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
-                context: Any = None) -> asyncio.TimerHandle:
+    def call_at(self, when: float, callback: Callable[..., Any],  # type: ignore[override]
+                *args: Any, context: Any = None) -> asyncio.TimerHandle:
         if when is None:
             raise TypeError("when cannot be None")
         self._check_closed()  # type: ignore[attr-defined]
@@ -172,8 +173,8 @@ class SimLoop(asyncio.SelectorEventLoop):
         return timer
 
     # -- no threads ------------------------------------------------------------------------------
-    def run_in_executor(self, executor: Executor | None, func: Callable[..., Any],
-                        *args: Any) -> asyncio.Future[Any]:
+    def run_in_executor(self, executor: Executor | None,  # type: ignore[override]
+                        func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Run ``func`` now, on this thread (a thread pool would race the virtual clock)."""
         self._check_closed()  # type: ignore[attr-defined]
         self.inline_calls += 1

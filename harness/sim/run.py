@@ -111,6 +111,14 @@ def check_simulatable(exp: Any, broker: str | None = None) -> None:
     if exp.services:
         raise InputError("--simulate does not cover external services (services: ...): they "
                          "answer on real sockets; run without --simulate", where=where)
+    from harness.pipeline import load_pipeline
+
+    spec = load_pipeline(exp.pipeline, overrides=exp.variants or None)
+    outside = sorted(name for name, agent in spec.agents.items() if agent.agent is None)
+    if outside:
+        raise InputError(f"--simulate covers in-process agents only, not {', '.join(outside)} "
+                         "(separate processes keep their own clocks); run without --simulate",
+                         where=where)
 
 
 def simulate_experiment(exp: Any, *, seed: int | None = None, out_dir: str | Path | None = None,

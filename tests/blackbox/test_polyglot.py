@@ -58,3 +58,14 @@ def test_node_ledger_without_dedup_is_caught_by_exactly_once_on_every_seed(
         eo = result.verdicts["exactly_once"]
         assert eo.valid is False and eo.counts["duplicate_key"] > 0, (seed, eo.counts)
         assert result.expectation_met, seed
+
+
+@pytest.mark.timeout(180)
+def test_the_node_ledger_accepts_the_messages_its_pact_expects(services, node_modules):
+    from harness.blackbox.consumer import check_consumer
+    from harness.pipeline import load_pipeline
+
+    spec = load_pipeline(ROOT / "examples" / "polyglot" / "pipeline.yaml")
+    results = check_consumer(spec, "ledger", ROOT / "contracts" / "pacts", broker=services)
+    assert results and all(r.ok for r in results), [(r.description, r.problems) for r in results]
+    assert all(r.outcome == "acked" and r.published == ["ledger.posted"] for r in results)

@@ -84,3 +84,59 @@ def test_an_agent_that_misbehaves_gets_an_invalid_verdict_in_time(services, tmp_
     assert verdict["valid"] is False, verdict
     assert problem in json.dumps(verdict), verdict
     assert elapsed < 60
+
+
+@pytest.mark.timeout(120)
+def test_a_pipeline_of_black_boxes_only_ends_its_correlations_by_declared_outcomes(
+        services, tmp_path, capsys):
+    (tmp_path / "pipeline.yaml").write_text(f"""
+name: only-black-boxes
+registry: {ROOT / "contracts"}
+ingress: payment.requested@1
+outcomes:
+  notification.sent: {{field: kind, values: {{receipt: completed, decline: declined}}}}
+agents:
+  notifier:
+    command: ["{sys.executable}", "{SCRIPT}", notify]
+    consumes: [payment.requested@1]
+    emits: [notification.sent@1]
+""")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(f"""
+title: black boxes only
+pipeline: pipeline.yaml
+broker: {services}
+workload: {{generator: payments, count: 12, rate: 0, mix: {{valid: 1.0}}}}
+steady-state-hypothesis: {{probes: [no_loss, outcomes, trace, wire, dead_letters]}}
+method: [{{fault: duplicate, target: notifier, probability: 0.5}}]
+settle_timeout: 20
+""")
+    code = main(["chaos", "run", str(exp), "--out", str(tmp_path / "out"), "--json"])
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert code == 0, (err, {k: v for k, v in result["verdicts"].items() if v["valid"] is not True})
+    assert result["verdicts"]["no_loss"]["counts"]["completed"] >= 1
+    assert result["summary"]["completed"] == result["verdicts"]["no_loss"]["counts"]["completed"]
+
+
+@pytest.mark.timeout(120)
+def test_a_consumer_that_publishes_garbage_fails_its_pact_check(services, tmp_path):
+    from harness.blackbox.consumer import check_consumer
+    from harness.pipeline import load_pipeline
+
+    (tmp_path / "pipeline.yaml").write_text(f"""
+name: garbage-ledger
+registry: {ROOT / "contracts"}
+ingress: payment.authorized@1
+agents:
+  ledger:
+    command: ["{sys.executable}", "{SCRIPT}", garbage]
+    consumes: [payment.authorized@1]
+    emits: [ledger.posted@1]
+    env: {{GARBAGE_TYPE: ledger.posted}}
+""")
+    spec = load_pipeline(tmp_path / "pipeline.yaml")
+    results = check_consumer(spec, "ledger", ROOT / "contracts" / "pacts", broker=services,
+                             timeout=3)
+    assert results and not any(r.ok for r in results)
+    assert "not an envelope" in " ".join(results[0].problems), results[0].problems

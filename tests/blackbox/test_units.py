@@ -64,3 +64,38 @@ def test_latency_budget_of_a_black_box_is_unknown_never_valid():
     assert verdict.valid == "unknown" and "ledger" in (verdict.error or "")
     events[0]["budgets"] = {}
     assert latency.check(events, {}).valid is True
+
+
+def _bb_history(cause_routed: bool, effect_routed: bool) -> list[dict]:
+    start = {"index": 0, "time": 0, "kind": "run_start",
+             "black_boxes": {"ledger": "h1.ledger"}}
+    events = [start,
+              {"index": 1, "time": 0.1, "kind": "ingress", "correlation_id": "c1",
+               "message_id": "m0"},
+              {"index": 2, "time": 0.2, "kind": "publish", "queue": "h1.auth", "producer":
+               "workload", "message_id": "m0", "correlation_id": "c1", "causation_id": None},
+              {"index": 3, "time": 0.3, "kind": "deliver", "queue": "h1.auth",
+               "agent": "authorization", "message_id": "m0", "correlation_id": "c1",
+               "causation_id": None},
+              {"index": 4, "time": 0.4, "kind": "publish", "queue": "h1.notification",
+               "producer": "ledger", "message_id": "m2", "correlation_id": "c1",
+               "causation_id": "m1", "type": "ledger.posted"},
+              {"index": 5, "time": 0.5, "kind": "effect", "agent": "ledger", "applied": True,
+               "key": "k", "effect": "ledger.post",
+               "correlation_id": "c1" if effect_routed else "c9", "source": "probe"},
+              {"index": 6, "time": 0.6, "kind": "run_end"}]
+    if cause_routed:  # recorded after the black box's own publish: order must not matter
+        events.insert(5, {"index": 3, "time": 0.45, "kind": "publish", "queue": "h1.ledger",
+                          "producer": "authorization", "message_id": "m1",
+                          "correlation_id": "c1", "causation_id": "m0"})
+    return events
+
+
+def test_causal_judges_black_boxes_by_what_was_put_on_their_queue():
+    from harness.checkers import causal
+
+    ok = causal.check(_bb_history(True, True), {})
+    assert ok.valid is True and ok.counts["unobserved"] == 2, ok
+    bad = causal.check(_bb_history(False, False), {})
+    assert bad.valid is False
+    assert bad.counts["cause_not_delivered"] == 1 and bad.counts["effect_without_delivery"] == 1

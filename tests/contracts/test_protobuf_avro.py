@@ -208,3 +208,26 @@ def test_buf_rule_sets(old: str, new: str, confluent: bool, wire: list[str],
         result = check_proto(a, b, policy=policy, witness=False)
         assert [c.type for c in result.changes] == expected, policy
         assert result.compatible is (not expected)
+
+
+def test_avro_transitive_chain_and_mixed_formats(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    subject = tmp_path / "contracts" / "scored"
+    subject.mkdir(parents=True)
+    field = {"name": "b", "type": "int", "default": 0}
+    versions = [_record({"name": "a", "type": "int"}),
+                _record({"name": "a", "type": "int"}, field),  # adds b with a default
+                _record({"name": "a", "type": "int"}, {"name": "b", "type": "int"})]  # drops it
+    for n, schema in enumerate(versions, start=1):
+        (subject / f"v{n}.avsc").write_text(json.dumps(schema))
+    (subject / "subject.yaml").write_text("compatibility: BACKWARD\n")
+    [plain] = check_registry(SchemaRegistry(tmp_path / "contracts"))
+    assert plain.compatible and plain.pairs_checked == 2  # v3 reads v2 data (b is there)
+    (subject / "subject.yaml").write_text("compatibility: BACKWARD_TRANSITIVE\n")
+    [transitive] = check_registry(SchemaRegistry(tmp_path / "contracts"))
+    assert [(v.version, v.against) for v in transitive.violations] == [(3, 1)]
+    assert transitive.violations[0].result.changes[0].type == \
+        "READER_FIELD_MISSING_DEFAULT_VALUE"
+    (subject / "v4.proto").write_text('syntax = "proto3"; message M { int32 a = 1; }')
+    assert main(["registry", "check", str(tmp_path / "contracts")]) == 2
+    assert "mixes schema formats" in capsys.readouterr().err

@@ -66,12 +66,13 @@ def test_two_simulated_runs_of_one_seed_write_the_same_history(path, seed_index,
         assert first.expectation_met and second.expectation_met, first.verdicts
 
 
-def test_the_only_experiments_left_out_are_network_and_service_ones():
+def test_the_only_experiments_left_out_need_sockets_or_processes():
+    """Network faults, services, real brokers and black-box agents are refused (exit 2)."""
     assert COVERED and len(COVERED) >= 12
     for path in REFUSED:
-        exp = load_experiment(path)
-        assert exp.services or any(f.fault in ("latency", "down", "reset_peer", "timeout",
-                                               "bandwidth") for f in exp.faults), path
+        with pytest.raises(InputError, match=r"network faults|services|memory broker|"
+                                             r"in-process agents"):
+            check_simulatable(load_experiment(path))
 
 
 def test_histories_do_not_depend_on_the_hash_seed(tmp_path):

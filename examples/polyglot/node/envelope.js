@@ -11,6 +11,7 @@ const REQUIRED = ["message_id", "correlation_id", "causation_id", "type", "schem
 
 // Parse bytes into an envelope, or return null (the caller rejects the message).
 function parse(buffer) {
+  if (buffer.length > 1000000) return null;
   let env;
   try {
     env = JSON.parse(buffer.toString("utf8"));
@@ -19,10 +20,17 @@ function parse(buffer) {
   }
   if (env === null || typeof env !== "object" || Array.isArray(env)) return null;
   for (const key of REQUIRED) if (!(key in env)) return null;
-  for (const key of ["message_id", "correlation_id", "type", "idempotency_key"]) {
-    if (typeof env[key] !== "string" || env[key] === "") return null;
+  if ("envelope" in env && env.envelope !== 1) return null;
+  const id = (v) => typeof v === "string" && v !== "" && v.length <= 512 && !v.includes("\u0000");
+  for (const key of ["message_id", "correlation_id", "type", "idempotency_key", "produced_at"]) {
+    if (!id(env[key])) return null;
   }
-  if (!Number.isInteger(env.schema_version)) return null;
+  if (env.causation_id !== null && !id(env.causation_id)) return null;
+  if (!Number.isInteger(env.schema_version) || env.schema_version !== 1) return null;
+  const pr = env.producer;
+  if (!pr || typeof pr !== "object" || typeof pr.agent !== "string" || typeof pr.version !== "string") {
+    return null;
+  }
   const tp = env.trace && env.trace.traceparent;
   if (typeof tp !== "string" || !/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp)) return null;
   if (env.payload === null || typeof env.payload !== "object") return null;

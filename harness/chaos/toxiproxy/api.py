@@ -15,7 +15,7 @@ from typing import Any
 from harness.chaos.toxiproxy import gojson
 from harness.chaos.toxiproxy.http import Request, Response
 from harness.chaos.toxiproxy.proxy import Proxy, format_addr, split_hostport
-from harness.chaos.toxiproxy.toxics import TOXIC_TYPES, ToxicSpec
+from harness.chaos.toxiproxy.toxics import TOXIC_TYPES, Toxic, ToxicSpec
 
 __all__ = ["VERSION", "ApiError", "ToxiproxyApi"]
 
@@ -181,7 +181,7 @@ class ToxiproxyApi:
         done: list[Proxy] = []
         for _, (name, listen, upstream, enabled) in entries:
             try:
-                done.append(await self._add_or_replace(name, listen or "", upstream,
+                done.append(await self._add_or_replace(name or "", listen or "", upstream or "",
                                                        enabled is None or enabled))
             except ApiError as exc:
                 return exc.status, {"error": exc.message, "status": exc.status,
@@ -326,7 +326,8 @@ def _proxy_fields(obj: dict[str, Any]) -> tuple[str | None, str | None, str | No
         raise _bad_body(exc) from None
 
 
-def _decode_attributes(cls: type, attrs: dict[str, Any], base: dict[str, int]) -> dict[str, int]:
+def _decode_attributes(cls: type[Toxic], attrs: dict[str, Any],
+                       base: dict[str, int]) -> dict[str, int]:
     merged = dict(base)
     for attr in cls.ATTRS:
         try:

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["EOF", "Chunk", "ChunkQueue", "Interrupted", "Stub"]
 
@@ -33,7 +33,7 @@ class Chunk:
 
 
 #: End of stream marker passed down the chain.
-EOF: Any = None
+EOF: Final = None
 
 
 class Interrupted(Exception):

@@ -135,7 +135,8 @@ def explain(diff: Difference, *, direction: str = "backward", compatible: bool =
             template = diff.type.lower().replace("_", " ") + " at {place}"
     text = template.format(writer=writer, reader=reader, name=name, place=place)
     if diff.detail:
-        inner = "; ".join(explain(Difference(*item.split(" ", 1)), direction=direction,
+        inner = "; ".join(explain(Difference(*item.split(" ", 1)),  # type: ignore[arg-type]
+                                  direction=direction,
                                   compatible=False) for item in diff.detail[:3])
         text += f" ({inner})"
     if not compatible and "rejected" not in text:

@@ -117,8 +117,8 @@ class SchemaGraph:
             self._fill(node, value, base, pointer)
             return node
         else:
-            found = canonical(value)[:60]
-            raise SchemaError(f"expected a schema (object or boolean), found {found}",
+            shown = canonical(value)[:60]
+            raise SchemaError(f"expected a schema (object or boolean), found {shown}",
                               where=f"{self.where}: {pointer}")
         self._nodes[cache_key] = node
         return node
@@ -214,7 +214,8 @@ class SchemaGraph:
         return self.node(value, base, pointer_join(pointer, *parts))
 
     def _object_attrs(self, value: dict[str, Any], base: str, pointer: str) -> dict[str, Any]:
-        props = value.get("properties") if isinstance(value.get("properties"), dict) else {}
+        props: dict[str, Any] = (value["properties"] if isinstance(value.get("properties"), dict)
+                                 else {})
         order = hashmap_order(props)
         properties = {name: self.node(props[name], base, pointer_join(pointer, "properties", name))
                       for name in order}
