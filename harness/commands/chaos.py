@@ -214,7 +214,8 @@ def register(sub: Any) -> None:
     run = chaos_sub.add_parser("run", help="run an experiment file and check its history")
     run.add_argument("experiment", help="experiment file (chaos/*.yaml)")
     run.add_argument("--seed", type=int, default=None, help="override the file's seed")
-    run.add_argument("--broker", default=None, help="memory (default) or amqp://...")
+    run.add_argument("--broker", default=None, help="memory (default), amqp://, redis://, "
+                   "nats:// or sqs:// (docs/transports.md)")
     run.add_argument("--out", default=None, help="run folder (default chaos-runs/NAME-seedS)")
     run.add_argument("--toxiproxy", default=None,
                      help="Toxiproxy API URL for network faults, or embedded")
