@@ -28,7 +28,7 @@ from harness.contracts.registry import SchemaRegistry
 from harness.errors import PipelineError
 from harness.history import Recorder
 from harness.pipeline import AgentSpec, PipelineSpec, load_pipeline
-from harness.run import PipelineRun
+from harness.run import PipelineRun, agent_runtime
 from harness.transport import open_transport
 
 __all__ = ["FAULTS_ENV", "AgentProcess", "HistoryTail", "ProcessAgents", "ProcessRun",
@@ -80,11 +80,10 @@ async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
     await effect_store.open()
     try:
         for i in range(agent.replicas):
-            runtime = AgentRuntime(
-                agent.agent, transport, registry, effect_store, recorder, route,
-                queue=prefix + agent.queue, concurrency=agent.concurrency,
-                dependencies=agent.dependencies, allow_fallback=agent.allow_fallback,
-                params=agent.params, instance=i, on_crash=restart, hooks=hooks)
+            runtime = agent_runtime(agent, transport=transport, registry=registry,
+                                    store=effect_store, recorder=recorder, route=route,
+                                    queue=prefix + agent.queue, hooks=hooks, instance=i,
+                                    on_crash=restart)
             runtimes.append(runtime)
             await runtime.start()
         while not stop.is_set():
@@ -195,6 +194,7 @@ class ProcessAgents:
         self._stopping = False
         self._killed: dict[str, dict[str, Any]] = {}  # agent -> open kill fault
         self._paused: dict[str, dict[str, Any]] = {}  # agent -> open pause fault
+        self._restarting: set[str] = set()
 
     @property
     def clock_file(self) -> Path:
@@ -266,7 +266,7 @@ class ProcessAgents:
             run.pump()
             for proc in self.processes.values():
                 code = proc.exit_code()
-                if code is not None and not self._stopping:
+                if code is not None and not self._stopping and proc.name not in self._restarting:
                     run.recorder.record("agent_crash", agent=proc.name, pid=proc.pid,
                                         exit_code=code, supervisor=True)
                     await asyncio.sleep(self.restart_delay)
@@ -325,8 +325,12 @@ class ProcessAgents:
         assert self._run is not None
         proc = self.processes[name]
         self.resume(name)
-        await proc.stop()
-        proc.start()
+        self._restarting.add(name)  # the supervisor must not count (and restart) this exit
+        try:
+            await proc.stop()
+            proc.start()
+        finally:
+            self._restarting.discard(name)
         self._run.recorder.record("agent_start", agent=name, pid=proc.pid,
                                   restart=proc.starts - 1, supervisor=True)
 

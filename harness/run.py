@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,7 +34,7 @@ from harness.summary import RunSummary, summarise
 from harness.transport import DeadLetter, Transport, open_transport
 
 __all__ = ["BROKER_DEAD_LETTER_REASONS", "AgentHost", "InProcessAgents", "PipelineRun",
-           "RunSummary"]
+           "RunSummary", "agent_runtime"]
 
 #: dead-letter reasons set by the broker itself (not recorded by an agent)
 BROKER_DEAD_LETTER_REASONS = frozenset({"delivery_limit", "rejected", "expired", "maxlen"})
@@ -53,6 +54,23 @@ class AgentHost(Protocol):
 
     def pump(self) -> list[dict[str, Any]]:
         """Events the agents recorded elsewhere (other processes), taken in now."""
+
+
+def agent_runtime(agent: AgentSpec, *, transport: Transport, registry: SchemaRegistry,
+                  store: EffectStore, recorder: Recorder, route: Callable[[str], list[str]],
+                  queue: str, hooks: Hooks | None = None, instance: int = 0,
+                  on_crash: Callable[[AgentRuntime, str], Awaitable[None]] | None = None
+                  ) -> AgentRuntime:
+    """The one wiring of a pipeline agent into a runtime (this process's agents and each
+    ``harness agent`` process use it): the pipeline's concurrency, dependencies, fallback
+    permission and params on the given transport, store, history and routes."""
+    if agent.agent is None:
+        raise PipelineError(f"agent {agent.name} is a command, not in-process")
+    return AgentRuntime(
+        agent.agent, transport, registry, store, recorder, route, queue=queue,
+        concurrency=agent.concurrency, dependencies=agent.dependencies,
+        allow_fallback=agent.allow_fallback, params=agent.params, hooks=hooks,
+        instance=instance, on_crash=on_crash)
 
 
 class InProcessAgents:
@@ -83,13 +101,10 @@ class InProcessAgents:
     def runtime_for(self, agent: AgentSpec, instance: int) -> AgentRuntime:
         run = self._run
         assert run is not None, "start() first"
-        if agent.agent is None:
-            raise PipelineError(f"agent {agent.name} is a command, not in-process")
-        return AgentRuntime(
-            agent.agent, run.transport, run.registry, run.store, run.recorder, run.route,
-            queue=run.queue(agent.queue), concurrency=agent.concurrency,
-            dependencies=agent.dependencies, allow_fallback=agent.allow_fallback,
-            params=agent.params, hooks=self.hooks, instance=instance, on_crash=self._on_crash)
+        return agent_runtime(agent, transport=run.transport, registry=run.registry,
+                             store=run.store, recorder=run.recorder, route=run.route,
+                             queue=run.queue(agent.queue), hooks=self.hooks, instance=instance,
+                             on_crash=self._on_crash)
 
     async def start_agent(self, agent: AgentSpec, *, instance: int = 0) -> AgentRuntime:
         runtime = self.runtime_for(agent, instance)

@@ -180,7 +180,7 @@ CONSUMER_TEST = '''\
 """shipping reads inventory.reserved from inventory (a consumer-driven message pact).
 
 Run ``pytest --harness-pact-dir contracts/pacts`` to rewrite the pact file that
-``harness contracts verify --provider inventory --pipeline pipeline.yaml`` checks."""
+``harness contracts verify --provider inventory`` checks."""
 
 from __future__ import annotations
 
@@ -257,7 +257,7 @@ orders above `max_quantity`) -> shipping (ships as an effect, once per order).
     harness fuzz --pipeline pipeline.yaml --examples 50
     harness registry check contracts
     pytest
-    harness contracts verify --provider inventory --pipeline pipeline.yaml
+    harness contracts verify --provider inventory   # the pact in contracts/pacts
 
 The workload is drawn from contracts/order.placed/v1.json (no generator needed); to write your
 own, add `workload: workload.py:orders_workload` to pipeline.yaml (docs/running.md).

@@ -45,13 +45,12 @@ def test_scaffolded_pipeline_passes_every_command_unchanged(tmp_path, capsys, mo
     assert code == 1 and zoo["expectation_met"]
     assert zoo["verdicts"]["exactly_once"]["valid"] is False
 
-    code, fuzz = _json(capsys, ["fuzz", "--pipeline", "pipeline.yaml", "--examples", "25",
+    code, fuzz = _json(capsys, ["fuzz", "--pipeline", "pipeline.yaml", "--examples", "10",
                                 "--seed", "1"])
     assert code == 0, fuzz
     code, reg = _json(capsys, ["registry", "check", "contracts"])
     assert code == 0 and reg["compatible"]
-    code, verify = _json(capsys, ["contracts", "verify", "--provider", "inventory",
-                                  "--pipeline", "pipeline.yaml"])
+    code, verify = _json(capsys, ["contracts", "verify", "--provider", "inventory"])
     assert code == 0, verify
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(

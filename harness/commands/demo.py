@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run the payments pipeline (orchestrator -> fraud -> "
                        "authorization -> ledger -> notification) on N transactions "
                        "(`harness run` on the bundled example).")
-    p.add_argument("--broker", default="memory", help="memory (default) or amqp://user:pass@host/")
+    p.add_argument("--broker", default="memory", help="memory (default), amqp://, redis://, "
+                   "nats:// or sqs:// (docs/transports.md)")
     p.add_argument("--transactions", type=int, default=300, help="how many (default 300)")
     p.add_argument("--seed", type=int, default=None, help="workload seed (default: random)")
     p.add_argument("--store", default=None,
