@@ -19,8 +19,10 @@ measured is the pipeline, not one publisher's confirm round trip.
 
 With ``--transports redis,nats,sqs`` it also measures, in the same run, ``harness <t>`` against
 ``raw <t>`` (benchmarks/raw_clients.py: the same chain written against redis-py, nats-py and
-aiobotocore on the same server); SQS runs on moto's server started on a free port unless
-``--sqs`` names an endpoint URL, with ``--n-sqs`` payments (moto is slow).
+aiobotocore on the same server) and ``transport <t>`` (the same chain through the harness's
+transport adapter alone: no runtime, store or recording); SQS runs on moto's server
+started on a free port unless ``--sqs`` names an endpoint URL, with ``--n-sqs`` payments (moto
+is slow).
 
 Usage::
 
@@ -196,16 +198,18 @@ def _transport_url(t: str, args: argparse.Namespace, servers: list) -> str:  # t
 
 async def bench_transport(t: str, args: argparse.Namespace, result: dict) -> None:  # type: ignore[type-arg]
     """``harness <t>`` vs ``raw <t>`` on the same server, interleaved, into ``result``."""
-    from benchmarks.raw_clients import RAW
+    from benchmarks.raw_clients import RAW, transport_chain
 
     servers: list = []  # type: ignore[type-arg]
     n = args.n_sqs if t == "sqs" else args.n
     url = _transport_url(t, args, servers)
-    times: dict[str, list[float]] = {f"raw {t}": [], f"harness {t}": []}
+    times: dict[str, list[float]] = {f"raw {t}": [], f"transport {t}": [], f"harness {t}": []}
     try:
         for rep in range(args.reps):
             items = payments_workload(n, rep, invalid_rate=0, high_risk_rate=0)
-            times[f"raw {t}"].append(await RAW[t](url, [i.body for i in items], feed))
+            bodies = [i.body for i in items]
+            times[f"raw {t}"].append(await RAW[t](url, bodies, feed))
+            times[f"transport {t}"].append(await transport_chain(url, bodies, feed))
             times[f"harness {t}"].append(await bench_harness(url, n, record=True, seed=rep))
             print(f"rep {rep + 1}/{args.reps}: " + ", ".join(
                 f"{k} {n / v[-1]:.0f}/s" for k, v in times.items()), file=sys.stderr)
@@ -217,9 +221,11 @@ async def bench_transport(t: str, args: argparse.Namespace, result: dict) -> Non
         result["rows"][name] = {"payments_per_s": round(n / med, 1),
                                 "messages_per_s": round(n * HOPS / med, 1),
                                 "runs_s": [round(x, 3) for x in ts], "n": n}
+    raw = result["rows"][f"raw {t}"]["payments_per_s"]
     result.setdefault("ratios", {})[t] = round(
-        result["rows"][f"harness {t}"]["payments_per_s"]
-        / result["rows"][f"raw {t}"]["payments_per_s"], 3)
+        result["rows"][f"harness {t}"]["payments_per_s"] / raw, 3)
+    result.setdefault("transport_ratios", {})[t] = round(
+        result["rows"][f"transport {t}"]["payments_per_s"] / raw, 3)
 
 
 def render(result: dict) -> str:
@@ -233,7 +239,8 @@ def render(result: dict) -> str:
                  f" (target >= 0.50); without recording: "
                  f"{result['ratio_no_recording_vs_raw']:.2f}")
     for t, ratio in (result.get("ratios") or {}).items():
-        lines.append(f"ratio harness {t} / raw {t}: {ratio:.2f} (target >= 0.50)")
+        lines.append(f"ratio harness {t} / raw {t}: {ratio:.2f} (target >= 0.50); transport "
+                     f"{t} alone / raw {t}: {result['transport_ratios'][t]:.2f}")
     return "\n".join(lines)
 
 

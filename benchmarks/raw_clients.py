@@ -183,3 +183,44 @@ async def raw_sqs(url: str, bodies: list[bytes], feed: Feed, prefetch: int = 8) 
 
 
 RAW = {"redis": raw_redis, "nats": raw_nats, "sqs": raw_sqs}
+
+
+async def transport_chain(url: str, bodies: list[bytes], feed: Feed, prefetch: int = 8) -> float:
+    """The same chain through harness.transport (no runtime, store or recording): what the
+    adapter itself costs over its raw client."""
+    from harness.transport import Delivery, open_transport
+
+    tag = f"tc{uuid.uuid4().hex[:6]}."
+    names = [f"{tag}hop{i}" for i in range(HOPS)]
+    done, arrived = asyncio.Event(), [0]
+    async with open_transport(url) as t:
+        for name in names:
+            await t.declare(name)
+        subs = []
+        for i, name in enumerate(names):
+            nxt = names[i + 1] if i + 1 < HOPS else None
+
+            async def handle(d: Delivery, nxt: str | None = nxt) -> None:
+                if nxt is not None:
+                    await t.publish(nxt, d.body, headers=d.headers)
+                await d.ack()
+                if nxt is None:
+                    arrived[0] += 1
+                    if arrived[0] >= len(bodies):
+                        done.set()
+
+            subs.append(await t.consume(name, handle, prefetch=prefetch))
+
+        async def send(body: bytes) -> None:
+            await t.publish(names[0], body, headers={"x-correlation-id": "c"})
+
+        try:
+            t0 = time.perf_counter()
+            await feed(bodies, send)
+            await asyncio.wait_for(done.wait(), timeout=900)
+            return time.perf_counter() - t0
+        finally:
+            for sub in subs:
+                await sub.cancel()
+            for name in names:
+                await t.delete(name)

@@ -117,13 +117,16 @@ def _render_run(args: argparse.Namespace, exp: Any, seed: int, out: Path, result
 
 
 def _shrink(args: argparse.Namespace) -> int:
+    from harness.report.progress import progress_bar, wanted
     from harness.sim.shrink import shrink_run
 
     err = err_console()
-    err.print(f"[bold]chaos shrink[/] {args.run_dir} (each step a simulated run)")
-    result = shrink_run(args.run_dir, out_dir=args.out, checker=args.checker,
-                        max_runs=args.max_runs,
-                        progress=None if args.json else (lambda line: err.print(f"  {line}")))
+    err.print(f"[bold]chaos shrink[/] {args.run_dir} (each step a simulated run, "
+              f"at most {args.max_runs})")
+    with progress_bar("shrink", total=args.max_runs, enabled=wanted(args.json)) as bar:
+        result = shrink_run(args.run_dir, out_dir=args.out, checker=args.checker,
+                            max_runs=args.max_runs,
+                            progress=lambda line: bar.advance(note=f"({line[:60]})"))
     data = result.to_dict()
     if args.json:
         print_json(data)
@@ -163,6 +166,7 @@ def _replay(args: argparse.Namespace) -> int:
     from harness.chaos.runner import run_experiment
     from harness.history import read_history
     from harness.report.console import verdict_label
+    from harness.report.progress import progress_bar, wanted
 
     run_dir = Path(args.dir)
     before = load_results(run_dir)
@@ -172,16 +176,35 @@ def _replay(args: argparse.Namespace) -> int:
         raise InputError(f"the run's broker URL was stored with its password hidden ({broker}); "
                          "give it again with --broker URL", where=str(run_dir / "results.json"))
     out = run_dir / "replay"
+    simulated = bool(before.get("simulation")) and not args.broker
     err_console().print(f"[bold]replay[/] {exp.title} (seed {before['seed']}, "
-                         f"broker {redact_url(broker)})")
-    result = asyncio.run(run_experiment(exp, seed=int(before["seed"]), broker=broker,
-                                        out_dir=out, network=_network(args.toxiproxy)))
+                         + ("simulated)" if simulated else f"broker {redact_url(broker)})"))
+    with progress_bar("replay settled", total=None, enabled=wanted(args.json)) as bar:
+        def progress(phase: str, sent: int, settled: int, total: int) -> None:
+            bar.update(settled, total=total, note=f"({phase}, sent {sent})")
+
+        if simulated:  # a simulated run replays under simulation: the same history, event by event
+            from harness.sim import simulate_experiment
+
+            result = simulate_experiment(exp, seed=int(before["seed"]), out_dir=out,
+                                         progress=progress)
+        else:
+            result = asyncio.run(run_experiment(exp, seed=int(before["seed"]), broker=broker,
+                                                out_dir=out, network=_network(args.toxiproxy),
+                                                progress=progress))
     data = result.to_dict()
     write_run_files(data, read_history(out / "history.jsonl").events, out, suite=exp.path.stem)
     same_plan = data["plan"] == before.get("plan")
     cmp = compare_verdicts(before.get("verdicts") or {}, data["verdicts"])
     report = {"run": str(run_dir), "seed": before["seed"], "same_plan": same_plan,
               "same_verdicts": cmp["same"], "checkers": cmp["checkers"], "replay": str(out)}
+    if simulated:
+        from harness.sim import comparable
+
+        def lines(d: Path) -> list[dict[str, Any]]:
+            return [comparable(e) for e in read_history(d / "history.jsonl").events]
+
+        report["same_history"] = lines(run_dir) == lines(out)
     if args.json:
         print_json(report)
     else:
@@ -190,8 +213,9 @@ def _replay(args: argparse.Namespace) -> int:
             mark = "same" if row["same"] else "DIFFERENT"
             con.print(f"  {name:14} {verdict_label(row['before']):8} -> "
                       f"{verdict_label(row['after']):8} {mark}")
-        con.print(f"same fault plan: {same_plan}; same verdicts: {cmp['same']}")
-    return 0 if cmp["same"] and same_plan else 1
+        con.print(f"same fault plan: {same_plan}; same verdicts: {cmp['same']}"
+                  + (f"; same history: {report['same_history']}" if simulated else ""))
+    return 0 if cmp["same"] and same_plan and report.get("same_history", True) else 1
 
 
 def register(sub: Any) -> None:
@@ -200,7 +224,8 @@ def register(sub: Any) -> None:
     run = chaos_sub.add_parser("run", help="run an experiment file and check its history")
     run.add_argument("experiment", help="experiment file (chaos/*.yaml)")
     run.add_argument("--seed", type=int, default=None, help="override the file's seed")
-    run.add_argument("--broker", default=None, help="memory (default) or amqp://...")
+    run.add_argument("--broker", default=None, help="memory (default), amqp://, redis://, "
+                   "nats:// or sqs:// (docs/transports.md)")
     run.add_argument("--out", default=None, help="run folder (default chaos-runs/NAME-seedS)")
     run.add_argument("--toxiproxy", default=None,
                      help="Toxiproxy API URL for network faults, or embedded")

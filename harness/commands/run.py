@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "ended as expected, else 1. With --processes every agent is its own "
                        "supervised OS process on the broker.")
     p.add_argument("pipeline", help="pipeline file")
-    p.add_argument("--broker", default="memory", help="memory or amqp://user:pass@host/")
+    p.add_argument("--broker", default="memory", help="memory (default), amqp://, redis://, "
+                   "nats:// or sqs:// (docs/transports.md)")
     p.add_argument("--processes", action="store_true",
                    help="run each agent as its own OS process (needs a real broker)")
     p.add_argument("--store", default=None,
@@ -63,5 +64,5 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary.to_dict())
     else:
-        render_summary(summary)
+        render_summary(summary, rate=args.rate)
     return 0 if summary.ok else 1

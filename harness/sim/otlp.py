@@ -1,7 +1,8 @@
 """A history as OpenTelemetry traces (OTLP JSON), and an incident from such traces.
 
 ``export_otlp`` writes one ``TracesData`` JSON document per line (the collector file exporter's
-``format: json``): one trace per correlation (the envelope's W3C trace id), a producer span for
+``format: json``): one trace per correlation (the input envelope's W3C trace id, so spans that
+agents propagating trace context export themselves join it), a producer span for
 the input (``ingress <type>``, carrying its bytes in ``harness.input.body``), one consumer span
 per handling (deliver -> ack / nack / dead letter / crash) whose parent is the handling that
 emitted the message, and the faults as span events (``fault.<kind>``). Resource attributes hold
@@ -88,6 +89,9 @@ def spans_of(events: list[Event]) -> tuple[list[dict[str, Any]], int]:
         kind, cid, mid = e.get("kind"), e.get("correlation_id"), e.get("message_id")
         if not cid:
             continue
+        if cid not in trace_of and kind == "ingress":
+            trace_of[cid] = _trace_id(e.get("body") or bodies.get(str(mid))) or derive_id(
+                "trace", cid)
         trace = trace_of.setdefault(cid, derive_id("trace", cid))
         if kind == "ingress":
             span_id = derive_id("span", cid, "ingress", length=16)
@@ -149,6 +153,18 @@ def spans_of(events: list[Event]) -> tuple[list[dict[str, Any]], int]:
         if effects:
             span["attributes"].append(_attr("harness.effects", effects))
     return spans, len(trace_of)
+
+
+def _trace_id(body_b64: str | None) -> str | None:
+    """The W3C trace id an input envelope carries (so agents' own spans join the trace)."""
+    if not body_b64:
+        return None
+    try:
+        parent = json.loads(unb64(body_b64))["trace"]["traceparent"]
+        trace = parent.split("-")[1]
+    except Exception:
+        return None
+    return trace if len(trace) == 32 and trace != "0" * 32 else None
 
 
 def _fault_event(e: Event, ns: Any) -> dict[str, Any]:

@@ -9,14 +9,15 @@ Layout on the server (``q`` = the queue name, run prefix included):
 - hash ``q.meta``: the queue's ``delivery_limit``.
 
 Semantics (see pulling.py for the shared part): new entries come from ``XREADGROUP >``; an ack
-is ``XACK`` + ``XDEL`` in one MULTI; a return (nack, cancel, close) re-claims the entry with
-``IDLE`` set far in the past so the next ``XAUTOCLAIM`` by any consumer takes it at once; a
-consumer that crashes stops its heartbeat (``XCLAIM JUSTID``, which resets the idle time) and
-its entries are taken by ``XAUTOCLAIM`` after ``claim_idle`` seconds. Delivery counts come from
-``XPENDING`` (``times_delivered``), so they survive crashes and count every claim. An entry
-claimed past its limit goes to ``q.dlq`` with reason ``delivery_limit`` (XADD + XACK + XDEL in
-one MULTI). Redis has no publisher confirms: ``XADD`` returns once the primary has it in memory;
-durability depends on the server's AOF/RDB settings (docs/transports.md).
+is ``XACK`` + ``XDEL`` in one Lua script (atomic, one round trip); a return (nack, cancel,
+close) re-claims the entry with ``IDLE`` set far in the past so the next ``XAUTOCLAIM`` by any
+consumer takes it at once; a consumer that crashes stops its heartbeat (``XCLAIM JUSTID``, which
+resets the idle time) and its entries are taken by ``XAUTOCLAIM`` after ``claim_idle`` seconds.
+Delivery counts come from ``XPENDING`` (``times_delivered``), so they survive crashes and count
+every claim. An entry claimed past its limit goes to ``q.dlq`` with reason ``delivery_limit``
+(XADD + XACK + XDEL in one MULTI). Redis has no publisher confirms: ``XADD`` returns once the
+primary has it in memory; durability depends on the server's AOF/RDB settings
+(docs/transports.md).
 
 URL: ``redis://[user:pass@]host:port/db[?claim_idle=3&block=0.2]``.
 """
@@ -47,6 +48,8 @@ from harness.transport.pulling import (
 __all__ = ["RedisTransport"]
 
 GROUP = "harness"
+#: XACK + XDEL in one round trip, atomic (a MULTI pipeline costs redis-py far more per ack)
+_ACK = "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]); return redis.call('XDEL', KEYS[1], ARGV[2])"
 _FAR_PAST_MS = 10**10  # IDLE for a released entry: claimable by any XAUTOCLAIM at once
 
 
@@ -80,11 +83,7 @@ class _RedisDelivery(PullDelivery):
         self.fields = fields
 
     async def _remove(self) -> None:
-        r, q = self.sub.transport._redis(), self.queue
-        async with r.pipeline(transaction=True) as p:
-            p.xack(q, GROUP, self.entry_id)
-            p.xdel(q, self.entry_id)
-            await p.execute()
+        await self.sub.transport._ack_script(keys=[self.queue], args=[GROUP, self.entry_id])
 
     async def _release(self) -> None:
         await self.sub.transport._redis().xclaim(
@@ -187,6 +186,7 @@ class RedisTransport(Transport):
         self._subs: list[_RedisSubscription] = []
         self._wakes: dict[str, asyncio.Event] = {}
         self._limits: dict[str, int | None] = {}
+        self._ack_script: Any = None
 
     # -- connections ---------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -205,6 +205,7 @@ class RedisTransport(Transport):
             raise ServiceUnavailable(f"cannot connect to Redis at {_redact(self.url)}: "
                                      f"{exc!r}") from exc
         self._r = r
+        self._ack_script = r.register_script(_ACK)
 
     def _redis(self) -> aioredis.Redis:
         if self._r is None:

@@ -8,7 +8,8 @@ a body over 256 KiB goes to an S3 object (bucket ``?bucket=``, default ``harness
 named by ``harness-body-ref`` -- the claim check of Amazon's SQS extended client.
 
 Semantics (the shared part is pulling.py): ``delivery_count`` is ``ApproximateReceiveCount``;
-an ack is ``DeleteMessage``; a return is ``ChangeMessageVisibility 0``; a subscription reads
+an ack is ``DeleteMessage`` (sent in the background like AMQP's unconfirmed ``basic.ack``;
+``close`` waits for them); a return is ``ChangeMessageVisibility 0``; a subscription reads
 up to ``read_ahead`` (10) messages per receive and hands them out ``prefetch`` at a time, so
 messages read ahead and given back on cancel count one receive more (like RabbitMQ's
 prefetched messages on a closed channel); the heartbeat extends
@@ -31,6 +32,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -56,6 +58,8 @@ from harness.transport.pulling import (
 )
 
 __all__ = ["SqsTransport", "sqs_name"]
+
+log = logging.getLogger(__name__)
 
 _ERRORS = (BotoCoreError, ClientError, aiohttp.ClientError, OSError, TimeoutError)
 _HEADERS, _ENCODING, _REF = "harness-headers", "harness-encoding", "harness-body-ref"
@@ -95,6 +99,11 @@ class _SqsDelivery(PullDelivery):
         self.ref = ref
 
     async def _remove(self) -> None:
+        """DeleteMessage in the background, like an AMQP ``basic.ack`` (no confirm): a lost
+        delete is a redelivery after the visibility timeout, never a loss. ``close`` waits."""
+        self.sub.transport._later(self._delete())
+
+    async def _delete(self) -> None:
         t = self.sub.transport
         await t._client().delete_message(QueueUrl=await t._url(self.queue),
                                          ReceiptHandle=self.handle)
@@ -114,7 +123,7 @@ class _SqsDelivery(PullDelivery):
     async def _bury(self, headers: dict[str, Any]) -> None:
         t = self.sub.transport
         await t._send(dlq_name(self.queue), self.body, headers)
-        await self._remove()
+        await self._delete()
 
 
 class _SqsSubscription(PullSubscription):
@@ -198,6 +207,7 @@ class SqsTransport(Transport):
         self._subs: list[_SqsSubscription] = []
         self._bucket_ready = False
         self._client_kw: dict[str, Any] = {}
+        self._pending: set[asyncio.Future[Any]] = set()
 
     # -- connections ---------------------------------------------------------------------------
     def _credentials(self) -> dict[str, str]:
@@ -235,6 +245,18 @@ class SqsTransport(Transport):
             self._sqs = self._s3 = None
             raise ServiceUnavailable(f"cannot connect to SQS at {where}: {exc}") from exc
         self._stack = stack
+
+    def _later(self, op: Any) -> None:
+        """Run ``op`` in the background (errors logged); ``close`` waits for all of them."""
+        task = asyncio.ensure_future(op)
+        self._pending.add(task)
+
+        def done(t: asyncio.Future[Any]) -> None:
+            self._pending.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("sqs background delete failed: %r", t.exception())
+
+        task.add_done_callback(done)
 
     def _client(self) -> Any:
         if self._sqs is None:
@@ -421,6 +443,8 @@ class SqsTransport(Transport):
         for sub in list(self._subs):
             await sub.cancel()
         self._subs.clear()
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
         stack, self._stack = self._stack, None
         self._sqs = self._s3 = None
         if stack is not None:
