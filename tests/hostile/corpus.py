@@ -319,7 +319,8 @@ def _results_cases(rng: random.Random) -> Iterator[Case]:
 def _pact_cases(rng: random.Random) -> Iterator[Case]:
     src = ROOT / "contracts" / "pacts" / "authorization-fraud.json"
     doc = json.loads(src.read_text())
-    argv = ["contracts", "verify", "--provider", "fraud", "--pacts", "{dir}/pact.json", "--json"]
+    argv = ["contracts", "verify", "--provider", "fraud", "--pacts", "{dir}/pact.json",
+            "--pipeline", str(ROOT / "examples" / "payments" / "pipeline.yaml"), "--json"]
     muts = [m for k in range(4) for m in json_mutants(doc, f"pact-{k}")]
     for i, m in enumerate(muts):
         # a mutant that is still a sound pact may verify (0)
