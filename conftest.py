@@ -1,7 +1,8 @@
 """Test-session wiring shared by tests/ and suites/.
 
-The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup`` in pyproject.toml; ``-n 0``
-runs it in one process). Tests marked ``serial`` share one xdist group, so no two of them ever run
+pytest-xdist is installed (the ``test`` extra): ``python -m pytest -n 2 --dist loadgroup`` runs the
+suite on two workers (not the default yet: every parametrized test must collect the same ids in
+every worker first). Tests marked ``serial`` share one xdist group, so no two of them ever run
 at the same time (the heavy multi-process runs); every other test may run beside any test, which
 is safe because every test names its queues, streams, tables and keys with a fresh uuid and binds
 port 0.

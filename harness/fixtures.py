@@ -136,8 +136,8 @@ def harness_pipeline(harness_broker_url: str, harness_history: Recorder, harness
 
 def find_pipeline_file(config: pytest.Config) -> Path:
     """The pipeline of the ``agent``/``message_pact`` fixtures: ``--harness-pipeline`` (or
-    ``HARNESS_PIPELINE``), the ``harness_pipeline`` ini option, else ``pipeline.yaml`` in the
-    rootdir or the current folder.
+    ``HARNESS_PIPELINE``), the ``harness_pipeline`` ini option, else the nearest ``pipeline.yaml``
+    in the rootdir or above it, else in the current folder.
 
     Raises:
         pytest.UsageError: none of those names an existing file.
@@ -151,8 +151,9 @@ def find_pipeline_file(config: pytest.Config) -> Path:
         candidates = [base / str(config.getini(PIPELINE_INI))]
         how = f"{PIPELINE_INI} = {config.getini(PIPELINE_INI)} (ini)"
     else:
-        candidates = [config.rootpath / "pipeline.yaml", Path.cwd() / "pipeline.yaml"]
-        how = f"no pipeline.yaml in {config.rootpath} or {Path.cwd()}"
+        candidates = [folder / "pipeline.yaml"
+                      for folder in (config.rootpath, *config.rootpath.parents, Path.cwd())]
+        how = f"no pipeline.yaml in {config.rootpath}, its parents or {Path.cwd()}"
     for path in candidates:
         if path.is_file():
             return path.resolve()

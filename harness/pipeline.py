@@ -51,6 +51,7 @@ from harness.agents.context import Dependency
 from harness.agents.sdk import Agent, MessageRef, parse_ref
 from harness.blackbox.settings import black_box_settings, terminal_outcomes
 from harness.errors import PipelineError
+from harness.safe_yaml import MAX_YAML_BYTES, check_yaml_text, decode_text
 from harness.schemas import check_document
 
 __all__ = ["AgentSpec", "PipelineSpec", "load_object", "load_pipeline"]
@@ -80,11 +81,20 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 def load_yaml_with_lines(path: Path) -> Any:
     """Parse YAML, annotating every mapping with ``__line__``; errors name file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise PipelineError(f"larger than {MAX_YAML_BYTES // 1024} KiB",
+                                where=str(path))
+        text = decode_text(path.read_bytes(), str(path))
     except FileNotFoundError as exc:
         raise PipelineError("no such file", where=str(path)) from exc
+    except IsADirectoryError as exc:
+        raise PipelineError("is a folder, not a file", where=str(path)) from exc
+    check_yaml_text(text, str(path))  # too deep, self-containing or alias-bombed: refused
     try:
         return yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise PipelineError("nested too deeply", where=str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else "?"

@@ -194,6 +194,7 @@ class ProcessAgents:
         self._stopping = False
         self._killed: dict[str, dict[str, Any]] = {}  # agent -> open kill fault
         self._paused: dict[str, dict[str, Any]] = {}  # agent -> open pause fault
+        self._restarting: set[str] = set()
 
     @property
     def clock_file(self) -> Path:
@@ -265,7 +266,7 @@ class ProcessAgents:
             run.pump()
             for proc in self.processes.values():
                 code = proc.exit_code()
-                if code is not None and not self._stopping:
+                if code is not None and not self._stopping and proc.name not in self._restarting:
                     run.recorder.record("agent_crash", agent=proc.name, pid=proc.pid,
                                         exit_code=code, supervisor=True)
                     await asyncio.sleep(self.restart_delay)
@@ -324,8 +325,12 @@ class ProcessAgents:
         assert self._run is not None
         proc = self.processes[name]
         self.resume(name)
-        await proc.stop()
-        proc.start()
+        self._restarting.add(name)  # the supervisor must not count (and restart) this exit
+        try:
+            await proc.stop()
+            proc.start()
+        finally:
+            self._restarting.discard(name)
         self._run.recorder.record("agent_start", agent=name, pid=proc.pid,
                                   restart=proc.starts - 1, supervisor=True)
 

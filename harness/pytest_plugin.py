@@ -7,7 +7,7 @@ Options (group "harness"):
                          ``--harness-pact-dir contracts/pacts`` updates the committed ones)
   --harness-pipeline F   the pipeline file the ``agent`` and ``message_pact`` fixtures use
                          (also the ``harness_pipeline`` ini option; default: pipeline.yaml in
-                         the rootdir, else in the current folder)
+                         the rootdir or above it, else in the current folder)
 
 Fixtures defined in feature modules are registered from ``FIXTURE_MODULES``.
 """
@@ -46,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="folder for the pacts consumer tests write (default: a temp folder)")
     group.addoption(PIPELINE_OPTION, default=os.environ.get("HARNESS_PIPELINE") or None,
                     help="pipeline file of the agent/message_pact fixtures (default: "
-                    "pipeline.yaml in the rootdir or the current folder)")
+                    "the nearest pipeline.yaml in or above the rootdir)")
     parser.addini(PIPELINE_INI, "pipeline file of the agent/message_pact fixtures (relative to "
                   "the ini file)", default="")
 

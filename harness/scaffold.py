@@ -139,7 +139,9 @@ def order_in_stock(params: dict[str, Any]) -> Envelope:
 '''
 
 CONFTEST = '''\
-"""Fixtures for this pipeline's tests: the pipeline, its agents, its schema registry."""
+"""This pipeline's tests. The ``agent``, ``message_pact`` and ``pact_registry`` fixtures come from
+the harness's pytest plugin; this file only names the pipeline they read (so pytest may run from
+any folder)."""
 
 from __future__ import annotations
 
@@ -151,29 +153,8 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
-def pipeline():
-    from harness.pipeline import load_pipeline
-
-    return load_pipeline(HERE / "pipeline.yaml")
-
-
-@pytest.fixture(scope="session")
-def pact_registry(pipeline):
-    """Consumer examples are validated against this pipeline's registry."""
-    from harness.contracts.registry import SchemaRegistry
-
-    return SchemaRegistry(pipeline.registry_path)
-
-
-@pytest.fixture(scope="session")
-def agent(pipeline):
-    """``agent(name)`` -> (Agent, params) as the pipeline file configures them."""
-
-    def get(name: str):
-        spec = pipeline.agents[name]
-        return spec.agent, spec.params
-
-    return get
+def harness_pipeline_file() -> Path:
+    return HERE / "pipeline.yaml"
 '''
 
 CONSUMER_TEST = '''\

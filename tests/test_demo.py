@@ -43,3 +43,13 @@ def test_same_seed_same_workload(tmp_path, capsys):
 def test_bad_transactions_value_is_bad_input(capsys):
     assert main(["demo", "--transactions", "0"]) == 2
     assert "--transactions" in capsys.readouterr().err
+
+
+def test_the_table_says_what_the_latency_measures(tmp_path, capsys):
+    """All at once: the figure is mostly queueing time; --rate paces the inputs and says so."""
+    assert main(["demo", "--transactions", "12", "--seed", "2", "--out", str(tmp_path / "a")]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "every input sent at once, so it is mostly queueing time" in text
+    assert main(["demo", "--transactions", "12", "--seed", "2", "--rate", "40",
+                 "--out", str(tmp_path / "b")]) == 0
+    assert "inputs sent at 40/s" in " ".join(capsys.readouterr().out.split())

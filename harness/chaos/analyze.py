@@ -78,8 +78,15 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
         raise HistoryError("no results.json: not a chaos run folder", where=str(path)) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HistoryError(f"results.json is not JSON: {exc}", where=str(path)) from exc
+    except RecursionError:
+        raise HistoryError("results.json is nested too deeply", where=str(path)) from None
     if not isinstance(data, dict) or "experiment" not in data or "seed" not in data:
         raise HistoryError("results.json lacks experiment and seed", where=str(path))
+    exp = data["experiment"]
+    if not isinstance(exp, dict) or not isinstance(exp.get("path"), str) or \
+            not isinstance(data["seed"], int) or isinstance(data["seed"], bool):
+        raise HistoryError("results.json: experiment.path must be a string and seed an "
+                           "integer", where=str(path))
     return data
 
 

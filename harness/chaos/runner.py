@@ -270,8 +270,17 @@ async def drive(p: Prepared, w: Wired, *, progress: Progress | None = None) -> N
         host.start_clock()
     w.nemesis.start()
     await feed(w.run, p.items, rate=exp.rate, progress=progress, every=10)
-    await settle(w.run, exp.settle_timeout, progress=progress, total=len(p.items),
-                 pending=_pending(w.faulty))
+    await settle(w.run, settle_timeout(exp, p.processes), progress=progress,
+                 total=len(p.items), pending=_pending(w.faulty))
+
+
+#: agent processes take seconds to start again after a kill or crash
+PROCESS_SETTLE_S = 90.0
+
+
+def settle_timeout(exp: Experiment, processes: bool) -> float:
+    """The experiment's settle timeout; with ``--processes`` at least PROCESS_SETTLE_S."""
+    return max(exp.settle_timeout, PROCESS_SETTLE_S) if processes else exp.settle_timeout
 
 
 def _pending(faulty: FaultyTransport) -> Any:

@@ -9,6 +9,7 @@ Counts: events, kinds seen, problems. Examples: ``truncated``, ``unfinished``, `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,7 +48,8 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
     for n, e in enumerate(events):
         idx = e.get("index")
         t = e.get("time")
-        if not isinstance(idx, int) or isinstance(idx, bool) or not isinstance(t, (int, float)):
+        if (not isinstance(idx, int) or isinstance(idx, bool) or not isinstance(t, (int, float))
+                or isinstance(t, bool) or not math.isfinite(t)):
             ex.add("bad_field", {"line": n + 1, "detail": "index/time missing or not a number"})
             continue
         proc = e.get("process")

@@ -117,13 +117,16 @@ def _render_run(args: argparse.Namespace, exp: Any, seed: int, out: Path, result
 
 
 def _shrink(args: argparse.Namespace) -> int:
+    from harness.report.progress import progress_bar, wanted
     from harness.sim.shrink import shrink_run
 
     err = err_console()
-    err.print(f"[bold]chaos shrink[/] {args.run_dir} (each step a simulated run)")
-    result = shrink_run(args.run_dir, out_dir=args.out, checker=args.checker,
-                        max_runs=args.max_runs,
-                        progress=None if args.json else (lambda line: err.print(f"  {line}")))
+    err.print(f"[bold]chaos shrink[/] {args.run_dir} (each step a simulated run, "
+              f"at most {args.max_runs})")
+    with progress_bar("shrink", total=args.max_runs, enabled=wanted(args.json)) as bar:
+        result = shrink_run(args.run_dir, out_dir=args.out, checker=args.checker,
+                            max_runs=args.max_runs,
+                            progress=lambda line: bar.advance(note=f"({line[:60]})"))
     data = result.to_dict()
     if args.json:
         print_json(data)
@@ -163,6 +166,7 @@ def _replay(args: argparse.Namespace) -> int:
     from harness.chaos.runner import run_experiment
     from harness.history import read_history
     from harness.report.console import verdict_label
+    from harness.report.progress import progress_bar, wanted
 
     run_dir = Path(args.dir)
     before = load_results(run_dir)
@@ -174,14 +178,20 @@ def _replay(args: argparse.Namespace) -> int:
     out = run_dir / "replay"
     simulated = bool(before.get("simulation")) and not args.broker
     err_console().print(f"[bold]replay[/] {exp.title} (seed {before['seed']}, "
-                        + ("simulated)" if simulated else f"broker {redact_url(broker)})"))
-    if simulated:  # a simulated run replays under simulation: the same history, event by event
-        from harness.sim import simulate_experiment
+                         + ("simulated)" if simulated else f"broker {redact_url(broker)})"))
+    with progress_bar("replay settled", total=None, enabled=wanted(args.json)) as bar:
+        def progress(phase: str, sent: int, settled: int, total: int) -> None:
+            bar.update(settled, total=total, note=f"({phase}, sent {sent})")
 
-        result = simulate_experiment(exp, seed=int(before["seed"]), out_dir=out)
-    else:
-        result = asyncio.run(run_experiment(exp, seed=int(before["seed"]), broker=broker,
-                                            out_dir=out, network=_network(args.toxiproxy)))
+        if simulated:  # a simulated run replays under simulation: the same history, event by event
+            from harness.sim import simulate_experiment
+
+            result = simulate_experiment(exp, seed=int(before["seed"]), out_dir=out,
+                                         progress=progress)
+        else:
+            result = asyncio.run(run_experiment(exp, seed=int(before["seed"]), broker=broker,
+                                                out_dir=out, network=_network(args.toxiproxy),
+                                                progress=progress))
     data = result.to_dict()
     write_run_files(data, read_history(out / "history.jsonl").events, out, suite=exp.path.stem)
     same_plan = data["plan"] == before.get("plan")

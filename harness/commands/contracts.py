@@ -114,8 +114,11 @@ def _broker(command: str, *args: str, url: str) -> Any:
 
 
 def verify_main(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from harness.contracts.target import resolve_target
     from harness.contracts.verify import BrokerOptions, verify_provider
+    from harness.report.progress import progress_bar, wanted
 
     target = resolve_target(args.provider, pipeline=args.pipeline, agent_ref=args.agent,
                             variant=args.variant, incident=args.incident,
@@ -136,8 +139,13 @@ def verify_main(args: argparse.Namespace) -> int:
     pacts = args.pacts
     if broker is None and pacts is None:
         pacts = str(target.registry.root / "pacts")
-    report = verify_provider(target, pacts=pacts, broker=broker,
-                             provider_version=args.provider_version, quiet=True)
+    # the verifier silences fds 1 and 2 while it runs: the bar writes to a copy of stderr
+    with os.fdopen(os.dup(2), "w", buffering=1) as stderr_copy, progress_bar(
+            f"verify {args.provider}", total=None, enabled=wanted(args.json),
+            console=Console(file=stderr_copy, highlight=False), capture=False) as bar:
+        report = verify_provider(target, pacts=pacts, broker=broker,
+                                 provider_version=args.provider_version, quiet=True,
+                                 progress=lambda done, total: bar.update(done, total=total))
     if args.json:
         print_json(report.to_dict())
     else:

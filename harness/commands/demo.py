@@ -49,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary.to_dict())
     else:
-        render_summary(summary)
+        render_summary(summary, rate=args.rate)
     return 0 if summary.ok else 1
 
 
@@ -72,13 +72,17 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value} ms"
 
 
-def render_summary(summary: Any) -> None:
-    """The summary as a table, then one verdict line."""
+def render_summary(summary: Any, *, rate: float | None = None) -> None:
+    """The summary as a table, then one verdict line (``rate``: the inputs' send rate, which
+    says what the end-to-end latency measures)."""
     table = Table(title=f"{summary.pipeline or 'pipeline'} (seed {summary.seed}, "
                         f"broker {summary.broker})")
     table.add_column("measure")
     table.add_column("value", justify="right")
     reasons = ", ".join(f"{k}: {v}" for k, v in summary.dead_letter_reasons.items()) or "-"
+    table.caption = (f"end-to-end latency with inputs sent at {rate:g}/s" if rate else
+                     "end-to-end latency: every input sent at once, so it is mostly queueing "
+                     "time (--rate N sends at a steady pace)")
     rows = [
         ("inputs sent", summary.transactions),
         ("completed", summary.completed),

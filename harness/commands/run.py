@@ -64,5 +64,5 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary.to_dict())
     else:
-        render_summary(summary)
+        render_summary(summary, rate=args.rate)
     return 0 if summary.ok else 1

@@ -4,11 +4,13 @@
 :class:`~harness.contracts.consumer.ConsumerPact` (one pact-python ``Pact`` per test). When a
 test passes, the pacts it verified are kept; at the end of the session they are merged per
 (consumer, provider) and written to ``--harness-pact-dir`` (default: a temp folder, so CI never
-rewrites the committed ``contracts/pacts/``).
+rewrites the committed ``contracts/pacts/``). Under pytest-xdist each worker hands its pacts to
+the controller, which merges and writes them once.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,8 +57,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+_WORKER_KEY = "harness_pacts"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist, on the controller: take the pacts a worker's passing tests verified."""
+    documents = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    if documents:
+        _collector(node.config).documents.extend(json.loads(documents))
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     collector = session.config.stash.get(_collector_key, None)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller merges and writes
+        if collector is not None and collector.documents:
+            workeroutput[_WORKER_KEY] = json.dumps(collector.documents)
+        return
     if collector is None or not collector.documents:
         return
     folder = session.config.getoption(PACT_DIR_OPTION)

@@ -92,6 +92,8 @@ def load_pact(path: str | Path) -> PactFile:
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                          where=str(path)) from exc
+    except RecursionError:
+        raise InputError("nested too deeply", where=str(path)) from None
     if not isinstance(data, dict):
         raise InputError(f"expected a JSON object, got {type(data).__name__}", where=str(path))
     consumer, provider = _name(data, "consumer", path), _name(data, "provider", path)

@@ -21,7 +21,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -282,7 +282,8 @@ def _mismatches(raw: dict[str, Any] | None) -> list[Mismatch]:
 
 def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
                     broker: BrokerOptions | None = None, provider_version: str | None = None,
-                    quiet: bool = True) -> VerifyReport:
+                    quiet: bool = True,
+                    progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Verify one producer agent against every pact that names it.
 
     Args:
@@ -291,6 +292,7 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
         broker: fetch pacts from a broker (and maybe publish results) instead.
         provider_version: the version to report and publish (default: the agent's).
         quiet: keep the verifier's own text off stdout (it is in ``report.output``).
+        progress: called with (messages produced, interactions) as the verifier asks.
 
     Raises:
         InputError: malformed pact files, or no pact names the provider.
@@ -329,9 +331,16 @@ def verify_provider(target: ProviderTarget, *, pacts: str | Path | None = None,
                                f"{state!r}, which has no handler for {agent.name}: its "
                                "interactions fail")
     handler = _Producer(target, expected)
+    interactions = sum(len(pact.interactions) for pact in files)
+    produced = [0]
 
     def message(name: str, metadata: dict[str, Any]) -> Any:  # a pact Message dictionary
-        return handler(name, metadata)
+        try:
+            return handler(name, metadata)
+        finally:
+            produced[0] += 1
+            if progress is not None:
+                progress(produced[0], max(interactions, produced[0]))
 
     verifier = Verifier(agent.name).message_handler(message).set_coloured_output(enabled=False)
     if broker is None:

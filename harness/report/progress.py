@@ -65,9 +65,12 @@ class Bar:
             fields["description"] = f"{self._description} {note}"
         self._progress.update(self._task, **fields)
 
-    def advance(self, n: float = 1) -> None:
+    def advance(self, n: float = 1, *, note: str = "") -> None:
+        """Count ``n`` more done (and replace the note after the description)."""
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, n)
+            if note:
+                self._progress.update(self._task, description=f"{self._description} {note}")
 
     def another(self, description: str, total: float | None) -> Bar:
         """A second bar in the same display (e.g. one per agent)."""
@@ -81,8 +84,12 @@ class Bar:
 
 @contextmanager
 def progress_bar(description: str, *, total: float | None, enabled: bool,
-                 console: Console | None = None) -> Iterator[Bar]:
-    """A bar with counts, rate and time left on stderr, or a silent stand-in."""
+                 console: Console | None = None, capture: bool = True) -> Iterator[Bar]:
+    """A bar with counts, rate and time left on stderr, or a silent stand-in.
+
+    ``capture`` prints what the code writes to sys.stdout/sys.stderr above the bar; turn it
+    off when something else decides where those writes go (the Pact verifier silences them).
+    """
     if not enabled:
         yield Bar(None, description, total)
         return
@@ -92,6 +99,6 @@ def progress_bar(description: str, *, total: float | None, enabled: bool,
                         TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(),
                         TextColumn("left"),
                         console=console or Console(stderr=True, highlight=False),
-                        transient=False)
+                        transient=False, redirect_stdout=capture, redirect_stderr=capture)
     with progress:
         yield Bar(progress, description, total)

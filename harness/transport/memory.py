@@ -114,9 +114,14 @@ class _MemorySubscription(Subscription):
         self.handler = handler
         self.slots = asyncio.Semaphore(max(1, prefetch))
         self.unsettled: dict[int, _MemoryDelivery] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
+        # insertion-ordered (a dict, not a set of id-hashed tasks): cancelling them on a crash
+        # happens in delivery order, the same on every run (harness.sim)
+        self.tasks: dict[asyncio.Task[None], None] = {}
         self.cancelled = False
         self.loop_task = asyncio.create_task(self._loop(), name=f"consume:{queue.name}")
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self.tasks.pop(task, None)
 
     def done(self, delivery: _MemoryDelivery) -> None:
         if self.unsettled.pop(id(delivery), None) is not None:
@@ -134,8 +139,8 @@ class _MemorySubscription(Subscription):
             delivery = _MemoryDelivery(self, msg)
             self.unsettled[id(delivery)] = delivery
             task = asyncio.create_task(self._run(delivery))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self.tasks[task] = None
+            task.add_done_callback(self._forget)
 
     async def _run(self, delivery: _MemoryDelivery) -> None:
         try:

@@ -51,6 +51,8 @@ async def feed(run: PipelineRun, items) -> None:
                           correlation_id="pay-1").to_bytes(), "unexpected_type"),
         (accepted(memo="x" * 1_200_000).to_bytes(), "too_large"),
     ],
+    # ids from the reason: the bodies carry fresh ids and timestamps (xdist needs one collection)
+    ids=["not_json", "unknown_version", "schema_invalid", "unexpected_type", "too_large"],
 )
 async def test_bad_input_is_dead_lettered_with_reason_and_the_agent_keeps_going(
         registry, body, reason):
