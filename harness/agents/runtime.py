@@ -114,8 +114,10 @@ class AgentRuntime:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Subscribe to the input queue."""
+        """Subscribe to the input queue (after building the validators of its messages)."""
         self.crashed = False
+        for ref in (*self.agent.consumes, *self.agent.emits):
+            self.registry.prepare(ref.type, ref.version)
         self._sub = await self.transport.consume(self.queue, self.handle, prefetch=self.concurrency)
         self.record("agent_start", version=self.agent.version, instance=self.instance)
 

@@ -56,6 +56,13 @@ def _schema(sv: SchemaVersion, root: Path) -> Any:
     return found
 
 
+def prepare(registry: SchemaRegistry, sv: SchemaVersion) -> None:
+    """Compile the version's schema (protoc or the Avro parser) and its value rules now, so
+    the first message an agent handles does not pay for it inside its latency budget."""
+    _schema(sv, registry.root)
+    values_validator(registry, sv)
+
+
 def _fail(sv: SchemaVersion, where: str, text: str) -> ValidationFailed:
     return ValidationFailed("schema_invalid", f"{sv.subject} v{sv.version} at {where}: {text}",
                             path=where)

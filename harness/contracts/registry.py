@@ -269,6 +269,19 @@ class SchemaRegistry:
         self._validators[key] = validator
         return validator
 
+    def prepare(self, message_type: str, version: int) -> None:
+        """Build what validating (type, version) needs (validator, compiled .proto/.avsc) now;
+        unknown types and versions are left for validation to report."""
+        try:
+            sv = self.get(message_type, version)
+        except ValidationFailed:
+            return
+        self.validator(message_type, version)
+        if sv.format != "json":
+            from harness.contracts.binary import prepare
+
+            prepare(self, sv)
+
     def validate(self, message_type: str, version: int, payload: Any) -> None:
         """Validate a payload against (type, version).
 
