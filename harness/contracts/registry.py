@@ -104,7 +104,9 @@ def check_meta_schema(schema: Any, path: Path) -> None:
     if not isinstance(schema, (dict, bool)):
         raise SchemaError(f"not a JSON Schema: a {type(schema).__name__}, not an object",
                           where=str(path))
-    cls = validators.validator_for(schema, default=validators.Draft7Validator)
+    from harness.contracts.compat.loading import schema_class
+
+    cls = schema_class(schema, str(path))
     meta = _META_VALIDATORS.get(cls)
     if meta is None:
         meta = validators.validator_for(cls.META_SCHEMA)(cls.META_SCHEMA)

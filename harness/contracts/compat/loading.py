@@ -25,12 +25,50 @@ _checked: dict[tuple[str, str], str | None] = {}
 _META: dict[type, Any] = {}
 
 
+#: longest list a schema may hold: the meta-schema's uniqueItems checks are quadratic
+MAX_SCHEMA_LIST = 10_000
+
+
+def _long_list(schema: Any) -> tuple[str, int] | None:
+    """(pointer, length) of the first list over MAX_SCHEMA_LIST items, walked without recursion."""
+    stack: list[tuple[str, Any]] = [("#", schema)]
+    while stack:
+        pointer, node = stack.pop()
+        if isinstance(node, list):
+            if len(node) > MAX_SCHEMA_LIST:
+                return pointer, len(node)
+            stack.extend((f"{pointer}/{i}", v) for i, v in enumerate(node)
+                         if isinstance(v, dict | list))
+        elif isinstance(node, dict):
+            stack.extend((f"{pointer}/{k}", v) for k, v in node.items()
+                         if isinstance(v, dict | list))
+    return None
+
+
+def schema_class(schema: Any, where: str) -> Any:
+    """The jsonschema validator class a schema's ``$schema`` names (draft 7 when absent).
+
+    Raises:
+        SchemaError: naming ``where`` and the place, for a ``$schema`` that is not a string or
+            a list of more than MAX_SCHEMA_LIST items (refused before the meta-schema check,
+            whose uniqueItems rules would take minutes on it).
+    """
+    if isinstance(schema, dict) and "$schema" in schema and not isinstance(schema["$schema"], str):
+        raise SchemaError(f"$schema must be a string URI, found {type(schema['$schema']).__name__}",
+                          where=f"{where}: #/$schema")
+    found = _long_list(schema)
+    if found is not None:
+        raise SchemaError(f"a list of {found[1]:,} items (at most {MAX_SCHEMA_LIST:,})",
+                          where=f"{where}: {found[0]}")
+    return validators.validator_for(schema, default=validators.Draft7Validator)
+
+
 def check_schema(schema: Any, where: str) -> None:
     """Raise SchemaError (naming ``where`` and the place) unless ``schema`` is a JSON Schema."""
     if not isinstance(schema, dict | bool):
         raise SchemaError(f"not a schema: expected an object or boolean, found "
                           f"{type(schema).__name__}", where=f"{where}: #")
-    cls = validators.validator_for(schema, default=validators.Draft7Validator)
+    cls = schema_class(schema, where)
     error = _check(schema, cls, "#")
     if error is not None:
         raise SchemaError(error, where=where)
