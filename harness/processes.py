@@ -2,11 +2,12 @@
 
 ``run_agent`` is the body of ``harness agent``: one agent's runtime(s) in this process until
 SIGTERM. ``ProcessRun`` is the parent behind ``harness run --processes``: it declares the
-queues, starts every agent as ``python -m harness.cli agent ...`` (black-box ``command:``
-agents with ``HARNESS_BROKER``/``HARNESS_QUEUE``/``HARNESS_PREFIX``/``HARNESS_STORE``/
-``HARNESS_HISTORY`` in their environment), restarts a process that died, feeds the workload and
-tracks terminal outcomes by tailing the shared history file (every process appends whole lines
-to it). The summary is the same one ``harness demo`` prints, counted from the store.
+queues, starts every SDK agent as ``python -m harness.cli agent ...`` under a
+:class:`~harness.supervisor.Supervisor` (restarted when it dies), feeds the workload and tracks
+terminal outcomes by tailing the shared history file (every process appends whole lines to it).
+Black-box ``command:``/``external:`` agents run as in any run (docs/black-box.md: their own
+exchange, the harness's routing, the same supervisor class). The summary is the same one
+``harness demo`` prints, counted from the store.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,25 +29,33 @@ from harness.errors import PipelineError
 from harness.history import Recorder
 from harness.pipeline import AgentSpec, PipelineSpec, load_pipeline
 from harness.run import PipelineRun, agent_runtime
+from harness.supervisor import ManagedProcess, Supervisor
 from harness.transport import open_transport
 
-__all__ = ["FAULTS_ENV", "AgentProcess", "HistoryTail", "ProcessAgents", "ProcessRun",
-           "run_agent", "run_processes"]
+__all__ = ["FAULTS_ENV", "HistoryTail", "ProcessAgents", "ProcessRun", "run_agent", "run_processes"]
 
 FAULTS_ENV = "HARNESS_FAULTS"  # JSON: seed, markers dir, clock file, planned faults
 OVERRIDES_ENV = "HARNESS_OVERRIDES"  # JSON: agent -> handler ref (an experiment's variants)
 
 
-async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
-                    history: str | Path | None, prefix: str = "",
-                    origin: float | None = None) -> int:
+async def run_agent(
+    pipeline: str | Path,
+    name: str,
+    *,
+    broker: str,
+    store: str,
+    history: str | Path | None,
+    prefix: str = "",
+    origin: float | None = None,
+) -> int:
     """Run agent ``name`` of ``pipeline`` (every replica) until SIGTERM/SIGINT; exit code."""
     overrides = json.loads(os.environ.get(OVERRIDES_ENV) or "{}")
     spec = load_pipeline(pipeline, overrides=overrides or None)
     agent = spec.agents.get(name)
     if agent is None:
-        raise PipelineError(f"no agent {name!r} (agents: {', '.join(spec.agents)})",
-                            where=str(spec.path))
+        raise PipelineError(
+            f"no agent {name!r} (agents: {', '.join(spec.agents)})", where=str(spec.path)
+        )
     if agent.agent is None:
         raise PipelineError(f"agent {name} is a command; start it directly", where=str(spec.path))
     stop = asyncio.Event()
@@ -67,9 +75,12 @@ async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
     if os.environ.get(FAULTS_ENV):
         from harness.chaos.process_faults import inside_process
 
-        hooks, transport = inside_process(json.loads(os.environ[FAULTS_ENV]), recorder,
-                                          transport, queue_of=lambda a: prefix + (
-                                              spec.agents[a].queue if a in spec.agents else a))
+        hooks, transport = inside_process(
+            json.loads(os.environ[FAULTS_ENV]),
+            recorder,
+            transport,
+            queue_of=lambda a: prefix + (spec.agents[a].queue if a in spec.agents else a),
+        )
 
     async def restart(runtime: AgentRuntime, reason: str) -> None:
         await asyncio.sleep(0.05)
@@ -80,10 +91,18 @@ async def run_agent(pipeline: str | Path, name: str, *, broker: str, store: str,
     await effect_store.open()
     try:
         for i in range(agent.replicas):
-            runtime = agent_runtime(agent, transport=transport, registry=registry,
-                                    store=effect_store, recorder=recorder, route=route,
-                                    queue=prefix + agent.queue, hooks=hooks, instance=i,
-                                    on_crash=restart)
+            runtime = agent_runtime(
+                agent,
+                transport=transport,
+                registry=registry,
+                store=effect_store,
+                recorder=recorder,
+                route=route,
+                queue=prefix + agent.queue,
+                hooks=hooks,
+                instance=i,
+                on_crash=restart,
+            )
             runtimes.append(runtime)
             await runtime.start()
         while not stop.is_set():
@@ -131,48 +150,10 @@ class HistoryTail:
         return events
 
 
-class AgentProcess:
-    """One supervised OS process running one agent (or a black-box command)."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        self.starts += 1
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def exit_code(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 class ProcessAgents:
-    """The agent host of :class:`ProcessRun`: one supervised OS process per agent.
+    """The agent host of :class:`ProcessRun`: one supervised OS process per SDK agent
+    (black-box ``command:`` agents are the run's :class:`~harness.blackbox.session.
+    BlackBoxAgents`, on the same :class:`~harness.supervisor.Supervisor` class).
 
     Args:
         history_path: the shared history file (every process appends whole lines).
@@ -181,20 +162,25 @@ class ProcessAgents:
             dependency faults, message faults on what they publish), with the run's seed.
     """
 
-    def __init__(self, history_path: Path, *, restart_delay: float = 0.2,
-                 faults: list[dict[str, Any]] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        history_path: Path,
+        *,
+        restart_delay: float = 0.2,
+        faults: list[dict[str, Any]] | None = None,
+        seed: int = 0,
+    ) -> None:
         self.history_path = history_path
         self.restart_delay = restart_delay
         self.faults = list(faults or [])
         self.seed = seed
         self.tail = HistoryTail(history_path)
-        self.processes: dict[str, AgentProcess] = {}
+        self.supervisor: Supervisor | None = None
         self._run: PipelineRun | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._killed: dict[str, dict[str, Any]] = {}  # agent -> open kill fault
-        self._paused: dict[str, dict[str, Any]] = {}  # agent -> open pause fault
-        self._restarting: set[str] = set()
+
+    @property
+    def processes(self) -> dict[str, ManagedProcess]:
+        return self.supervisor.processes if self.supervisor is not None else {}
 
     @property
     def clock_file(self) -> Path:
@@ -204,155 +190,118 @@ class ProcessAgents:
     def start_clock(self) -> None:
         self.clock_file.write_text(repr(time.monotonic()))
 
-    def _process_for(self, agent: AgentSpec) -> AgentProcess:
+    def _process_for(self, agent: AgentSpec) -> ManagedProcess:
         run = self._run
         assert run is not None
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        env.update({"HARNESS_BROKER": run.broker, "HARNESS_QUEUE": run.queue(agent.queue),
-                    "HARNESS_PREFIX": run.prefix, "HARNESS_STORE": run.store_url,
-                    "HARNESS_HISTORY": str(self.history_path)})
-        if agent.command is not None:
-            argv = list(agent.command)
-        else:
-            argv = [sys.executable, "-m", "harness.cli", "agent", str(run.spec.path),
-                    "--name", agent.name, "--broker", run.broker, "--store", run.store_url,
-                    "--history", str(self.history_path), "--prefix", run.prefix,
-                    "--origin", repr(run.recorder.origin)]
+        argv = [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "agent",
+            str(run.spec.path),
+            "--name",
+            agent.name,
+            "--broker",
+            run.broker,
+            "--store",
+            run.store_url,
+            "--history",
+            str(self.history_path),
+            "--prefix",
+            run.prefix,
+            "--origin",
+            repr(run.recorder.origin),
+        ]
         if run.spec.overrides:  # an experiment's variants replace handlers in the agents too
             env[OVERRIDES_ENV] = json.dumps(run.spec.overrides)
         if self.faults:
             markers = self.history_path.parent / "fault-markers"
             markers.mkdir(exist_ok=True)
-            env[FAULTS_ENV] = json.dumps({"seed": self.seed, "markers": str(markers),
-                                          "clock": str(self.clock_file),
-                                          "faults": self.faults})
+            env[FAULTS_ENV] = json.dumps(
+                {
+                    "seed": self.seed,
+                    "markers": str(markers),
+                    "clock": str(self.clock_file),
+                    "faults": self.faults,
+                }
+            )
         log = self.history_path.parent / f"agent-{agent.name}.log"
-        return AgentProcess(agent.name, argv, env, log)
+        return ManagedProcess(agent.name, argv, env, log)
 
     async def start(self, run: PipelineRun) -> None:
         self._run = run
+        self.supervisor = Supervisor(
+            run.recorder, restart_delay=self.restart_delay, stop_timeout=10.0, on_tick=run.pump
+        )
         for agent in run.spec.agents.values():
-            proc = self._process_for(agent)
-            self.processes[agent.name] = proc
-            proc.start()
-            run.recorder.record("agent_start", agent=agent.name, pid=proc.pid, supervisor=True)
-        self._supervisor = asyncio.create_task(self._supervise(), name="supervisor")
+            if agent.agent is not None:  # black boxes: the run's BlackBoxAgents
+                self.supervisor.start(self._process_for(agent))
         await self.wait_ready()
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until every SDK agent's process has subscribed (its own ``agent_start``), so
-        the workload's latency does not include interpreter start-up. Black-box ``command:``
-        agents do not write the history and are not waited for."""
+        the workload's latency does not include interpreter start-up."""
         run = self._run
         assert run is not None
         waiting = {a.name for a in run.spec.agents.values() if a.agent is not None}
         deadline = time.monotonic() + timeout
         while waiting and time.monotonic() < deadline:
             run.pump()
-            waiting -= {e["agent"] for e in run.recorder.events
-                        if e["kind"] == "agent_start" and not e.get("supervisor")}
+            waiting -= {
+                e["agent"]
+                for e in run.recorder.events
+                if e["kind"] == "agent_start" and not e.get("supervisor")
+            }
             if waiting:
                 await asyncio.sleep(0.05)
         if waiting:
-            run.recorder.record("note", text=f"agents not ready after {timeout}s: "
-                                f"{', '.join(sorted(waiting))}")
+            run.recorder.record(
+                "note", text=f"agents not ready after {timeout}s: {', '.join(sorted(waiting))}"
+            )
 
-    async def _supervise(self) -> None:
-        run = self._run
-        assert run is not None
-        while not self._stopping:
-            run.pump()
-            for proc in self.processes.values():
-                code = proc.exit_code()
-                if code is not None and not self._stopping and proc.name not in self._restarting:
-                    run.recorder.record("agent_crash", agent=proc.name, pid=proc.pid,
-                                        exit_code=code, supervisor=True)
-                    await asyncio.sleep(self.restart_delay)
-                    proc.start()
-                    run.recorder.record("agent_start", agent=proc.name, pid=proc.pid,
-                                        restart=proc.starts - 1, supervisor=True)
-                    killed = self._killed.pop(proc.name, None)
-                    if killed is not None:
-                        run.recorder.record("fault_end", **killed, new_pid=proc.pid)
-            await asyncio.sleep(0.05)
+    def _sup(self) -> Supervisor:
+        if self.supervisor is None:
+            raise PipelineError("the agents' processes are not started", where="--processes")
+        return self.supervisor
 
     def send_signal(self, name: str, sig: int) -> int | None:
         """Send ``sig`` to an agent's process, unrecorded (the nemesis records the fault)."""
-        proc = self.processes[name]
-        proc.kill(sig)
-        return proc.pid
+        return self._sup().send_signal(name, sig)
 
-    def kill(self, name: str, sig: int = signal.SIGKILL, *,
-             fault_id: str | None = None) -> int | None:
+    def kill(
+        self, name: str, sig: int = signal.SIGKILL, *, fault_id: str | None = None
+    ) -> int | None:
         """Send ``sig`` (SIGKILL by default) to an agent's process; the supervisor restarts it.
         Recorded as ``fault_start`` now and ``fault_end`` when the new process is started."""
-        assert self._run is not None
-        proc = self.processes[name]
-        pid = proc.pid
-        fields = {"fault": "kill", "fault_id": fault_id or f"process:kill:{name}:{proc.starts}",
-                  "target": name, "agent": name, "pid": pid, "signal": int(sig),
-                  "supervisor": True}
-        self._run.recorder.record("fault_start", **fields)
-        self._killed[name] = fields
-        proc.kill(sig)
-        return pid
+        return self._sup().kill(name, sig, fault_id=fault_id)["pid"]
 
     def pause(self, name: str, *, fault_id: str | None = None) -> int | None:
         """SIGSTOP an agent's process (it holds its deliveries, unacked, until resumed)."""
-        assert self._run is not None
-        proc = self.processes[name]
-        if name in self._paused or proc.pid is None:
-            return proc.pid
-        fields = {"fault": "pause", "fault_id": fault_id or f"process:pause:{name}:{proc.pid}",
-                  "target": name, "agent": name, "pid": proc.pid, "supervisor": True}
-        self._run.recorder.record("fault_start", **fields, signal=int(signal.SIGSTOP))
-        self._paused[name] = fields
-        proc.kill(signal.SIGSTOP)
-        return proc.pid
+        return self._sup().pause(name, fault_id=fault_id)
 
     def resume(self, name: str) -> None:
         """SIGCONT a paused agent's process."""
-        fields = self._paused.pop(name, None)
-        if fields is None or self._run is None:
-            return
-        self.processes[name].kill(signal.SIGCONT)
-        self._run.recorder.record("fault_end", **fields, signal=int(signal.SIGCONT))
+        self._sup().resume(name)
 
     async def restart(self, name: str) -> None:
         """Stop an agent's process gracefully (SIGTERM) and start it again."""
-        assert self._run is not None
-        proc = self.processes[name]
-        self.resume(name)
-        self._restarting.add(name)  # the supervisor must not count (and restart) this exit
-        try:
-            await proc.stop()
-            proc.start()
-        finally:
-            self._restarting.discard(name)
-        self._run.recorder.record("agent_start", agent=name, pid=proc.pid,
-                                  restart=proc.starts - 1, supervisor=True)
+        await self._sup().restart(name)
 
     def pump(self) -> list[dict[str, Any]]:
         """The agents' new history events (this process's own are already known)."""
         own = self._run.recorder.process if self._run is not None else None
-        return [e for e in self.tail.read() if e.get("process") != own
-                and not e.get("supervisor") and e.get("source") != "broker"]
+        return [
+            e
+            for e in self.tail.read()
+            if e.get("process") != own and not e.get("supervisor") and e.get("source") != "broker"
+        ]
 
     async def stop(self) -> None:
-        for name in list(self._paused):
-            self.resume(name)
-        self._stopping = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-        await asyncio.gather(*(p.stop() for p in self.processes.values()))
-        if self._run is not None:
-            for proc in self.processes.values():
-                self._run.recorder.record("agent_stop", agent=proc.name, pid=proc.pid,
-                                          supervisor=True)
+        if self.supervisor is not None:
+            await self.supervisor.stop()
 
 
 class ProcessRun(PipelineRun):
@@ -374,51 +323,86 @@ class ProcessRun(PipelineRun):
         recorder: this process's recorder (on ``run_dir/history.jsonl``, with a ``process``).
     """
 
-    def __init__(self, spec: PipelineSpec, *, broker: str, run_dir: str | Path,
-                 store: str | None = None, seed: int | None = None,
-                 restart_delay: float = 0.2,
-                 crash_before_ack: dict[str, float] | None = None,
-                 faults: list[dict[str, Any]] | None = None,
-                 transport: Any = None, prefix: str | None = None,
-                 recorder: Recorder | None = None) -> None:
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        *,
+        broker: str,
+        run_dir: str | Path,
+        store: str | None = None,
+        seed: int | None = None,
+        restart_delay: float = 0.2,
+        crash_before_ack: dict[str, float] | None = None,
+        faults: list[dict[str, Any]] | None = None,
+        transport: Any = None,
+        prefix: str | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
         if broker == "memory" or "://" not in broker:
-            raise PipelineError("agents in separate processes need a real broker "
-                                "(--broker amqp://...)", where="--processes")
+            raise PipelineError(
+                "agents in separate processes need a real broker (--broker amqp://...)",
+                where="--processes",
+            )
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.history_path = run_dir / "history.jsonl"
         planned = list(faults or [])
         for agent, prob in (crash_before_ack or {}).items():
-            planned.append({"id": f"process:crash_before_ack@{agent}",
-                            "fault": "crash_before_ack", "target": agent, "start": 0.0,
-                            "end": None, "probability": prob, "max": None, "params": {}})
-        host = ProcessAgents(self.history_path, restart_delay=restart_delay, faults=planned,
-                             seed=seed or 0)
-        super().__init__(spec, broker=broker, store=store, run_dir=run_dir, seed=seed,
-                         recorder=recorder or Recorder(
-                             self.history_path, process=f"supervisor:{os.getpid()}"),
-                         agents=host, exclude=tuple(spec.agents),  # no in-process black boxes
-                         transport=transport, prefix=prefix)
+            planned.append(
+                {
+                    "id": f"process:crash_before_ack@{agent}",
+                    "fault": "crash_before_ack",
+                    "target": agent,
+                    "start": 0.0,
+                    "end": None,
+                    "probability": prob,
+                    "max": None,
+                    "params": {},
+                }
+            )
+        host = ProcessAgents(
+            self.history_path, restart_delay=restart_delay, faults=planned, seed=seed or 0
+        )
+        super().__init__(
+            spec,
+            broker=broker,
+            store=store,
+            run_dir=run_dir,
+            seed=seed,
+            recorder=recorder or Recorder(self.history_path, process=f"supervisor:{os.getpid()}"),
+            agents=host,  # SDK agents in processes; black boxes as in any run
+            exclude=tuple(a.name for a in spec.agents.values() if not a.is_black_box),
+            transport=transport,
+            prefix=prefix,
+        )
         self.host = host
         if planned and not faults:
             host.start_clock()  # no nemesis: the crash faults are active from the start
 
     @property
-    def processes(self) -> dict[str, AgentProcess]:
-        return self.host.processes
+    def processes(self) -> dict[str, ManagedProcess]:
+        """Every supervised process: SDK agents' and black-box ``command:`` agents'."""
+        bb = self.blackbox.processes if self.blackbox is not None else {}
+        return {**self.host.processes, **bb}
 
     @property
     def tail(self) -> HistoryTail:
         return self.host.tail
 
+    def _supervisor_of(self, name: str) -> Any:
+        if self.blackbox is not None and name in self.blackbox.processes:
+            return self.blackbox.supervisor
+        return self.host
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int | None:
-        return self.host.kill(name, sig)
+        sup = self._supervisor_of(name)
+        return sup.kill(name, sig) if sup is self.host else sup.kill(name, sig)["pid"]
 
     def pause(self, name: str) -> int | None:
-        return self.host.pause(name)
+        return self._supervisor_of(name).pause(name)
 
     def resume(self, name: str) -> None:
-        self.host.resume(name)
+        self._supervisor_of(name).resume(name)
 
     async def stop(self) -> None:
         try:
@@ -427,12 +411,28 @@ class ProcessRun(PipelineRun):
             self.recorder.close()
 
 
-async def run_processes(pipeline: str | Path, *, broker: str, transactions: int = 300,
-                        seed: int = 0, store: str | None = None, out: str | Path | None = None,
-                        rate: float | None = None, timeout: float = 120.0) -> Any:
+async def run_processes(
+    pipeline: str | Path,
+    *,
+    broker: str,
+    transactions: int = 300,
+    seed: int = 0,
+    store: str | None = None,
+    out: str | Path | None = None,
+    rate: float | None = None,
+    timeout: float = 120.0,
+) -> Any:
     """``harness run --processes``: :func:`harness.engine.run_pipeline` with processes."""
     from harness.engine import run_pipeline
 
-    return await run_pipeline(pipeline, broker=broker, processes=True,
-                              transactions=transactions, seed=seed, store=store, out=out,
-                              rate=rate, timeout=timeout)
+    return await run_pipeline(
+        pipeline,
+        broker=broker,
+        processes=True,
+        transactions=transactions,
+        seed=seed,
+        store=store,
+        out=out,
+        rate=rate,
+        timeout=timeout,
+    )

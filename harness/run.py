@@ -15,6 +15,7 @@ pytest fixtures; :mod:`harness.engine` feeds it a workload, settles and summaris
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -249,7 +250,9 @@ class PipelineRun:
             try:
                 await self.blackbox.start()
             except BaseException:
-                await self.stop()
+                self._probed = True  # they never ran: no probe (its error would hide this one)
+                with contextlib.suppress(Exception):
+                    await self.stop()
                 raise
 
     def queue(self, name: str) -> str:

@@ -4,6 +4,7 @@ nothing after the supervisor restarts it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -129,7 +130,9 @@ async def test_sigkill_of_the_ledger_process_loses_nothing_and_doubles_nothing(
     assert posts[held_cid] == 1
 
 
-async def test_black_box_command_agent_runs_with_the_broker_in_its_environment(tmp_path):
+async def test_processes_run_a_command_agent_under_the_black_box_contract(tmp_path):
+    """``harness run --processes`` starts a ``command:`` agent as every run does (its own
+    exchange, the harness's routing, the one supervisor): the agent knows no queue names."""
     require_service("rabbitmq")
     root = default_pipeline_path().parent
     script = Path(__file__).parent / "data" / "blackbox_notifier.py"
@@ -157,3 +160,9 @@ agents:
     assert summary.duplicate_effects == 0 and summary.ledger_balanced
     assert summary.completed + summary.declined + summary.dead_lettered == 60
     assert summary.completed > 0
+    events = [json.loads(line) for line in
+              (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    start = next(e for e in events if e["kind"] == "agent_start" and e["agent"] == "notification")
+    assert start.get("black_box") is True and start.get("supervisor") is True
+    routed = [e for e in events if e["kind"] == "publish" and e.get("producer") == "notification"]
+    assert routed and all(e.get("body") for e in routed)

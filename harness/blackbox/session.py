@@ -18,7 +18,6 @@ window, so the kill lands mid-delivery by construction, not by timing), :meth:`p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -29,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.blackbox.probes import run_probe
-from harness.blackbox.process import CommandProcess
 from harness.blackbox.router import Router
 from harness.errors import HarnessError, PipelineError
 from harness.pipeline import AgentSpec
+from harness.supervisor import ManagedProcess, Supervisor
 
 if TYPE_CHECKING:
     from harness.run import PipelineRun
@@ -48,30 +47,43 @@ class AgentStartError(HarnessError):
     """A black-box agent did not come up (crashed on start, never consumed its queue)."""
 
 
+def _last_words(proc: ManagedProcess) -> str:
+    """The last line the process wrote to its log (why it did not come up), if any."""
+    try:
+        with open(proc.log, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - 4096))
+            lines = [ln for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return f" (its last line: {lines[-1].strip()[:200]!r})" if lines else ""
+
+
 class BlackBoxAgents:
     """Runs and observes the black-box agents of a run (see the module docstring)."""
 
-    def __init__(self, run: PipelineRun, *, network: Any = None,
-                 database_url: str | None = None) -> None:
+    def __init__(
+        self, run: PipelineRun, *, network: Any = None, database_url: str | None = None
+    ) -> None:
         self.run = run
         self.network = network
-        self.database_url = database_url or os.environ.get("HARNESS_DATABASE_URL") \
-            or DEFAULT_DATABASE
+        self.database_url = (
+            database_url or os.environ.get("HARNESS_DATABASE_URL") or DEFAULT_DATABASE
+        )
         self.agents: dict[str, AgentSpec] = {
-            a.name: a for a in run.spec.agents.values()
-            if a.is_black_box and a.name not in run.exclude}
-        self.processes: dict[str, CommandProcess] = {}
+            a.name: a
+            for a in run.spec.agents.values()
+            if a.is_black_box and a.name not in run.exclude
+        }
+        self.supervisor = Supervisor(
+            run.recorder, restart_delay=run.restart_delay, tags={"black_box": True}
+        )
         self.schemas: dict[str, str] = {}
         self.exchanges: dict[str, str] = {}  # exchange -> agent
         self.broker_urls: dict[str, str] = {}
         self.router: Router | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._open_kills: dict[str, dict[str, Any]] = {}
-        self._paused: dict[str, dict[str, Any]] = {}
-        self._restarting: set[str] = set()
-        self.log_dir = Path(run.run_dir) if run.run_dir else Path(
-            tempfile.mkdtemp(prefix="harness-blackbox-"))
+        self.log_dir = (
+            Path(run.run_dir) if run.run_dir else Path(tempfile.mkdtemp(prefix="harness-blackbox-"))
+        )
 
     # -- names ---------------------------------------------------------------------------------
     def exchange_of(self, agent: AgentSpec) -> str:
@@ -86,11 +98,13 @@ class BlackBoxAgents:
 
     def settings_env(self, agent: AgentSpec) -> dict[str, str]:
         """The connection settings a black box is given (docs/black-box.md)."""
-        env = {"HARNESS_AGENT": agent.name,
-               "HARNESS_BROKER_URL": self.broker_urls.get(agent.name, self.run.broker),
-               "HARNESS_QUEUE": self.run.queue(agent.queue),
-               "HARNESS_EXCHANGE": self.exchange_of(agent),
-               "HARNESS_PREFIX": self.run.prefix}
+        env = {
+            "HARNESS_AGENT": agent.name,
+            "HARNESS_BROKER_URL": self.broker_urls.get(agent.name, self.run.broker),
+            "HARNESS_QUEUE": self.run.queue(agent.queue),
+            "HARNESS_EXCHANGE": self.exchange_of(agent),
+            "HARNESS_PREFIX": self.run.prefix,
+        }
         if agent.name in self.schemas:
             env["HARNESS_DATABASE_URL"] = self.database_url
             env["HARNESS_DATABASE_SCHEMA"] = self.schemas[agent.name]
@@ -105,8 +119,10 @@ class BlackBoxAgents:
         if not self.agents:
             return
         if self.run.broker == "memory" or not self.run.broker.startswith("amqp"):
-            raise PipelineError("black-box agents need RabbitMQ (--broker amqp://...): "
-                                f"{', '.join(self.agents)}", where=str(self.run.spec.path))
+            raise PipelineError(
+                f"black-box agents need RabbitMQ (--broker amqp://...): {', '.join(self.agents)}",
+                where=str(self.run.spec.path),
+            )
         for agent in self.agents.values():
             if agent.blackbox.database:
                 self.schemas[agent.name] = self.schema_of(agent)
@@ -117,24 +133,25 @@ class BlackBoxAgents:
         self.exchanges = {self.exchange_of(a): a.name for a in self.agents.values()}
         transport = self.run.transport
         self.router = Router(
-            self.run.broker, exchanges=self.exchanges, route=self.run.route,
+            self.run.broker,
+            exchanges=self.exchanges,
+            route=self.run.route,
             forward=lambda q, b, h: transport.publish(q, b, headers=h),
-            recorder=self.run.recorder, queue=f"{self.run.prefix}_router",
+            recorder=self.run.recorder,
+            queue=f"{self.run.prefix}_router",
             records_publish=bool(getattr(transport, "records_publish", False)),
-            owned=tuple(x for x, a in self.exchanges.items()
-                        if not self.agents[a].blackbox.external),
-            direct=self._direct_routes(), outcomes=self.run.spec.outcomes)
+            owned=tuple(
+                x for x, a in self.exchanges.items() if not self.agents[a].blackbox.external
+            ),
+            direct=self._direct_routes(),
+            outcomes=self.run.spec.outcomes,
+        )
         await self.router.start()
         await self._proxies()
         for agent in self.agents.values():
             if agent.command is None:
                 continue
-            proc = self._process(agent)
-            self.processes[agent.name] = proc
-            proc.start()
-            self.run.recorder.record("agent_start", agent=agent.name, pid=proc.pid,
-                                     supervisor=True, black_box=True)
-        self._supervisor = asyncio.create_task(self._supervise(), name="black-box supervisor")
+            self.supervisor.start(self._process(agent))
         await self.wait_ready()
 
     def _direct_routes(self) -> dict[str, list[str]]:
@@ -143,8 +160,11 @@ class BlackBoxAgents:
         targets = {getattr(f, "target", "*") for f in faults}
         if {"*", ""} & targets:
             return {}
-        faulted = {self.run.queue(self.run.spec.agents[t].queue)
-                   for t in targets if t in self.run.spec.agents}
+        faulted = {
+            self.run.queue(self.run.spec.agents[t].queue)
+            for t in targets
+            if t in self.run.spec.agents
+        }
         types = {r.type for a in self.run.spec.agents.values() for r in a.consumes}
         return {t: [q for q in self.run.route(t) if q not in faulted] for t in sorted(types)}
 
@@ -157,21 +177,25 @@ class BlackBoxAgents:
         for agent in self.agents.values():
             if agent.command is None:
                 continue
-            handle = await asyncio.to_thread(self.network.proxy, f"{agent.name}-broker",
-                                             upstream)
+            handle = await asyncio.to_thread(self.network.proxy, f"{agent.name}-broker", upstream)
             netloc = parts.netloc.rsplit("@", 1)
             host = f"{handle.host}:{handle.port}"
             loc = f"{netloc[0]}@{host}" if len(netloc) == 2 else host
             self.broker_urls[agent.name] = urlunsplit(parts._replace(netloc=loc))
 
-    def _process(self, agent: AgentSpec) -> CommandProcess:
+    @property
+    def processes(self) -> dict[str, ManagedProcess]:
+        """The ``command:`` agents' processes, by agent."""
+        return self.supervisor.processes
+
+    def _process(self, agent: AgentSpec) -> ManagedProcess:
         settings = self.settings_env(agent)
         env = {**os.environ, **settings}
         env.update({k: self._expand(v, settings) for k, v in agent.blackbox.env.items()})
         argv = [self._expand(a, settings) for a in agent.command or []]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"agent-{agent.name}.log"
-        return CommandProcess(agent.name, argv, env, log, cwd=str(self.run.spec.path.parent))
+        return ManagedProcess(agent.name, argv, env, log, cwd=str(self.run.spec.path.parent))
 
     async def wait_ready(self) -> None:
         """Until every black box consumes from its queue; AgentStartError past its timeout."""
@@ -184,22 +208,31 @@ class BlackBoxAgents:
                     continue
                 proc = self.processes.get(name)
                 elapsed = time.monotonic() - started
-                if proc is not None and proc.starts > 1 and (
-                        proc.starts > MAX_START_CRASHES or elapsed > agent.blackbox.start_timeout):
+                if (
+                    proc is not None
+                    and proc.starts > 1
+                    and (proc.starts > MAX_START_CRASHES or elapsed > agent.blackbox.start_timeout)
+                ):
                     raise AgentStartError(
                         f"agent {name} crashed on start {proc.starts - 1} time(s) "
-                        f"(last exit code {proc.last_exit}); see {proc.log}")
+                        f"(last exit code {proc.last_exit}); see {proc.log}{_last_words(proc)}"
+                    )
                 if elapsed > agent.blackbox.start_timeout:
                     how = "is not running" if agent.blackbox.external else "did not connect"
                     raise AgentStartError(
                         f"agent {name} {how}: nothing consumed from queue "
                         f"{self.run.queue(agent.queue)!r} within {agent.blackbox.start_timeout:g}"
-                        f" s (start_timeout_s)" + (f"; see {proc.log}" if proc else ""))
+                        f" s (start_timeout_s)"
+                        + (f"; see {proc.log}{_last_words(proc)}" if proc else "")
+                    )
             if waiting:
                 await asyncio.sleep(0.1)
-        self.run.recorder.record("note", note="black boxes ready",
-                                 agents=sorted(self.agents),
-                                 waited_s=round(time.monotonic() - started, 3))
+        self.run.recorder.record(
+            "note",
+            note="black boxes ready",
+            agents=sorted(self.agents),
+            waited_s=round(time.monotonic() - started, 3),
+        )
 
     async def consumers(self, agent: AgentSpec) -> int:
         """The broker's consumer count on an agent's queue."""
@@ -218,41 +251,12 @@ class BlackBoxAgents:
         result = q.declaration_result
         return int(result.message_count or 0), int(result.consumer_count or 0)
 
-    async def _supervise(self) -> None:
-        while not self._stopping:
-            for proc in self.processes.values():
-                code = proc.exit_code()
-                if code is None or self._stopping or proc.name in self._restarting:
-                    continue
-                proc.last_exit = code
-                self.run.recorder.record("agent_crash", agent=proc.name, pid=proc.pid,
-                                         exit_code=code, supervisor=True, black_box=True)
-                await asyncio.sleep(self.run.restart_delay)
-                proc.start()
-                self.run.recorder.record("agent_start", agent=proc.name, pid=proc.pid,
-                                         restart=proc.starts - 1, supervisor=True,
-                                         black_box=True)
-                killed = self._open_kills.pop(proc.name, None)
-                if killed is not None:
-                    self.run.recorder.record("fault_end", **killed, new_pid=proc.pid)
-            await asyncio.sleep(0.05)
-
     async def idle(self) -> bool:
         return self.router is None or await self.router.idle()
 
     async def stop(self) -> None:
         """Stop the processes and the router (the probes are read by :meth:`probe`)."""
-        for name in list(self._paused):
-            self.resume(name)
-        self._stopping = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-        await asyncio.gather(*(p.stop(timeout=5) for p in self.processes.values()))
-        for proc in self.processes.values():
-            self.run.recorder.record("agent_stop", agent=proc.name, pid=proc.pid,
-                                     supervisor=True, black_box=True)
+        await self.supervisor.stop()
         if self.router is not None:
             deadline = time.monotonic() + 5.0  # record what the tap still holds
             while time.monotonic() < deadline and not await self.router.idle():
@@ -266,22 +270,38 @@ class BlackBoxAgents:
         for agent in self.agents.values():
             for spec in agent.blackbox.probes:
                 found = await run_probe(
-                    spec, database_url=self.database_url, schema=self.schemas.get(agent.name),
-                    expand={"prefix": self.run.prefix, "agent": agent.name,
-                            "schema": self.schemas.get(agent.name, "")})
+                    spec,
+                    database_url=self.database_url,
+                    schema=self.schemas.get(agent.name),
+                    expand={
+                        "prefix": self.run.prefix,
+                        "agent": agent.name,
+                        "schema": self.schemas.get(agent.name, ""),
+                    },
+                )
                 for row in found:
                     if spec.kind == "effects":
-                        eff = {"key": str(row["key"]), "agent": agent.name,
-                               "effect": str(row["effect"]),
-                               "correlation_id": str(row["correlation_id"])}
+                        eff = {
+                            "key": str(row["key"]),
+                            "agent": agent.name,
+                            "effect": str(row["effect"]),
+                            "correlation_id": str(row["correlation_id"]),
+                        }
                         effects.append(eff)
                         self.run.recorder.record("effect", applied=True, source="probe", **eff)
                     else:
                         debits += int(row["debit"] or 0)
                         credits += int(row["credit"] or 0)
                         rows += 1
-        return {"effects": effects, "ledger": {"debits": debits, "credits": credits,
-                                               "balanced": debits == credits, "rows": rows}}
+        return {
+            "effects": effects,
+            "ledger": {
+                "debits": debits,
+                "credits": credits,
+                "balanced": debits == credits,
+                "rows": rows,
+            },
+        }
 
     async def drop_schemas(self) -> None:
         if self.schemas:
@@ -292,27 +312,32 @@ class BlackBoxAgents:
         from psycopg import sql
 
         try:
-            async with await psycopg.AsyncConnection.connect(self.database_url,
-                                                             autocommit=True) as conn:
+            async with await psycopg.AsyncConnection.connect(
+                self.database_url, autocommit=True
+            ) as conn:
                 for schema in self.schemas.values():
                     await conn.execute(sql.SQL(statement).format(sql.Identifier(schema)))
         except psycopg.Error as exc:
             raise AgentStartError(f"database {self.database_url}: {exc}") from exc
 
     # -- process faults ------------------------------------------------------------------------
-    def _proc(self, name: str) -> CommandProcess:
+    def _proc(self, name: str) -> ManagedProcess:
         proc = self.processes.get(name)
         if proc is None:
-            raise PipelineError(f"agent {name} is not a command the harness started "
-                                "(process faults need a command: agent)", where="target")
+            raise PipelineError(
+                f"agent {name} is not a command the harness started "
+                "(process faults need a command: agent)",
+                where="target",
+            )
         return proc
 
-    async def kill(self, name: str, *, fault_id: str | None = None,
-                   wait_s: float = 10.0) -> dict[str, Any]:
+    async def kill(
+        self, name: str, *, fault_id: str | None = None, wait_s: float = 10.0
+    ) -> dict[str, Any]:
         """SIGKILL ``name`` while it holds unacked deliveries (see the module docstring)."""
-        proc = self._proc(name)
+        self._proc(name)
         queue = self.run.queue(self.agents[name].queue)
-        proc.kill(signal.SIGSTOP)
+        self.supervisor.send_signal(name, signal.SIGSTOP)
         deadline = time.monotonic() + wait_s
         ready = 0
         while time.monotonic() < deadline:
@@ -320,39 +345,18 @@ class BlackBoxAgents:
             if ready > 0:
                 break
             await asyncio.sleep(0.01)
-        fields = {"fault": "kill", "fault_id": fault_id or f"process:kill:{name}:{proc.starts}",
-                  "target": name, "agent": name, "pid": proc.pid, "signal": int(signal.SIGKILL),
-                  "supervisor": True, "mid_delivery": ready > 0, "waiting_behind": ready}
-        self.run.recorder.record("fault_start", **fields)
-        self._open_kills[name] = fields
-        proc.kill(signal.SIGKILL)
-        return fields
+        return self.supervisor.kill(
+            name, fault_id=fault_id, mid_delivery=ready > 0, waiting_behind=ready
+        )
 
     def pause(self, name: str, fault_id: str | None = None) -> None:
-        proc = self._proc(name)
-        if name in self._paused:
-            return
-        fields = {"fault": "pause", "fault_id": fault_id or f"process:pause:{name}:{proc.pid}",
-                  "target": name, "agent": name, "pid": proc.pid, "supervisor": True}
-        self.run.recorder.record("fault_start", **fields, signal=int(signal.SIGSTOP))
-        self._paused[name] = fields
-        proc.kill(signal.SIGSTOP)
+        self._proc(name)
+        self.supervisor.pause(name, fault_id=fault_id)
 
     def resume(self, name: str) -> None:
-        fields = self._paused.pop(name, None)
-        if fields is None:
-            return
-        self.processes[name].kill(signal.SIGCONT)
-        self.run.recorder.record("fault_end", **fields, signal=int(signal.SIGCONT))
+        self.supervisor.resume(name)
 
     async def restart(self, name: str) -> None:
         """SIGTERM the process and start it again (its unacked deliveries are redelivered)."""
-        proc = self._proc(name)
-        self._restarting.add(name)  # keep the supervisor from counting this as a crash
-        try:
-            await proc.stop(timeout=5)
-            proc.start()
-        finally:
-            self._restarting.discard(name)
-        self.run.recorder.record("agent_start", agent=name, pid=proc.pid,
-                                 restart=proc.starts - 1, supervisor=True, black_box=True)
+        self._proc(name)
+        await self.supervisor.restart(name)

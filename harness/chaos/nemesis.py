@@ -30,8 +30,12 @@ _DEPENDENCY = "agent.dependency"
 def fault_fields(f: PlannedFault) -> dict[str, Any]:
     """The history fields of a window fault."""
     agent, _, dep = f.target.rpartition(".")
-    fields: dict[str, Any] = {"fault": f.fault, "fault_id": f.id, "target": f.target,
-                              "params": f.params or None}
+    fields: dict[str, Any] = {
+        "fault": f.fault,
+        "fault_id": f.id,
+        "target": f.target,
+        "params": f.params or None,
+    }
     if FAULTS[f.fault].target == _DEPENDENCY:
         fields.update(dependency=dep, agent=agent or None)
     elif f.fault not in NETWORK_FAULTS:
@@ -52,35 +56,52 @@ class _NetworkDriver:
             await self.network.stop(f)
 
 
-class InProcessDriver(_NetworkDriver):
-    """Window faults on agents running in this process, and on the black-box processes the
-    run started (``command:`` agents: kill -9 mid-delivery, SIGSTOP/SIGCONT, restart)."""
+class _RunDriver(_NetworkDriver):
+    """The black-box ``command:`` agents a run started are faulted the same way whatever hosts
+    its SDK agents: kill -9 mid-delivery, SIGSTOP/SIGCONT, restart, recorded by their session."""
 
-    def __init__(self, run: Any, hooks: Any, network: Any = None) -> None:
+    def __init__(self, run: Any, network: Any = None) -> None:
         super().__init__(network)
         self.run = run
-        self.hooks = hooks
 
     def _black_box(self, f: PlannedFault) -> Any:
-        bb = self.run.blackbox
+        bb = getattr(self.run, "blackbox", None)
         return bb if bb is not None and f.target in bb.processes else None
 
     def records(self, f: PlannedFault) -> bool:
         """Whether the driver records this fault itself (black-box kill and pause)."""
         return f.fault in ("kill", "pause") and self._black_box(f) is not None
 
-    async def pause(self, f: PlannedFault) -> None:
+    async def _on_black_box(self, f: PlannedFault, action: str) -> bool:
+        """Apply ``action`` when the target is a black box the run started; whether it was."""
         bb = self._black_box(f)
-        if bb is not None:
+        if bb is None:
+            return False
+        if action == "pause":
             bb.pause(f.target, fault_id=f.id)
+        elif action == "resume":
+            bb.resume(f.target)
+        elif action == "kill":
+            await bb.kill(f.target, fault_id=f.id)  # kill -9 while it holds deliveries
         else:
+            await bb.restart(f.target)
+        return True
+
+
+class InProcessDriver(_RunDriver):
+    """Window faults on agents running in this process, and on the black-box processes the
+    run started."""
+
+    def __init__(self, run: Any, hooks: Any, network: Any = None) -> None:
+        super().__init__(run, network)
+        self.hooks = hooks
+
+    async def pause(self, f: PlannedFault) -> None:
+        if not await self._on_black_box(f, "pause"):
             self.hooks.pause(f.target)
 
     async def resume(self, f: PlannedFault) -> None:
-        bb = self._black_box(f)
-        if bb is not None:
-            bb.resume(f.target)
-        else:
+        if not await self._on_black_box(f, "resume"):
             self.hooks.resume(f.target)
 
     async def restart(self, f: PlannedFault) -> None:
@@ -88,9 +109,7 @@ class InProcessDriver(_NetworkDriver):
             await self.run.restart_agent(f.target)
 
     async def kill(self, f: PlannedFault) -> None:
-        bb = self._black_box(f)
-        if bb is not None:
-            await bb.kill(f.target, fault_id=f.id)  # kill -9 while it holds deliveries
+        if await self._on_black_box(f, "kill"):
             return
         for runtime in list(self.run.runtimes.get(f.target, [])):
             await runtime.crash(f"kill ({f.id})")
@@ -102,24 +121,29 @@ class InProcessDriver(_NetworkDriver):
         self.hooks.heal_dependency(f)
 
 
-class ProcessDriver(_NetworkDriver):
-    """Window faults on agents running as OS processes (a :class:`ProcessRun`'s host)."""
+class ProcessDriver(_RunDriver):
+    """Window faults on agents running as OS processes (a :class:`ProcessRun`'s host) and on
+    the run's black-box processes."""
 
-    def __init__(self, host: Any, network: Any = None) -> None:
-        super().__init__(network)
+    def __init__(self, host: Any, network: Any = None, run: Any = None) -> None:
+        super().__init__(run, network)
         self.host = host
 
     async def pause(self, f: PlannedFault) -> None:
-        self.host.send_signal(f.target, signal.SIGSTOP)
+        if not await self._on_black_box(f, "pause"):
+            self.host.send_signal(f.target, signal.SIGSTOP)
 
     async def resume(self, f: PlannedFault) -> None:
-        self.host.send_signal(f.target, signal.SIGCONT)
+        if not await self._on_black_box(f, "resume"):
+            self.host.send_signal(f.target, signal.SIGCONT)
 
     async def restart(self, f: PlannedFault) -> None:
-        await self.host.restart(f.target)
+        if not await self._on_black_box(f, "restart"):
+            await self.host.restart(f.target)
 
     async def kill(self, f: PlannedFault) -> None:
-        self.host.send_signal(f.target, signal.SIGKILL)
+        if not await self._on_black_box(f, "kill"):
+            self.host.send_signal(f.target, signal.SIGKILL)
 
     async def break_dependency(self, f: PlannedFault) -> None:
         """Applied inside the agent's process by its hooks, from the plan and the clock."""
@@ -134,8 +158,9 @@ class Nemesis:
     def __init__(self, driver: Any, recorder: Recorder, faults: list[PlannedFault]) -> None:
         self.driver = driver
         self.recorder = recorder
-        self.faults = sorted((f for f in faults if FAULTS[f.fault].begin is not None),
-                             key=lambda f: f.start)
+        self.faults = sorted(
+            (f for f in faults if FAULTS[f.fault].begin is not None), key=lambda f: f.start
+        )
         self.open: dict[str, PlannedFault] = {}
         self.t0 = time.monotonic()
         self.tasks: list[asyncio.Task[None]] = []

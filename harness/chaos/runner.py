@@ -71,7 +71,7 @@ class RunResult:
         expected: what the experiment expects ({valid, caught_by}).
         expectation_met: whether the verdicts match it.
         plan: the planned faults.
-        fired: fault id -> times a per-message fault fired.
+        fired: fault id -> times a per-message fault fired, or a window fault opened.
         exercised: what the run covered (checkers.exercised.report: types and faults per hop,
             the plan with firings, vacuous faults, input bands) and, with ``coverage``, the
             agents' handler line coverage.
@@ -233,8 +233,9 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
         prun = ProcessRun(spec, broker=p.broker, run_dir=p.out, seed=p.seed,
                           faults=inside, transport=faulty, prefix=prefix, recorder=recorder,
                           store=_sqlite(store_dir) if spec.store == "sqlite" else None)
-        return Wired(prun, recorder, faulty, None,
-                     Nemesis(ProcessDriver(prun.host, network), recorder, p.planned), store_dir)
+        driver = ProcessDriver(prun.host, network, prun)
+        return Wired(prun, recorder, faulty, None, Nemesis(driver, recorder, p.planned),
+                     store_dir)
     recorder = Recorder(hist_path)
     faulty = FaultyTransport(open_transport(p.broker, prefix=prefix), recorder, p.planned,
                              p.seed, queue_of=queue_of)
@@ -397,6 +398,10 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
                              and FAULTS[e["fault"]].family in ("message", "crash")))
     else:
         fired = {**w.faulty.fired, **(w.hooks.fired if w.hooks else {})}
+    opened = Counter(e["fault_id"] for e in events if e.get("kind") == "fault_start")
+    for f in p.planned:  # window faults (kill, pause, latency...): each window opened counts
+        if f.id not in fired and opened.get(f.id):
+            fired[f.id] = opened[f.id]
     summary = summarise(events, verdicts=verdicts, pipeline=p.spec.name, seed=p.seed,
                         broker=redact_url(p.broker), store=redact_url(w.run.store_url),
                         elapsed_s=round(time.monotonic() - started, 3))

@@ -71,3 +71,15 @@ def test_fuzzing_finds_a_fraud_service_that_forwards_unvalidated_input(services,
     problems = " ".join(fraud.failures[0].problems)
     assert "not dead-lettered" in problems or "fails its schema" in problems, problems
     assert "def test_" in fraud.failures[0].reproducer
+
+
+@pytest.mark.timeout(300)
+def test_fuzzing_the_node_ledger_through_its_queue_holds(services, node_modules, tmp_path):
+    """The Node ledger validates payloads against its contract: invalid input is rejected to
+    its dead-letter queue, nothing malformed is posted or published."""
+    report = fuzz_pipeline(_pipeline(tmp_path), agent="ledger", examples=20, seed_=2,
+                           broker=services)
+    ledger = report.agents[0]
+    assert ledger.skipped is None and ledger.inputs >= 20, ledger
+    assert not ledger.failures, ledger.failures[0].problems if ledger.failures else None
+    assert ledger.invalid > 0 and ledger.dead_lettered > 0

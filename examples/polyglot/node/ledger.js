@@ -1,14 +1,18 @@
 // The payments ledger as a black box: posts a debit and a credit per authorized payment, once.
 // LEDGER_DEDUP=off is the broken variant: no unique key, every delivery posts again.
 "use strict";
-const { serve, Reject } = require("./service");
+const { serve } = require("./service");
 const { child, effectKey } = require("./envelope");
 
 const DEDUP = process.env.LEDGER_DEDUP !== "off";
 const AGENT = process.env.HARNESS_AGENT || "ledger";
 
+// An account name PostgreSQL can store: ids are any JSON string (NUL included), so they are
+// kept JSON-escaped ("customer:\"c-1\"").
+const account = (kind, id) => `${kind}:${JSON.stringify(id)}`;
+
 serve({
-  accepts: ["payment.authorized"],
+  accepts: ["payment.authorized@1"],
   async setup(db) {
     await db.query(`CREATE TABLE IF NOT EXISTS effects (
       key text ${DEDUP ? "PRIMARY KEY" : ""}, correlation_id text NOT NULL, effect text NOT NULL)`);
@@ -17,8 +21,6 @@ serve({
   },
   async handle(input, { db, publish }) {
     const p = input.payload;
-    if (!Number.isInteger(p.amount_cents) || p.amount_cents <= 0 || !p.customer_id || !p.merchant_id
-        || !p.payment_id || !p.authorization_code) throw new Reject("bad payment");
     const key = effectKey(input, AGENT, "ledger.post");
     await db.query("BEGIN");
     try {
@@ -27,7 +29,7 @@ serve({
       const res = await db.query(sql, [key, input.correlation_id]);
       if (res.rowCount === 1) {
         await db.query("INSERT INTO postings VALUES ($1, $2, $3, 0), ($1, $4, 0, $3)",
-          [key, `customer:${p.customer_id}`, p.amount_cents, `merchant:${p.merchant_id}`]);
+          [key, account("customer", p.customer_id), p.amount_cents, account("merchant", p.merchant_id)]);
       }
       await db.query("COMMIT");
     } catch (err) {

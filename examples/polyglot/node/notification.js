@@ -1,19 +1,18 @@
 // The payments notifier as a black box: tells the customer once per payment outcome.
 "use strict";
-const { serve, Reject } = require("./service");
+const { serve } = require("./service");
 const { child, effectKey } = require("./envelope");
 
 const AGENT = process.env.HARNESS_AGENT || "notification";
 
 serve({
-  accepts: ["ledger.posted", "payment.declined"],
+  accepts: ["ledger.posted@1", "payment.declined@1"],
   async setup(db) {
     await db.query(`CREATE TABLE IF NOT EXISTS effects (
       key text PRIMARY KEY, correlation_id text NOT NULL, effect text NOT NULL)`);
   },
   async handle(input, { db, publish }) {
     const p = input.payload;
-    if (!p.payment_id || !p.customer_id) throw new Reject("bad payment");
     const kind = input.type === "ledger.posted" ? "receipt" : "decline";
     const text = kind === "receipt"
       ? `Paid ${(p.amount_cents / 100).toFixed(2)} ${p.currency}` : "Your payment was declined";

@@ -2,7 +2,9 @@
 "use strict";
 const amqp = require("amqplib");
 const { Client } = require("pg");
+const path = require("path");
 const { parse } = require("./envelope");
+const { loadContracts } = require("./schema");
 
 function env(name) {
   const value = process.env[name];
@@ -13,12 +15,17 @@ function env(name) {
   return value;
 }
 
-// Run `handle(envelope, tools)` on every delivery. `accepts` lists the input types; anything
-// else, or bytes that are not an envelope, is rejected without requeue (the harness's queue
-// setup dead-letters it). `handle` throws Reject for a payload it will not process.
+// Run `handle(envelope, tools)` on every delivery. `accepts` lists the input types with their
+// schema versions ("payment.authorized@1"); bytes that are not an envelope, another type or a
+// payload that fails its contract (CONTRACTS_DIR/TYPE/vN.json, default the repository's
+// contracts/) are rejected without requeue (the harness's queue setup dead-letters them), the
+// reason written to stderr. `handle` throws Reject for a payload it will not process.
 class Reject extends Error {}
 
+const CONTRACTS = process.env.CONTRACTS_DIR || path.resolve(__dirname, "..", "..", "..", "contracts");
+
 async function serve({ accepts, setup, handle, prefetch = 4 }) {
+  const validate = loadContracts(CONTRACTS, accepts);
   const db = new Client({ connectionString: env("HARNESS_DATABASE_URL") });
   await db.connect();
   const schema = env("HARNESS_DATABASE_SCHEMA");
@@ -41,7 +48,9 @@ async function serve({ accepts, setup, handle, prefetch = 4 }) {
     if (msg === null) process.exit(3); // consumer cancelled by the broker
     chain = chain.then(async () => {
       const input = parse(msg.content);
-      if (input === null || !accepts.includes(input.type)) {
+      const problem = input === null ? "not an envelope" : validate(input);
+      if (problem !== null) {
+        console.error(`rejected ${input ? input.message_id : "a message"}: ${problem}`);
         ch.reject(msg, false);
         return;
       }
@@ -49,7 +58,10 @@ async function serve({ accepts, setup, handle, prefetch = 4 }) {
         await handle(input, { db, publish });
         ch.ack(msg);
       } catch (err) {
-        if (err instanceof Reject) ch.reject(msg, false);
+        if (err instanceof Reject) {
+          console.error(`rejected ${input.message_id}: ${err.message}`);
+          ch.reject(msg, false);
+        }
         else { console.error("handler failed:", err); process.exit(1); }
       }
     });
