@@ -19,7 +19,8 @@ Event kinds (the vocabulary checkers rely on):
 - ``ack`` / ``nack`` {queue, requeue?}
 - ``dead_letter`` {queue, reason, detail, correlation_id?, body (base64 of original bytes)}
 - ``effect`` an effect was applied or skipped as a duplicate {effect, key, applied: bool, data?}
-- ``emit`` an agent emitted an envelope (before publish) {envelope identities}
+- ``emit`` an agent emitted an envelope (before publish) {envelope identities}; for a black
+  box, its ``basic.publish`` as the tap saw it leave (``source: tap``)
 - ``outcome`` a terminal outcome for a correlation {outcome: completed|declined|dead_lettered}
 - ``fallback`` an agent used its fallback {dependency, reason}
 - ``handled`` an agent finished a delivery {latency_ms}

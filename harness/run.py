@@ -241,7 +241,8 @@ class PipelineRun:
                              budgets=self.spec.all_budgets(), fallbacks=self.spec.fallbacks(),
                              black_boxes={n: self.queue(a.queue) for n, a in
                                           sorted(self.blackbox.agents.items())}
-                             if self.blackbox else None)
+                             if self.blackbox else None,
+                             tapped=self.blackbox.tapped if self.blackbox else None)
         for agent in self.spec.agents.values():
             await self.transport.declare(self.queue(agent.queue),
                                          delivery_limit=self.spec.delivery_limit)

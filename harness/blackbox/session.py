@@ -3,7 +3,8 @@
 :class:`BlackBoxAgents` is attached to a :class:`harness.run.PipelineRun` whose pipeline has
 ``command:`` or ``external:`` agents. At start it gives each one its own PostgreSQL schema
 (``database: postgres``), starts the :class:`~harness.blackbox.router.Router`, starts and
-supervises the ``command:`` processes with their connection settings in the environment, and
+supervises the ``command:`` processes with their connection settings in the environment (their
+broker link through a :class:`~harness.blackbox.tap.AmqpTap` recording deliveries and acks), and
 waits until every black box consumes from its queue (``start_timeout_s``; an agent that keeps
 crashing or never connects ends the run with :class:`AgentStartError`, exit 2). At stop it
 reads the probes (their rows become ``effect`` events and part of the snapshot) and drops the
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from harness.blackbox.probes import run_probe
 from harness.blackbox.router import Router
+from harness.blackbox.tap import AmqpTap
 from harness.errors import HarnessError, PipelineError
 from harness.pipeline import AgentSpec
 from harness.supervisor import ManagedProcess, Supervisor
@@ -81,6 +83,9 @@ class BlackBoxAgents:
         self.exchanges: dict[str, str] = {}  # exchange -> agent
         self.broker_urls: dict[str, str] = {}
         self.router: Router | None = None
+        #: put a tap on each command agent's broker link (False: deliveries and acks unseen)
+        self.tap = True
+        self.taps: list[AmqpTap] = []
         self.log_dir = (
             Path(run.run_dir) if run.run_dir else Path(tempfile.mkdtemp(prefix="harness-blackbox-"))
         )
@@ -168,19 +173,40 @@ class BlackBoxAgents:
         types = {r.type for a in self.run.spec.agents.values() for r in a.consumes}
         return {t: [q for q in self.run.route(t) if q not in faulted] for t in sorted(types)}
 
+    @property
+    def tapped(self) -> list[str]:
+        """The agents whose broker link goes through a tap (their deliveries and acks are
+        recorded: :mod:`harness.blackbox.tap`): every ``command:`` agent on ``amqp://``."""
+        if not self.tap or urlsplit(self.run.broker).scheme != "amqp":
+            return []
+        return sorted(a.name for a in self.agents.values() if a.command is not None)
+
     async def _proxies(self) -> None:
-        """With a Toxiproxy, each command agent reaches the broker through ``AGENT-broker``."""
-        if self.network is None:
-            return
+        """Each command agent's broker URL: through its tap, and with a Toxiproxy through its
+        proxy ``AGENT-broker`` (agent -> tap -> proxy -> broker)."""
         parts = urlsplit(self.run.broker)
-        upstream = f"{parts.hostname or '127.0.0.1'}:{parts.port or 5672}"
+        broker = (parts.hostname or "127.0.0.1", parts.port or 5672)
+        tapped = set(self.tapped)
         for agent in self.agents.values():
             if agent.command is None:
                 continue
-            handle = await asyncio.to_thread(self.network.proxy, f"{agent.name}-broker", upstream)
+            host, port = broker
+            if self.network is not None:
+                handle = await asyncio.to_thread(
+                    self.network.proxy, f"{agent.name}-broker", f"{host}:{port}"
+                )
+                host, port = handle.host, handle.port
+            if agent.name in tapped:
+                tap = AmqpTap(
+                    agent.name, self.run.queue(agent.queue), (host, port), self.run.recorder.record
+                )
+                await tap.start()
+                self.taps.append(tap)
+                host, port = "127.0.0.1", tap.port
+            if (host, port) == broker:
+                continue
             netloc = parts.netloc.rsplit("@", 1)
-            host = f"{handle.host}:{handle.port}"
-            loc = f"{netloc[0]}@{host}" if len(netloc) == 2 else host
+            loc = f"{netloc[0]}@{host}:{port}" if len(netloc) == 2 else f"{host}:{port}"
             self.broker_urls[agent.name] = urlunsplit(parts._replace(netloc=loc))
 
     @property
@@ -257,6 +283,9 @@ class BlackBoxAgents:
     async def stop(self) -> None:
         """Stop the processes and the router (the probes are read by :meth:`probe`)."""
         await self.supervisor.stop()
+        for tap in self.taps:
+            await tap.close()
+        self.taps = []
         if self.router is not None:
             deadline = time.monotonic() + 5.0  # record what the tap still holds
             while time.monotonic() < deadline and not await self.router.idle():

@@ -20,11 +20,15 @@ For every ``effect`` (applied or skipped as a duplicate):
   from those of the delivered message it names.
 
 Deliveries of copies the harness made (``resubmit``) are deliveries like any other.
-Black-box agents (``run_start.black_boxes``: agent -> input queue) have no delivery records:
-a cause counts as delivered to one when it was published to its queue, an effect (read through
-a probe, no message id) when its correlation reached that queue; whether they published or
-applied it before their ack cannot be seen (counted as ``unobserved``, not judged). One pass
-plus a linear walk of the cause chains (each node visited once): O(n) in the history.
+Black-box agents (``run_start.black_boxes``: agent -> input queue) whose broker link is tapped
+(``run_start.tapped``) have ``deliver``/``ack``/``nack`` records from the tap, and an ``emit``
+at the moment they published: their emits are judged as SDK publishes (the router's later
+``publish`` of the same message is not judged again). Untapped black boxes have no delivery
+records: a cause counts as delivered to one when it was published to its queue; whether it
+published before its ack cannot be seen (counted as ``unobserved``, not judged). An effect a
+black box applied (read through a probe, no message id) counts as delivered when its
+correlation reached the agent's queue. One pass plus a linear walk of the cause chains (each
+node visited once): O(n) in the history.
 Options: ``require_open`` (default true) turns the two "outside the delivery" problems on.
 Counts: published, effects, deliveries, and one per problem.
 """
@@ -38,9 +42,16 @@ from harness.checkers.base import Examples, Verdict, as_events, limit_of
 
 __all__ = ["PROBLEMS", "check"]
 
-PROBLEMS = ("cause_not_delivered", "published_after_settle", "id_reused", "cycle",
-            "effect_without_delivery", "effect_outside_delivery",
-            "effect_correlation_mismatch", "effect_cause_mismatch")
+PROBLEMS = (
+    "cause_not_delivered",
+    "published_after_settle",
+    "id_reused",
+    "cycle",
+    "effect_without_delivery",
+    "effect_outside_delivery",
+    "effect_correlation_mismatch",
+    "effect_cause_mismatch",
+)
 _SETTLE = ("ack", "nack", "dead_letter")
 
 
@@ -53,17 +64,36 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
     node: dict[str, tuple[Any, Any, Any, Any]] = {}  # mid -> (cause, type, cid, producer)
     n_pub = n_eff = n_del = 0
     black: dict[Any, Any] = {}
+    tapped: set[Any] = set()
     routed: set[tuple[Any, Any]] = set()  # (queue, message id) and (queue, correlation id)
     pending: list[dict[str, Any]] = []
     for e in events:
         kind = e.get("kind")
         if kind == "run_start" and isinstance(e.get("black_boxes"), dict):
             black = dict(e["black_boxes"])
+            tapped = set(e.get("tapped") or ()) & set(black)
         if kind == "publish" and e.get("queue") in black.values():
             routed.add((e["queue"], e.get("message_id")))
             routed.add((e["queue"], "cid:" + str(e.get("correlation_id"))))
-        if kind in ("publish", "effect") and (e.get("producer") if kind == "publish"
-                                              else e.get("agent")) in black:
+        if kind == "emit" and e.get("agent") in tapped and e.get("message_id"):
+            n_pub += 1  # a tapped black box's publish, at the moment it left the agent
+            _publish(
+                {**e, "producer": e["agent"]},
+                e["message_id"],
+                e["agent"],
+                delivered,
+                open_,
+                node,
+                ex,
+                require_open,
+            )
+            continue
+        if kind == "publish" and e.get("producer") in tapped:
+            continue  # judged at its emit
+        if (
+            kind in ("publish", "effect")
+            and (e.get("producer") if kind == "publish" else e.get("agent")) in black
+        ):
             pending.append(e)  # judged once every publish to the queues is known
             continue
         if kind == "deliver":
@@ -100,9 +130,15 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
         elif e["kind"] == "effect":
             n_eff += 1
             if (black[e["agent"]], "cid:" + str(e.get("correlation_id"))) not in routed:
-                ex.add("effect_without_delivery", {
-                    "agent": e["agent"], "effect": e.get("effect"),
-                    "correlation_id": e.get("correlation_id"), "index": e.get("index")})
+                ex.add(
+                    "effect_without_delivery",
+                    {
+                        "agent": e["agent"],
+                        "effect": e.get("effect"),
+                        "correlation_id": e.get("correlation_id"),
+                        "index": e.get("index"),
+                    },
+                )
     _cycles(node, ex)
     counts: dict[str, Any] = {"published": n_pub, "effects": n_eff, "deliveries": n_del}
     if black:
@@ -111,22 +147,39 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
     return Verdict(not ex, counts, ex.items)
 
 
-def _publish(e: dict[str, Any], mid: str, producer: Any,
-             delivered: dict[tuple[Any, Any], tuple[Any, Any]],
-             open_: dict[tuple[Any, Any], int],
-             node: dict[str, tuple[Any, Any, Any, Any]], ex: Examples,
-             require_open: bool) -> None:
+def _publish(
+    e: dict[str, Any],
+    mid: str,
+    producer: Any,
+    delivered: dict[tuple[Any, Any], tuple[Any, Any]],
+    open_: dict[tuple[Any, Any], int],
+    node: dict[str, tuple[Any, Any, Any, Any]],
+    ex: Examples,
+    require_open: bool,
+) -> None:
     cause, cid = e.get("causation_id"), e.get("correlation_id")
-    where = {"message_id": mid, "type": e.get("type"), "producer": producer,
-             "correlation_id": cid, "causation_id": cause, "index": e.get("index")}
+    where = {
+        "message_id": mid,
+        "type": e.get("type"),
+        "producer": producer,
+        "correlation_id": cid,
+        "causation_id": cause,
+        "index": e.get("index"),
+    }
     me = (cause, e.get("type"), cid, producer)
     before = node.get(mid)
     if before is None:
         node[mid] = me
     elif before != me:
-        ex.add("id_reused", {**where, "first": dict(zip(("causation_id", "type",
-                                                         "correlation_id", "producer"),
-                                                        before, strict=True))})
+        ex.add(
+            "id_reused",
+            {
+                **where,
+                "first": dict(
+                    zip(("causation_id", "type", "correlation_id", "producer"), before, strict=True)
+                ),
+            },
+        )
         return
     if not cause:
         return  # no cause at all: trace's missing_causation
@@ -137,11 +190,21 @@ def _publish(e: dict[str, Any], mid: str, producer: Any,
         ex.add("published_after_settle", where)
 
 
-def _effect(e: dict[str, Any], delivered: dict[tuple[Any, Any], tuple[Any, Any]],
-            open_: dict[tuple[Any, Any], int], ex: Examples, require_open: bool) -> None:
+def _effect(
+    e: dict[str, Any],
+    delivered: dict[tuple[Any, Any], tuple[Any, Any]],
+    open_: dict[tuple[Any, Any], int],
+    ex: Examples,
+    require_open: bool,
+) -> None:
     agent, mid = e.get("agent"), e.get("message_id")
-    where = {"agent": agent, "effect": e.get("effect"), "message_id": mid,
-             "correlation_id": e.get("correlation_id"), "index": e.get("index")}
+    where = {
+        "agent": agent,
+        "effect": e.get("effect"),
+        "message_id": mid,
+        "correlation_id": e.get("correlation_id"),
+        "index": e.get("index"),
+    }
     key = (agent, mid)
     seen = delivered.get(key)
     if seen is None:
@@ -152,8 +215,10 @@ def _effect(e: dict[str, Any], delivered: dict[tuple[Any, Any], tuple[Any, Any]]
     if e.get("correlation_id") != seen[0]:
         ex.add("effect_correlation_mismatch", {**where, "delivered_correlation_id": seen[0]})
     if "causation_id" in e and e.get("causation_id") != seen[1]:
-        ex.add("effect_cause_mismatch", {**where, "causation_id": e.get("causation_id"),
-                                         "delivered_causation_id": seen[1]})
+        ex.add(
+            "effect_cause_mismatch",
+            {**where, "causation_id": e.get("causation_id"), "delivered_causation_id": seen[1]},
+        )
 
 
 def _cycles(node: dict[str, tuple[Any, Any, Any, Any]], ex: Examples) -> None:
@@ -170,8 +235,14 @@ def _cycles(node: dict[str, tuple[Any, Any, Any, Any]], ex: Examples) -> None:
             path.append(mid)
             mid = node[mid][0]
         if mid in node and state.get(mid) == 1:  # came back onto this walk: a cycle
-            ring = path[path.index(mid):]
-            ex.add("cycle", {"messages": ring[:6], "length": len(ring),
-                             "types": [node[m][1] for m in ring[:6]]})
+            ring = path[path.index(mid) :]
+            ex.add(
+                "cycle",
+                {
+                    "messages": ring[:6],
+                    "length": len(ring),
+                    "types": [node[m][1] for m in ring[:6]],
+                },
+            )
         for m in path:
             state[m] = 2

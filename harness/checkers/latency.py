@@ -117,7 +117,8 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
         _coupling(events, per_agent, with_fallback, float(opts.get("coupling_ratio", 0.8)), ex)
     counts["budget_violations"] = ex.n("budget")
     counts["coupled"] = ex.n("coupled")
-    # a black box's acks are not observed: its own budget cannot be judged (never "valid")
+    # an untapped black box's acks are not observed (external agents): its own budget cannot
+    # be judged (never "valid"); a tapped one's acks carry latency_ms like an SDK agent's
     unseen = sorted(a for a in (start.get("black_boxes") or ())
                     if budgets.get(a) and a not in per_agent)
     if unseen:

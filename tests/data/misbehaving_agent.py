@@ -3,7 +3,8 @@
     python misbehaving_agent.py MODE
 MODE: never_ack (consumes, never settles), crash_on_start (exits 1 at once), garbage
 (publishes bytes that are not an envelope for every input, then acks), never_connect (sleeps),
-notify (behaves: answers each payment.requested with a notification.sent receipt).
+notify (behaves: answers each payment.requested with a notification.sent receipt),
+ack_first (as notify, but acks its input before publishing the answer: lost on a crash between).
 """
 
 import asyncio
@@ -37,7 +38,7 @@ async def main(mode: str) -> None:
     async def handle(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         if mode == "never_ack":
             return
-        if mode == "notify":
+        if mode in ("notify", "ack_first"):
             await notify(message)
             return
         await exchange.publish(aio_pika.Message(b"\xff{not an envelope"),
@@ -64,9 +65,12 @@ async def main(mode: str) -> None:
                          "tracestate": ""},
                "payload": {"payment_id": p["payment_id"], "customer_id": p["customer_id"],
                            "kind": "receipt"}}
+        if mode == "ack_first":
+            await message.ack()
         await exchange.publish(aio_pika.Message(json.dumps(out).encode()),
                                routing_key="notification.sent")
-        await message.ack()
+        if mode != "ack_first":
+            await message.ack()
 
     await queue.consume(handle)
     await stop.wait()
