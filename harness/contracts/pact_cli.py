@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sysconfig
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.errors import InputError, ServiceUnavailable
 
@@ -54,6 +56,26 @@ def _answer(stdout: str) -> Any:
     return None
 
 
+def _reachable(url: str, command: str, timeout: float = 5.0) -> None:
+    """Fail fast when nothing listens at the broker's address.
+
+    The client retries a refused connection with back-off for about a minute before it gives up;
+    a TCP connect tells the same thing at once.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise InputError(f"the broker URL has a bad port: {exc}", where=url) from exc
+    if not parts.hostname or parts.scheme not in ("http", "https"):
+        raise InputError("the broker URL must be http(s)://HOST[:PORT]", where=url)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ServiceUnavailable(f"Pact Broker at {url} is unreachable (pact broker {command}: "
+                                 f"{type(exc).__name__}: {exc})") from exc
+
+
 def broker(command: str, *args: str, url: str, timeout: float = 120.0) -> Any:
     """Run ``pact broker COMMAND ARGS --broker-base-url URL --output json``.
 
@@ -64,6 +86,7 @@ def broker(command: str, *args: str, url: str, timeout: float = 120.0) -> Any:
         ServiceUnavailable: the broker cannot be reached (naming the URL).
         InputError: the client or the broker refused the request (its own message).
     """
+    _reachable(url, command)
     argv = [pact_binary(), "broker", command, *args, "--broker-base-url", url, "--output", "json"]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
