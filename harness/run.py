@@ -199,6 +199,7 @@ class PipelineRun:
         self._probed = False
         self.recorder.listeners.append(self._observe)
         #: external agents' queues keep their names (the running service knows them)
+        self._routes: dict[str, list[str]] = {}
         self._fixed_queues = {a.queue for a in spec.agents.values()
                               if a.blackbox is not None and a.blackbox.external}
         self.blackbox: BlackBoxAgents | None = None
@@ -262,7 +263,12 @@ class PipelineRun:
         return name if name in self._fixed_queues else self.prefix + name
 
     def route(self, message_type: str) -> list[str]:
-        return [self.queue(q) for q in self.spec.queues_for(message_type)]
+        """The broker queues that receive a type (cached: asked on every publish)."""
+        queues = self._routes.get(message_type)
+        if queues is None:
+            queues = self._routes[message_type] = [
+                self.queue(q) for q in self.spec.queues_for(message_type)]
+        return queues
 
     async def start_agent(self, agent: AgentSpec, *, instance: int = 0) -> AgentRuntime:
         """Start one in-process runtime (in-process host only)."""

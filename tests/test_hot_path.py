@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.agents.runtime import _VALID, _validate_memo
+from harness.contracts.compiled import fast_valid, plain_json
 from harness.contracts.registry import SchemaRegistry
 from harness.demo import default_pipeline_path
 from harness.envelope import Envelope, Producer
@@ -29,25 +29,25 @@ def test_to_bytes_is_the_json_of_to_dict():
             assert Envelope.from_bytes(e.to_bytes()) == e
 
 
-def test_validation_memo_remembers_only_valid_verdicts():
+def test_compiled_fast_path_gives_the_python_validators_verdicts():
     registry = SchemaRegistry(load_pipeline(default_pipeline_path()).registry_path)
     item = next(i for i in payments_workload(30, 1) if i.envelope is not None)
     payload = dict(item.envelope.payload)
-    _validate_memo(registry, "payment.requested", 1, payload, lookup=False)  # egress
-    _validate_memo(registry, "payment.requested", 1, dict(payload), lookup=True)  # memo hit
-    assert len(_VALID[registry]) == 1
+    assert fast_valid(registry, "payment.requested", 1, payload)  # the fast path is taken
+    registry.validate("payment.requested", 1, payload)
     bad = {**payload, "amount_cents": "12"}
-    for _ in range(2):  # an invalid payload fails every time, with its detail
-        with pytest.raises(ValidationFailed, match="amount_cents"):
-            _validate_memo(registry, "payment.requested", 1, bad, lookup=True)
-    # same JSON text, other schema version: validated on its own
+    assert not fast_valid(registry, "payment.requested", 1, bad)
+    with pytest.raises(ValidationFailed, match="amount_cents"):  # detail from jsonschema
+        registry.validate("payment.requested", 1, bad)
+    with pytest.raises(ValidationFailed):  # another version: its own schema (unknown here)
+        registry.validate("payment.requested", 7, payload)
+    # a tuple is not a JSON array for jsonschema (jsonschema-rs would accept it)
+    assessed = {**payload, "risk_level": "low", "reasons": ["a"], "memo_summary": "m"}
+    registry.validate("payment.risk_assessed", 1, assessed)
+    with_tuple = {**assessed, "reasons": ("a",)}
+    assert not plain_json(with_tuple)
     with pytest.raises(ValidationFailed):
-        _validate_memo(registry, "payment.requested", 7, payload, lookup=True)
-    # egress never trusts the memo: a tuple is not a JSON array for jsonschema
-    with_tuple = {**payload, "reasons": ("a",)}
-    _validate_memo(registry, "payment.risk_assessed", 1,
-                   {**payload, "risk_level": "low", "reasons": ["a"], "memo_summary": "m"},
-                   lookup=False)
-    with pytest.raises(ValidationFailed):
-        _validate_memo(registry, "payment.risk_assessed", 1,
-                       {**with_tuple, "risk_level": "low", "memo_summary": "m"}, lookup=False)
+        registry.validate("payment.risk_assessed", 1, with_tuple)
+    for odd in ({1: "int key"}, {"d": {1, 2}}, {"x": [object()]}):
+        assert not plain_json(odd)
+    assert plain_json({"a": [1, 2.5, None, True, {"b": "c"}]})

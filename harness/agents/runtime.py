@@ -27,8 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import weakref
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -255,8 +253,8 @@ class AgentRuntime:
         self._validate(envelope, direction="ingress")
 
     def _validate(self, envelope: Envelope, *, direction: str) -> None:
-        _validate_memo(self.registry, envelope.type, envelope.schema_version, envelope.payload,
-                       lookup=direction == "ingress")
+        # the registry's compiled fast path makes this cheap on every hop (contracts/compiled.py)
+        self.registry.validate(envelope.type, envelope.schema_version, envelope.payload)
 
     async def _dead_letter(self, delivery: Delivery, reason: str, detail: str,
                            correlation_id: str | None, ids: dict[str, Any] | None = None) -> None:
@@ -285,41 +283,6 @@ class AgentRuntime:
     async def _hook(self, point: str, envelope: Envelope | None) -> None:
         if self.hooks is not None:
             await self.hooks.at(point, self, envelope)
-
-
-#: registry -> JSON text of payloads already found valid, per (type, version)
-_VALID: weakref.WeakKeyDictionary[SchemaRegistry, OrderedDict[tuple[str, int, str], None]] = \
-    weakref.WeakKeyDictionary()
-_VALID_MAX = 8192
-
-
-def _validate_memo(registry: SchemaRegistry, message_type: str, version: int,
-                   payload: Any, *, lookup: bool) -> None:
-    """``registry.validate`` with a memo of valid verdicts (the hot path of every hop).
-
-    In one process a payload an agent emitted (validated at egress) is validated again at the
-    next agent's ingress. The same JSON document against the same schema gets the same verdict,
-    so the ingress check is a lookup keyed by the payload's canonical JSON text. Only ingress
-    payloads (parsed from JSON, so only JSON types) are looked up; egress payloads (any Python
-    objects a handler built) are always validated in full. Only valid verdicts are kept
-    (invalid ones raise with their detail, every time); at most ``_VALID_MAX``.
-    """
-    try:
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
-    except (TypeError, ValueError):
-        registry.validate(message_type, version, payload)  # not JSON: no memo
-        return
-    seen = _VALID.get(registry)
-    if seen is None:
-        seen = _VALID[registry] = OrderedDict()
-    key = (message_type, version, text)
-    if lookup and key in seen:
-        return
-    registry.validate(message_type, version, payload)
-    seen[key] = None
-    if len(seen) > _VALID_MAX:
-        seen.popitem(last=False)
 
 
 def _small_json(data: Any, limit: int = 2048) -> Any:

@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 
 from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
-from harness.checkers.compiled import compiled
 from harness.checkers.facts import fault_targets
+from harness.contracts.compiled import compiled
 from harness.history import unb64
 
 __all__ = ["check"]

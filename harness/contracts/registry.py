@@ -39,6 +39,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 from referencing.jsonschema import DRAFT7
 
+from harness.contracts.compiled import compiled, fast_valid
 from harness.errors import InputError, SchemaError, ValidationFailed
 
 __all__ = ["MODES", "SchemaRegistry", "SchemaVersion", "Subject", "check_meta_schema",
@@ -134,8 +135,8 @@ class SchemaVersion:
     def uri(self) -> str:
         return self.path.resolve().as_uri()
 
-    @property
-    def format(self) -> str:
+    @cached_property
+    def format(self) -> str:  # cached: read on every validation (each hop, twice)
         """"json", "protobuf" (.proto) or "avro" (.avsc)."""
         return {".proto": "protobuf", ".avsc": "avro"}.get(self.path.suffix, "json")
 
@@ -279,6 +280,7 @@ class SchemaRegistry:
         except ValidationFailed:
             return
         self.validator(message_type, version)
+        compiled(self, message_type, version)
         if sv.format != "json":
             from harness.contracts.binary import prepare
 
@@ -297,6 +299,8 @@ class SchemaRegistry:
 
             validate_binary(self, sv, payload)
             return
+        if fast_valid(self, message_type, version, payload):
+            return  # the compiled validator agrees with the Python one on valid (compiled.py)
         validator = self.validator(message_type, version)
         error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: e.path)), None)
         if error is not None:

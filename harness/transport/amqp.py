@@ -25,12 +25,8 @@ from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import (
-    AbstractChannel,
-    AbstractConnection,
-    AbstractIncomingMessage,
-    AbstractQueue,
-)
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from aiormq.abc import DeliveredMessage
 
 from harness.errors import ServiceUnavailable, TransportError
 from harness.redact import redact_url
@@ -54,15 +50,21 @@ def _headers_out(headers: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (headers or {}).items() if v is not None}
 
 
-def _headers_in(message: AbstractIncomingMessage) -> dict[str, Any]:
+def _headers_in(message: AbstractIncomingMessage | DeliveredMessage) -> dict[str, Any]:
+    if isinstance(message, DeliveredMessage):
+        return dict(message.header.properties.headers or {})
     return dict(message.headers or {})
 
 
 class _AmqpDelivery(Delivery):
-    def __init__(self, transport: AmqpTransport, queue: str,
-                 message: AbstractIncomingMessage) -> None:
+    """A delivery read straight from aiormq (no aio-pika message object and task per message:
+    the hot path); settled with ``basic.ack`` / ``basic.nack`` / ``basic.reject`` on its
+    channel."""
+
+    def __init__(self, transport: AmqpTransport, queue: str, message: DeliveredMessage) -> None:
         self._transport = transport
-        self._message = message
+        self._channel = message.channel
+        self._tag = int(message.delivery_tag or 0)
         self.body = message.body
         self.headers = _headers_in(message)
         self.queue = queue
@@ -70,22 +72,22 @@ class _AmqpDelivery(Delivery):
         self.delivery_count = (int(count) if isinstance(count, int) else 0) + 1
         self.redelivered = bool(message.redelivered) or self.delivery_count > 1
 
+    async def _send(self, what: str, op: Any) -> None:
+        try:
+            await op
+        except _CLIENT_ERRORS as exc:
+            raise TransportError(f"{what} on {self.queue!r} failed: {exc!r}") from exc
+
     async def ack(self) -> None:
         self._settle()
-        try:
-            await self._message.ack()
-        except _CLIENT_ERRORS as exc:
-            raise TransportError(f"ack on {self.queue!r} failed: {exc!r}") from exc
+        await self._send("ack", self._channel.basic_ack(self._tag))
 
     async def nack(self, *, requeue: bool = True) -> None:
         self._settle()
-        try:
-            if requeue:
-                await self._message.nack(requeue=True)
-            else:
-                await self._message.reject(requeue=False)
-        except _CLIENT_ERRORS as exc:
-            raise TransportError(f"nack on {self.queue!r} failed: {exc!r}") from exc
+        if requeue:
+            await self._send("nack", self._channel.basic_nack(self._tag, requeue=True))
+        else:
+            await self._send("nack", self._channel.basic_reject(self._tag, requeue=False))
 
     async def dead_letter(self, reason: str, detail: str = "",
                           *, correlation_id: str | None = None) -> None:
@@ -98,11 +100,7 @@ class _AmqpDelivery(Delivery):
         if cid:
             headers["x-correlation-id"] = cid
         await self._transport.publish(dlq_name(self.queue), self.body, headers=headers)
-        try:
-            await self._message.ack()
-        except _CLIENT_ERRORS as exc:
-            raise TransportError(f"ack after dead-letter on {self.queue!r} failed: {exc!r}") \
-                from exc
+        await self._send("ack after dead-letter", self._channel.basic_ack(self._tag))
 
 
 class _AmqpSubscription(Subscription):
@@ -112,16 +110,21 @@ class _AmqpSubscription(Subscription):
         self.queue_name = queue
         self.handler = handler
         self.channel = channel
-        self.queue: AbstractQueue | None = None
         self.tag: str | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.cancelled = False
+        self._started = asyncio.Event()
 
     async def start(self) -> None:
-        self.queue = await self.channel.get_queue(self.queue_name, ensure=True)
-        self.tag = await self.queue.consume(self._on_message, no_ack=False)
+        raw = await self.channel.get_underlay_channel()  # aiormq's: one task per delivery
+        await raw.queue_declare(self.queue_name, passive=True)
+        ok = await raw.basic_consume(self.queue_name, self._on_message, no_ack=False)
+        self.tag = ok.consumer_tag
+        self._started.set()
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+    async def _on_message(self, message: DeliveredMessage) -> None:
+        if not self._started.is_set():  # a delivery can beat consume-ok: no handler before
+            await self._started.wait()  # consume() has returned
         if self.cancelled:
             return  # the channel closes soon and the broker returns it
         task = asyncio.current_task()
@@ -136,7 +139,7 @@ class _AmqpSubscription(Subscription):
             if not delivery.settled and not self.cancelled:
                 delivery._settled = True
                 with contextlib.suppress(*_CLIENT_ERRORS):
-                    await message.nack(requeue=True)
+                    await delivery._channel.basic_nack(delivery._tag, requeue=True)
         finally:
             if task is not None:
                 self.tasks.discard(task)
@@ -146,9 +149,10 @@ class _AmqpSubscription(Subscription):
             return
         self.cancelled = True
         current = asyncio.current_task()
-        if self.queue is not None and self.tag is not None and not self.channel.is_closed:
+        if self.tag is not None and not self.channel.is_closed:
             with contextlib.suppress(*_CLIENT_ERRORS, asyncio.CancelledError, RuntimeError):
-                await self.queue.cancel(self.tag)
+                raw = await self.channel.get_underlay_channel()
+                await raw.basic_cancel(self.tag)
         tasks = [t for t in self.tasks if t is not current]
         for task in tasks:
             task.cancel()
@@ -234,14 +238,15 @@ class AmqpTransport(Transport):
 
     async def publish(self, queue: str, body: bytes, *,
                       headers: dict[str, Any] | None = None) -> None:
-        message = aio_pika.Message(bytes(body), headers=_headers_out(headers),
-                                   delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        # straight to aiormq: no aio-pika Message object per publish (the hot path)
+        properties = aiormq.spec.Basic.Properties(headers=_headers_out(headers),
+                                                  delivery_mode=2)  # persistent
         try:
-            ch = await self._publish_channel()
-            # asyncio.timeout, not aio-pika's timeout= (a wait_for task per publish)
+            ch = await (await self._publish_channel()).get_underlay_channel()
+            # asyncio.timeout, not a timeout= argument (a wait_for task per publish)
             async with asyncio.timeout(self.confirm_timeout):
-                confirm = await ch.default_exchange.publish(message, routing_key=queue,
-                                                            mandatory=True)
+                confirm = await ch.basic_publish(bytes(body), exchange="", routing_key=queue,
+                                                 properties=properties, mandatory=True)
         except aio_pika.exceptions.DeliveryError as exc:
             raise TransportError(f"publish to {queue!r} not confirmed (no such queue?): "
                                  f"{exc!r}") from exc

@@ -9,7 +9,9 @@ Layout on the server (``q`` = the queue name, run prefix included):
 - hash ``q.meta``: the queue's ``delivery_limit``.
 
 Semantics (see pulling.py for the shared part): new entries come from ``XREADGROUP >``; an ack
-is ``XACK`` + ``XDEL`` in one Lua script (atomic, one round trip); a return (nack, cancel,
+is ``XACK`` + ``XDEL`` in one Lua script (atomic, one round trip), and the acks (and ``XADD``
+publishes, pipelined) that handlers make in the same event-loop turn share one round trip per
+queue; each caller still returns only once Redis has done its own command; a return (nack, cancel,
 close) re-claims the entry with ``IDLE`` set far in the past so the next ``XAUTOCLAIM`` by any
 consumer takes it at once; a consumer that crashes stops its heartbeat (``XCLAIM JUSTID``, which
 resets the idle time) and its entries are taken by ``XAUTOCLAIM`` after ``claim_idle`` seconds.
@@ -41,6 +43,7 @@ from harness.transport.pulling import (
     DETAIL,
     REASON,
     SOURCE,
+    Coalescer,
     PullDelivery,
     PullSubscription,
 )
@@ -48,8 +51,10 @@ from harness.transport.pulling import (
 __all__ = ["RedisTransport"]
 
 GROUP = "harness"
-#: XACK + XDEL in one round trip, atomic (a MULTI pipeline costs redis-py far more per ack)
-_ACK = "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]); return redis.call('XDEL', KEYS[1], ARGV[2])"
+#: XACK + XDEL of one or more entries in one round trip, atomic (a MULTI pipeline costs redis-py
+#: far more per ack); ARGV = group, ids...
+_ACK = ("redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2)); "
+        "return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))")
 _FAR_PAST_MS = 10**10  # IDLE for a released entry: claimable by any XAUTOCLAIM at once
 
 
@@ -83,7 +88,7 @@ class _RedisDelivery(PullDelivery):
         self.fields = fields
 
     async def _remove(self) -> None:
-        await self.sub.transport._ack_script(keys=[self.queue], args=[GROUP, self.entry_id])
+        await self.sub.transport._acks.submit(self.queue, self.entry_id)
 
     async def _release(self) -> None:
         await self.sub.transport._redis().xclaim(
@@ -187,6 +192,10 @@ class RedisTransport(Transport):
         self._wakes: dict[str, asyncio.Event] = {}
         self._limits: dict[str, int | None] = {}
         self._ack_script: Any = None
+        #: acks and publishes made in one loop turn go as one round trip per queue (each
+        #: caller still returns only once Redis has its own command done)
+        self._acks = Coalescer(self._ack_many)
+        self._adds = Coalescer(self._add_many)
 
     # -- connections ---------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -212,6 +221,18 @@ class RedisTransport(Transport):
             raise TransportError(f"RedisTransport({_redact(self.url)}) is not connected "
                                  "(use `async with` or connect())")
         return self._r
+
+    async def _ack_many(self, queue: str, entry_ids: list[bytes]) -> list[None]:
+        await self._ack_script(keys=[queue], args=[GROUP, *entry_ids])
+        return [None] * len(entry_ids)
+
+    async def _add_many(self, queue: str, fields: list[Any]) -> list[Any]:
+        if len(fields) == 1:
+            return [await self._redis().xadd(queue, fields[0], nomkstream=True)]
+        async with self._redis().pipeline(transaction=False) as p:
+            for f in fields:
+                p.xadd(queue, f, nomkstream=True)
+            return list(await p.execute(raise_on_error=False))
 
     def _wake(self, queue: str) -> None:
         self._wakes.setdefault(queue, asyncio.Event()).set()
@@ -253,10 +274,9 @@ class RedisTransport(Transport):
 
     async def publish(self, queue: str, body: bytes, *,
                       headers: dict[str, Any] | None = None) -> None:
-        entry = await self._call(
-            f"publish to {queue!r}",
-            self._redis().xadd(queue, {"body": bytes(body), "headers": _encode_headers(headers)},
-                               nomkstream=True))
+        fields: Any = {"body": bytes(body), "headers": _encode_headers(headers)}
+        self._redis()  # not connected: say so, not a batch error
+        entry = await self._call(f"publish to {queue!r}", self._adds.submit(queue, fields))
         if entry is None:
             raise TransportError(f"publish to {queue!r} not confirmed: no such stream "
                                  "(declare the queue first)")
