@@ -21,6 +21,10 @@ Event kinds (the vocabulary checkers rely on):
 - ``effect`` an effect was applied or skipped as a duplicate {effect, key, applied: bool, data?}
 - ``emit`` an agent emitted an envelope (before publish) {envelope identities}; for a black
   box, its ``basic.publish`` as the tap saw it leave (``source: tap``)
+- ``intent`` an agent process is about to commit an effect {of: effect, effect, key, outcome?,
+  data?} or publish {of: publish, envelope identities}; the matching ``effect``/``publish`` line
+  follows, naming the intent's index in ``intent``, unless the process dies first (only agents
+  in their own processes write intents)
 - ``outcome`` a terminal outcome for a correlation {outcome: completed|declined|dead_lettered}
 - ``fallback`` an agent used its fallback {dependency, reason}
 - ``handled`` an agent finished a delivery {latency_ms}
@@ -52,7 +56,7 @@ KINDS = frozenset(
     {
         "run_start", "run_end", "ingress", "publish", "deliver", "ack", "nack", "dead_letter",
         "effect", "emit", "outcome", "fallback", "handled", "agent_start", "agent_stop",
-        "agent_crash", "fault_start", "fault_end", "note", "snapshot",
+        "agent_crash", "fault_start", "fault_end", "note", "snapshot", "intent",
     }
 )
 

@@ -102,6 +102,7 @@ async def run_agent(
                 hooks=hooks,
                 instance=i,
                 on_crash=restart,
+                intents=True,  # a SIGKILL can cut this process between two lines
             )
             runtimes.append(runtime)
             await runtime.start()

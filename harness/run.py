@@ -60,18 +60,19 @@ class AgentHost(Protocol):
 def agent_runtime(agent: AgentSpec, *, transport: Transport, registry: SchemaRegistry,
                   store: EffectStore, recorder: Recorder, route: Callable[[str], list[str]],
                   queue: str, hooks: Hooks | None = None, instance: int = 0,
-                  on_crash: Callable[[AgentRuntime, str], Awaitable[None]] | None = None
-                  ) -> AgentRuntime:
+                  on_crash: Callable[[AgentRuntime, str], Awaitable[None]] | None = None,
+                  intents: bool = False) -> AgentRuntime:
     """The one wiring of a pipeline agent into a runtime (this process's agents and each
     ``harness agent`` process use it): the pipeline's concurrency, dependencies, fallback
-    permission and params on the given transport, store, history and routes."""
+    permission and params on the given transport, store, history and routes (``intents``:
+    see :class:`AgentRuntime`)."""
     if agent.agent is None:
         raise PipelineError(f"agent {agent.name} is a command, not in-process")
     return AgentRuntime(
         agent.agent, transport, registry, store, recorder, route, queue=queue,
         concurrency=agent.concurrency, dependencies=agent.dependencies,
         allow_fallback=agent.allow_fallback, params=agent.params, hooks=hooks,
-        instance=instance, on_crash=on_crash)
+        instance=instance, on_crash=on_crash, intents=intents)
 
 
 class InProcessAgents:
@@ -193,6 +194,10 @@ class PipelineRun:
         self.sent: dict[str, float] = {}
         self.terminal: dict[str, str] = {}
         self.done_at: dict[str, float] = {}
+        #: correlation -> key of an outcome an agent process is committing (its intent seen,
+        #: its outcome line not yet): read back from the store if the process dies in between
+        self._outcome_intents: dict[str, tuple[str, float]] = {}
+        self._read_back_at = 0.0
         self._settled = asyncio.Event()
         self._started = 0.0
         self._stopped = False
@@ -345,12 +350,20 @@ class PipelineRun:
     # -- settling ------------------------------------------------------------------------------
     def _observe(self, event: dict[str, Any]) -> None:
         kind = event["kind"]
+        if kind == "intent" and event.get("outcome") and event.get("correlation_id"):
+            self._outcome_intents[event["correlation_id"]] = (str(event.get("key")),
+                                                              time.monotonic())
+            return
         if kind not in ("outcome", "dead_letter"):
             return
         cid = event.get("correlation_id")
         if not cid or cid in self.terminal:
             return
-        self.terminal[cid] = event.get("outcome", "dead_lettered")
+        self._outcome_intents.pop(cid, None)
+        self._terminal(cid, event.get("outcome", "dead_lettered"))
+
+    def _terminal(self, cid: str, fate: str) -> None:
+        self.terminal[cid] = fate
         self.done_at[cid] = time.monotonic()
         if (self.sent and len(self.terminal) >= len(self.sent)  # O(1) guard, then the O(n) check
                 and all(c in self.terminal for c in self.sent)):
@@ -396,12 +409,33 @@ class PipelineRun:
             if time.monotonic() >= deadline:
                 return False
             await self.drain_dead_letters()
+            await self._read_back_outcomes()
             self._settled.clear()
             try:
                 await asyncio.wait_for(self._settled.wait(),
                                        timeout=max(0.0, min(poll, deadline - time.monotonic())))
             except TimeoutError:
                 pass
+
+    async def _read_back_outcomes(self, every: float = 1.0) -> None:
+        """Settle correlations whose outcome an agent process committed and then died before
+        recording (its intent is alone for ``every`` seconds): the store is the truth, as for
+        the checkers, which read it back from the end-of-run snapshot. At most once per
+        ``every`` seconds."""
+        now = time.monotonic()
+        waiting = {c: k for c, (k, seen) in self._outcome_intents.items()
+                   if c not in self.terminal and now - seen >= every}
+        if not waiting or now < self._read_back_at:
+            return
+        self._read_back_at = time.monotonic() + every
+        stored = {e["key"]: str(e["effect"]) for e in await self.store.effects()}
+        for cid, key in waiting.items():
+            if key in stored:
+                del self._outcome_intents[cid]
+                self.recorder.record("note", text=f"the outcome of {cid} was read back from "
+                                     "the store (its agent stopped before recording it)",
+                                     correlation_id=cid, key=key)
+                self._terminal(cid, stored[key].removeprefix("outcome:"))
 
     async def _store_state(self) -> dict[str, Any]:
         effects = await self.store.effects()

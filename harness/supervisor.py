@@ -75,10 +75,11 @@ class ManagedProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM (after a SIGCONT, in case it is paused), then SIGKILL after ``timeout`` s."""
+    async def stop(self, timeout: float = 5.0) -> bool:
+        """SIGTERM (after a SIGCONT, in case it is paused), then SIGKILL after ``timeout`` s;
+        True when it had to be killed."""
         if self.proc is None or self.proc.poll() is not None:
-            return
+            return False
         self.proc.send_signal(signal.SIGCONT)
         self.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -87,6 +88,8 @@ class ManagedProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+            return True
+        return False
 
 
 class Supervisor:
@@ -226,6 +229,12 @@ class Supervisor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await asyncio.gather(*(p.stop(timeout=self.stop_timeout) for p in self.processes.values()))
-        for proc in self.processes.values():
-            self._record("agent_stop", agent=proc.name, pid=proc.pid)
+        procs = list(self.processes.values())
+        for proc in procs:  # a death the watch loop had no time to see: the checkers need it
+            code = proc.exit_code()
+            if code is not None and proc.name not in self._restarting:
+                self._record("agent_crash", agent=proc.name, pid=proc.pid, exit_code=code)
+        killed = await asyncio.gather(*(p.stop(timeout=self.stop_timeout) for p in procs))
+        for proc, was_killed in zip(procs, killed, strict=True):
+            self._record("agent_stop", agent=proc.name, pid=proc.pid,
+                         exit_code=proc.exit_code(), killed=was_killed or None)

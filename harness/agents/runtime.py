@@ -18,8 +18,12 @@ For each delivery, in order:
    message unacked, so the broker redelivers it; derived identities and the idempotency store
    make the retry safe.
 
-Every step is recorded in the history. Fault hooks (``hooks.at(point, ...)``) let the chaos
-layer crash the agent at ``delivered``, ``after_effect`` or ``before_ack``.
+Every step is recorded in the history. With ``intents`` (agents in their own OS processes, which
+a SIGKILL can stop between two lines) an ``intent`` line precedes every effect's store commit and
+every publish, so a checker can tell "committed or published, then the process died before
+recording it" from a genuine unrecorded effect (docs/chaos.md, crash gaps). Fault hooks
+(``hooks.at(point, ...)``) let the chaos layer crash the agent at ``delivered``,
+``after_effect`` or ``before_ack``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from harness.agents.context import Context, Dependency
+from harness.agents.hold import hold_from_env
 from harness.agents.sdk import Agent
 from harness.agents.stores import EffectStore, LedgerRow
 from harness.contracts.registry import SchemaRegistry
@@ -72,6 +77,8 @@ class AgentRuntime:
         hooks: fault hooks (chaos).
         instance: instance number when the agent is scaled out.
         on_crash: called when a hook crashes the agent (the supervisor restarts it).
+        intents: record an ``intent`` before each effect commit and publish (and honour a
+            test's ``HARNESS_TEST_HOLD_AT``): for agents in processes a SIGKILL can cut.
     """
 
     def __init__(
@@ -91,6 +98,7 @@ class AgentRuntime:
         hooks: Hooks | None = None,
         instance: int = 0,
         on_crash: Callable[[AgentRuntime, str], Awaitable[None]] | None = None,
+        intents: bool = False,
     ) -> None:
         self.agent = agent
         self.transport = transport
@@ -106,6 +114,8 @@ class AgentRuntime:
         self.hooks = hooks
         self.instance = instance
         self.on_crash = on_crash
+        self.intents = intents
+        self._hold = hold_from_env(agent.name) if intents else None
         self.cache: dict[str, Any] = {}
         self._sub: Subscription | None = None
         self.crashed = False
@@ -143,6 +153,13 @@ class AgentRuntime:
     # -- recording -----------------------------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> None:
         self.recorder.record(kind, agent=self.agent.name, **fields)
+
+    def _intent(self, **fields: Any) -> int | None:
+        """Record an ``intent`` (with ``intents``); its index, which the result line names."""
+        if not self.intents:
+            return None
+        event = self.recorder.record("intent", agent=self.agent.name, **fields)
+        return None if event is None else int(event["index"])
 
     # -- the delivery path ---------------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
@@ -199,11 +216,16 @@ class AgentRuntime:
             for emitted, body in zip(ctx.emitted, bodies, strict=True):
                 headers = {"x-correlation-id": emitted.correlation_id,
                            "x-message-type": emitted.type}
+                intent = self._intent(of="publish", producer=self.agent.name,
+                                      **emitted.identities())
                 for queue in self.route(emitted.type):
                     await self.transport.publish(queue, body, headers=headers)
+                    if self._hold is not None:
+                        await self._hold.at("published", self.agent.name,
+                                            emitted.correlation_id, emitted.message_id)
                     if not getattr(self.transport, "records_publish", False):
                         self.record("publish", queue=queue, producer=self.agent.name,
-                                    **emitted.identities())
+                                    intent=intent, **emitted.identities())
             await self._hook("before_ack", envelope)
         except AgentCrash as exc:
             await self.crash(str(exc))
@@ -269,10 +291,15 @@ class AgentRuntime:
                            rows: tuple[LedgerRow, ...], *, outcome: str | None = None) -> bool:
         """Apply through the store and record it; crash hooks run right after."""
         env = ctx.message
+        small = _small_json(data)
+        intent = self._intent(of="effect", effect=name, key=key, outcome=outcome, data=small,
+                              **env.identities())
         applied = await self.store.apply(key, agent=self.agent.name, effect=name,
                                          correlation_id=env.correlation_id, data=data, rows=rows)
+        if self._hold is not None:
+            await self._hold.at("committed", self.agent.name, env.correlation_id, key)
         self.record("effect", effect=name, key=key, applied=applied,
-                    amount=sum(r.debit for r in rows) or None, data=_small_json(data),
+                    amount=sum(r.debit for r in rows) or None, data=small, intent=intent,
                     **env.identities())
         if outcome is not None and applied:
             self.record("outcome", outcome=outcome, correlation_id=env.correlation_id,

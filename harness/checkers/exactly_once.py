@@ -17,12 +17,16 @@ From ``effect`` events (applied ones) and the end-of-run ``snapshot``:
   than once for one value of that key, under any correlation; no_business_key: such an effect
   whose recorded data lacks a field of the key;
 - unbalanced: the snapshot's ledger debits differ from its credits;
-- unrecorded: the store holds an effect the history never saw applied (done behind the SDK).
+- unrecorded: the store holds an effect the history never saw applied (done behind the SDK);
+- crash_unrecorded (not a problem): the store holds an effect whose agent process wrote its
+  ``intent`` and died (SIGKILL) before writing the ``effect`` line: it counts as applied once
+  (and still takes part in every duplicate check above, with the intent's identities);
+- undecided: such an intent whose process is not known to have died -> unknown.
 
 No snapshot -> the ledger cannot be checked -> unknown (unless ``require_snapshot: false``).
 
 Counts: applied, skipped_duplicates, duplicate_key, duplicate_effect, duplicate_lineage,
-duplicate_business_key, no_business_key, unbalanced, unrecorded.
+duplicate_business_key, no_business_key, unbalanced, unrecorded, crash_unrecorded, undecided.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
+from harness.checkers.facts import crash_gaps
 
 __all__ = ["PROBLEMS", "check"]
 
@@ -56,20 +61,45 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
                 continue
             key = str(e.get("key"))
             by_key[key] = by_key.get(key, 0) + 1
-            name = e.get("effect")
-            logical.setdefault((e.get("correlation_id"), e.get("agent"), name), set()).add(key)
-            if e.get("idempotency_key") and not str(name).startswith("outcome:"):
-                lineage.setdefault((e.get("agent"), name, e["idempotency_key"]),
-                                   set()).add(key)
-            if name in unique:
-                _business(e, key, unique[name], business, ex)
+            _index(e, key, logical, lineage, unique, business, ex)
         elif kind == "snapshot":
             snapshot = e
     counts: dict[str, Any] = {"applied": sum(by_key.values()), "skipped_duplicates": skipped,
                               "duplicate_key": 0, "duplicate_effect": 0,
                               "duplicate_lineage": 0, "duplicate_business_key": 0,
-                              "no_business_key": ex.n("no_business_key"), "unbalanced": 0,
-                              "unrecorded": 0}
+                              "no_business_key": 0, "unbalanced": 0,
+                              "unrecorded": 0, "crash_unrecorded": 0, "undecided": 0}
+    error = None
+    if snapshot is None:
+        error = "no snapshot event: the ledger cannot be checked"
+    else:
+        ledger = snapshot.get("ledger") or {}
+        counts["ledger_debits"] = ledger.get("debits")
+        counts["ledger_credits"] = ledger.get("credits")
+        if ledger and (ledger.get("debits") != ledger.get("credits")
+                       or ledger.get("balanced") is False):
+            counts["unbalanced"] = 1
+            ex.add("unbalanced", {"debits": ledger.get("debits"),
+                                  "credits": ledger.get("credits")})
+        gaps = crash_gaps(events)
+        for eff in snapshot.get("effects") or []:
+            stored = eff.get("key") if isinstance(eff, dict) else None
+            if stored is None or stored in by_key:
+                continue
+            where = {"key": stored, "agent": eff.get("agent"), "effect": eff.get("effect"),
+                     "correlation_id": eff.get("correlation_id")}
+            if stored in gaps.effects_died:  # committed, then the process died: applied once
+                counts["crash_unrecorded"] += 1
+                e = gaps.effects_died[stored]
+                by_key[stored] = 1
+                _index(e, stored, logical, lineage, unique, business, ex)
+            elif stored in gaps.effects_open:
+                counts["undecided"] += 1
+                ex.add("undecided", {**where, "process": gaps.effects_open[stored].get("process")})
+            else:
+                counts["unrecorded"] += 1
+                ex.add("unrecorded", where)
+    counts["no_business_key"] = ex.n("no_business_key")
     for key, n in by_key.items():
         if n > 1:
             counts["duplicate_key"] += 1
@@ -90,33 +120,32 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
             counts["duplicate_business_key"] += 1
             ex.add("duplicate_business_key", {"effect": effect, "key": dict(value),
                                               "keys": sorted(keys)[:4], "times": len(keys)})
-    error = None
-    if snapshot is None:
-        error = "no snapshot event: the ledger cannot be checked"
-    else:
-        ledger = snapshot.get("ledger") or {}
-        counts["ledger_debits"] = ledger.get("debits")
-        counts["ledger_credits"] = ledger.get("credits")
-        if ledger and (ledger.get("debits") != ledger.get("credits")
-                       or ledger.get("balanced") is False):
-            counts["unbalanced"] = 1
-            ex.add("unbalanced", {"debits": ledger.get("debits"),
-                                  "credits": ledger.get("credits")})
-        for eff in snapshot.get("effects") or []:
-            stored = eff.get("key") if isinstance(eff, dict) else None
-            if stored is not None and stored not in by_key:
-                counts["unrecorded"] += 1
-                ex.add("unrecorded", {"key": stored, "agent": eff.get("agent"),
-                                      "effect": eff.get("effect"),
-                                      "correlation_id": eff.get("correlation_id")})
+    counts["applied"] = sum(by_key.values())
     bad = any(counts[p] for p in PROBLEMS)
     if bad:
         valid: Any = False
     elif snapshot is None and opts.get("require_snapshot", True):
         valid = UNKNOWN
+    elif counts["undecided"]:
+        valid = UNKNOWN
+        error = (f"{counts['undecided']} effect(s) in the store were never recorded as applied "
+                 "and their process is not known to have died (cannot decide)")
     else:
         valid = True
     return Verdict(valid, counts, ex.items, error)
+
+
+def _index(e: Mapping[str, Any], key: str, logical: dict[tuple[Any, Any, Any], set[str]],
+           lineage: dict[tuple[Any, Any, Any], set[str]], unique: dict[str, tuple[str, ...]],
+           business: dict[tuple[Any, ...], set[str]], ex: Examples) -> None:
+    """File one applied effect (or a crash gap's intent) under its logical, lineage and
+    business keys."""
+    name = e.get("effect")
+    logical.setdefault((e.get("correlation_id"), e.get("agent"), name), set()).add(key)
+    if e.get("idempotency_key") and not str(name).startswith("outcome:"):
+        lineage.setdefault((e.get("agent"), name, e["idempotency_key"]), set()).add(key)
+    if name in unique:
+        _business(e, key, unique[name], business, ex)
 
 
 def _unique_fields(spec: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:

@@ -23,6 +23,7 @@ REQUIRED: dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
     "outcome": (("correlation_id", str), ("outcome", str)),
     "effect": (("key", str), ("applied", bool)),
     "publish": (("queue", str),),
+    "intent": (("of", str),),
     "deliver": (("queue", str),),
     "ack": (("queue", str),),
     "dead_letter": (("queue", str),),

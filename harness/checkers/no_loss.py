@@ -11,8 +11,12 @@ records it; its fate is the set of terminal outcomes its correlation reached: ``
 - unexpected: an outcome for a correlation that never entered -> invalid (a ``resubmit``
   fault's new correlation entered; its fate is not required: the run does not wait for it).
 
+An outcome an agent process committed and then died (SIGKILL) before recording (its ``intent``
+line is alone) is read back from the end-of-run store snapshot (crash_recovered); without a
+snapshot, or if the process is not known to have died, that correlation is indeterminate.
+
 Counts: attempted, completed, declined, dead_lettered, lost, indeterminate, conflicting,
-unexpected, anonymous_dead_letters.
+unexpected, anonymous_dead_letters, crash_recovered.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from typing import Any
 from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
 from harness.checkers.facts import (
     complete,
+    crash_gaps,
     dead_letter_injected,
     fault_targets,
+    recovered_outcomes,
     settle_fates,
 )
 
@@ -63,12 +69,20 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
             else:
                 anonymous += 1
     settle_fates(fates, injected)
+    recovered, undecided = recovered_outcomes(events, crash_gaps(events),
+                                              {c for c, f in fates.items() if f})
+    for cid, got in recovered.items():
+        fates.setdefault(cid, set()).add(got)
     whole, why = complete(history, events)
     counts = {"attempted": len(accepted), "completed": 0, "declined": 0, "dead_lettered": 0,
               "lost": 0, "indeterminate": 0, "conflicting": 0, "unexpected": 0,
-              "anonymous_dead_letters": anonymous}
+              "anonymous_dead_letters": anonymous, "crash_recovered": len(recovered)}
     for cid, ev in accepted.items():
         fate = fates.get(cid)
+        if not fate and cid in undecided:
+            counts["indeterminate"] += 1
+            ex.add("indeterminate", {"correlation_id": cid, "why": undecided[cid]})
+            continue
         if not fate:
             if whole and not anonymous:
                 counts["lost"] += 1
@@ -96,4 +110,7 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
         valid = UNKNOWN
     else:
         valid = True
-    return Verdict(valid, counts, ex.items, None if whole else why)
+    error = None if whole else why
+    if error is None and valid is UNKNOWN:
+        error = "an outcome was cut by a process that stopped before recording it (undecided)"
+    return Verdict(valid, counts, ex.items, error)

@@ -20,7 +20,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checkers.base import Examples, Verdict, as_events, limit_of
-from harness.checkers.facts import dead_letter_injected, fault_targets, settle_fates
+from harness.checkers.facts import (
+    crash_gaps,
+    dead_letter_injected,
+    fault_targets,
+    recovered_outcomes,
+    settle_fates,
+)
 
 __all__ = ["ANY_OF", "check"]
 
@@ -46,6 +52,10 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
             target = injected if dead_letter_injected(e, mids, bodies) else fates
             target.setdefault(e["correlation_id"], set()).add("dead_lettered")
     settle_fates(fates, injected)
+    recovered, _ = recovered_outcomes(events, crash_gaps(events),
+                                      {c for c, f in fates.items() if f})
+    for cid, got in recovered.items():  # committed, then its process died before recording
+        fates.setdefault(cid, set()).add(got)
     counts = {"checked": 0, "matched": 0, "mismatched": 0, "excused": 0, "no_expectation": 0}
     for cid, want in expect.items():
         fate = fates.get(cid)

@@ -14,7 +14,11 @@ correlation of its own (a client's retry enters like an input).
 Also: unknown_delivery (an agent got a message id that was never published or ingressed, and no
 fault injected it) and orphan_effect (an effect or outcome for a correlation that never entered).
 
-Counts: messages, checked, and one per problem.
+A message an agent process published and died (SIGKILL) before recording (its ``intent`` line
+is alone) is known from the intent, which carries its identities: checked like a publish and
+counted as crash_unrecorded (not a problem).
+
+Counts: messages, checked, crash_unrecorded, and one per problem.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checkers.base import Examples, Verdict, as_events, limit_of
+from harness.checkers.facts import crash_gaps
 
 __all__ = ["check"]
 
@@ -64,6 +69,14 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
                 known[e["copy_message_id"]] = e.get("copy_correlation_id")
                 if e.get("copy_correlation_id"):
                     ingress.add(e["copy_correlation_id"])
+    # a publish whose process wrote its intent, then died (or failed) before recording it: the
+    # intent names the message and its lineage, so it is a known message, checked like one
+    gaps = crash_gaps(events)
+    cut = [e for mid, e in (*gaps.publishes_died.items(), *gaps.publishes_open.items())
+           if mid not in known]
+    for e in cut:
+        known[e["message_id"]] = e.get("correlation_id")
+    published.extend(cut)
     seen: set[Any] = set()
     for e in published:
         mid = e.get("message_id")
@@ -96,6 +109,7 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
             ex.add("orphan_effect", {"correlation_id": cid, "agent": e.get("agent"),
                                      "effect": e.get("effect") or e.get("outcome"),
                                      "index": e.get("index")})
-    counts: dict[str, Any] = {"messages": len(known), "checked": len(seen)}
+    counts: dict[str, Any] = {"messages": len(known), "checked": len(seen),
+                              "crash_unrecorded": len(cut)}
     counts.update({p: ex.n(p) for p in PROBLEMS})
     return Verdict(not ex, counts, ex.items)
