@@ -123,6 +123,7 @@ class Supervisor:
         self._kills: dict[str, dict[str, Any]] = {}  # agent -> open kill fault
         self._paused: dict[str, dict[str, Any]] = {}  # agent -> open pause fault
         self._restarting: set[str] = set()
+        self._dead: set[int | None] = set()  # pids whose exit is recorded
 
     def _record(self, kind: str, **fields: Any) -> None:
         self.recorder.record(
@@ -146,6 +147,7 @@ class Supervisor:
                 if code is None or self._stopping or proc.name in self._restarting:
                     continue
                 proc.last_exit = code
+                self._dead.add(proc.pid)
                 self._record("agent_crash", agent=proc.name, pid=proc.pid, exit_code=code)
                 await asyncio.sleep(self.restart_delay)
                 if self._stopping:
@@ -232,7 +234,7 @@ class Supervisor:
         procs = list(self.processes.values())
         for proc in procs:  # a death the watch loop had no time to see: the checkers need it
             code = proc.exit_code()
-            if code is not None and proc.name not in self._restarting:
+            if code is not None and proc.pid not in self._dead:
                 self._record("agent_crash", agent=proc.name, pid=proc.pid, exit_code=code)
         killed = await asyncio.gather(*(p.stop(timeout=self.stop_timeout) for p in procs))
         for proc, was_killed in zip(procs, killed, strict=True):
