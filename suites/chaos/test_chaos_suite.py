@@ -232,22 +232,23 @@ def test_payments_survive_faults_on_the_agent_broker_link(tmp_path: Path):
 @pytest.mark.parametrize("name", [pytest.param(n, marks=getattr(pytest.mark, n)) for n in NEW
                                   if _asked(n)])
 def test_payments_survive_faults_on_the_agent_broker_link_of(name: str, tmp_path: Path):
-    """The broker-link experiment on Redis, NATS and SQS: the same file with the proxy on a free
-    port in front of that broker (SQS: moto's HTTP endpoint) and its explicit latency
+    """The broker-link experiment on Redis, NATS and SQS: the same file with the proxy NAME on a
+    free port (published as HARNESS_PROXY_<NAME>, which the broker URL names) in front of that
+    broker (SQS: moto's HTTP endpoint) and its explicit latency
     tolerances times the broker's hop cost (``latency_scale``: 1 on NATS, 1.5 Redis, 4 SQS)."""
     import re
     from urllib.parse import parse_qs, urlsplit
 
     from harness.transport import latency_scale
-    from harness.transport.moto_server import free_port
 
     url = _broker(name)
     parts = urlsplit(url)
     endpoint = parse_qs(parts.query).get("endpoint", [None])[0]
     upstream = urlsplit(endpoint).netloc if endpoint else parts.netloc
-    listen = f"127.0.0.1:{free_port()}"
     text = (ROOT / "chaos" / "network" / "payments-broker-link.yaml").read_text()
-    text = (text.replace("127.0.0.1:35672", listen).replace("127.0.0.1:5672", upstream)
+    assert "target: rabbit" in text and "127.0.0.1:5672" in text, "the experiment file changed"
+    # the proxy NAME gets a free port, published as HARNESS_PROXY_<NAME> (as RabbitMQ's)
+    text = (text.replace("127.0.0.1:5672", upstream)
             .replace("target: rabbit", f"target: {name}")
             .replace("../../examples/payments/pipeline.yaml",
                      str(ROOT / "examples" / "payments" / "pipeline.yaml")))
@@ -257,7 +258,8 @@ def test_payments_survive_faults_on_the_agent_broker_link_of(name: str, tmp_path
     path = tmp_path / f"payments-{name}-link.yaml"
     path.write_text(text)
     exp = load_experiment(path)
-    via = url.replace(upstream, listen)
+    via = url.replace(upstream, "${HARNESS_PROXY_" + name.upper() + "}")
+    assert via != url
 
     async def all_seeds():
         failures = []
