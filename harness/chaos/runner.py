@@ -37,6 +37,7 @@ from harness.chaos.experiment import Experiment
 from harness.chaos.fault_registry import FAULTS
 from harness.chaos.faults import ChaosHooks, FaultyTransport
 from harness.chaos.handler_coverage import HandlerCoverage
+from harness.chaos.load_probe import LoadProbe
 from harness.chaos.nemesis import InProcessDriver, Nemesis, ProcessDriver
 from harness.chaos.schedule import NETWORK_FAULTS, PlannedFault, plan
 from harness.checkers import overall, run_checkers
@@ -270,9 +271,16 @@ async def drive(p: Prepared, w: Wired, *, progress: Progress | None = None) -> N
     if host is not None:
         host.start_clock()
     w.nemesis.start()
-    await feed(w.run, p.items, rate=exp.rate, progress=progress, every=10)
-    await settle(w.run, settle_timeout(exp, p.processes), progress=progress,
-                 total=len(p.items), pending=_pending(w.faulty))
+    probe = None if simulated() else LoadProbe()  # a virtual clock has no load to measure
+    if probe is not None:
+        probe.start()
+    try:
+        await feed(w.run, p.items, rate=exp.rate, progress=progress, every=10)
+        await settle(w.run, settle_timeout(exp, p.processes), progress=progress,
+                     total=len(p.items), pending=_pending(w.faulty))
+    finally:
+        if probe is not None:
+            w.recorder.record("note", note="load", **await probe.stop())
 
 
 #: agent processes take seconds to start again after a kill or crash
@@ -418,6 +426,9 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
 
 
 _MS_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+#: experiments with ``broker_tolerance`` get this many times the run's measured event-loop lag
+#: (p99, capped by the latency checker) added to their millisecond budgets
+LOAD_ALLOWANCE = 3.0
 
 
 def factor_applies(exp: Experiment) -> bool:
@@ -436,7 +447,10 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
     agents at once (docs/chaos.md, "Latency budgets on real brokers"), and by the broker's own
     hop cost relative to RabbitMQ (``harness.transport.latency_scale``: SQS 4, Redis 1.5;
     docs/transports.md). Fallback rates and the coupling check are never scaled, and memory runs
-    always use the declared budgets.
+    always use the declared budgets. The same experiments (on every broker, memory included)
+    get the latency checker's ``load_allowance``: budgets plus :data:`LOAD_ALLOWANCE` x the
+    event-loop lag measured during the run (the ``load`` note), capped; the zoo's latency bugs
+    get neither.
     """
     from harness.transport import latency_scale
 
@@ -445,6 +459,8 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
         opts["exactly_once"]["unique"] = {**spec.effects,
                                           **(opts["exactly_once"].get("unique") or {})}
     factor = exp.broker_latency_factor * (latency_scale(broker) if factor_applies(exp) else 1.0)
+    if "latency" in opts and factor_applies(exp):  # on every broker, memory included
+        opts["latency"].setdefault("load_allowance", LOAD_ALLOWANCE)
     if broker == "memory" or factor == 1.0 or "latency" not in opts:
         return opts
     lat = opts["latency"]

@@ -14,9 +14,16 @@ Options (also read from ``run_start``'s ``budgets``/``fallbacks`` when not given
   agent that has a fallback for it must not take >= ``coupling_ratio`` (0.8) x L at the median:
   it should have given up at its timeout and used the fallback.
 - ``min_samples``: fewer samples than this (default 1) -> the budget is not judged.
+- ``load_allowance``: K (default 0: none). The run's measured event-loop lag (the ``load``
+  note the chaos runner records: how late a timer woke, p99) is how long every hop waited for
+  the CPU on a busy machine; K x that lag, at most ``load_allowance_max_ms`` (default 1000),
+  is added to every millisecond budget (agents and end to end). Without a ``load`` note nothing
+  is added. A breach larger than the allowance (a handler over its budget on an idle machine,
+  a sync call of seconds) is still a breach; fallback rates and coupling are never relaxed.
 
 Counts: per agent {n, p50_ms, p95_ms, p99_ms, fallbacks}, ``end_to_end``, ``fallback_rate``,
-``budget_violations``, ``coupled``.
+``budget_violations``, ``coupled``, and ``load_allowance_ms`` / ``loop_lag_p99_ms`` when the
+allowance is on.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ __all__ = ["DEPENDENCY_FAULTS", "check", "latencies"]
 
 DEPENDENCY_FAULTS = frozenset({"slow_dependency", "dependency_down"})
 _PCTS = (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99), ("max_ms", 100))
+_MS = frozenset(name for name, _ in _PCTS)
 
 
 def latencies(events: list[dict[str, Any]]) -> tuple[dict[str, list[tuple[float, float]]],
@@ -90,6 +98,12 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
     min_samples = int(opts.get("min_samples", 1))
     per_agent, e2e, fallbacks = latencies(events)
     counts: dict[str, Any] = {"agents": {}, "end_to_end": _stats(e2e)}
+    if opts.get("load_allowance"):
+        lag, extra = _allowance(events, float(opts["load_allowance"]),
+                                float(opts.get("load_allowance_max_ms", 1000)))
+        counts["loop_lag_p99_ms"], counts["load_allowance_ms"] = lag, extra
+        budgets = {a: {k: (float(v) + extra if k in _MS else v) for k, v in b.items()}
+                   for a, b in budgets.items()}
     total_acks = total_fb = 0
     for agent in sorted(per_agent):
         stats = _stats([lat for _, lat in per_agent[agent]])
@@ -128,6 +142,19 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
                            error=f"acks of black-box agent(s) {', '.join(unseen)} are not "
                                  "observed: their latency budgets cannot be checked")
     return Verdict(not ex, counts, ex.items)
+
+
+def _allowance(events: list[dict[str, Any]], k: float, cap: float) -> tuple[Any, float]:
+    """(the run's event-loop lag p99 in ms or None, the allowance in ms) from the last
+    ``load`` note."""
+    lag = None
+    for e in reversed(events):
+        if e.get("kind") == "note" and e.get("note") == "load":
+            value = e.get("loop_lag_p99_ms")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+                lag = float(value)
+            break
+    return lag, round(min(k * lag, cap), 3) if lag is not None else 0.0
 
 
 def _coupling(events: list[dict[str, Any]], per_agent: dict[str, list[tuple[float, float]]],
