@@ -19,7 +19,8 @@ def test_memory_keeps_the_declared_budgets_and_amqp_scales_them():
     spec = load_pipeline(exp.pipeline)
     assert exp.broker_latency_factor == 2
     memory = checker_options(exp, spec, "memory")
-    assert memory["latency"] == exp.checker_options()["latency"]
+    # declared budgets on memory, plus the allowance for the load measured in the run
+    assert memory["latency"] == {**exp.checker_options()["latency"], "load_allowance": 3.0}
     assert memory["exactly_once"]["unique"] == spec.effects  # the pipeline's business keys
     lat = checker_options(exp, spec, "amqp://guest:guest@127.0.0.1:5672/")["latency"]
     declared = exp.checker_options()["latency"]["budgets"]["eta"]
@@ -33,7 +34,11 @@ def test_memory_keeps_the_declared_budgets_and_amqp_scales_them():
 
 def test_zoo_experiments_are_not_scaled():
     for path in (ROOT / "chaos" / "zoo").glob("*.yaml"):
-        assert load_experiment(path).broker_latency_factor == 1.0, path.name
+        exp = load_experiment(path)
+        assert exp.broker_latency_factor == 1.0, path.name
+        for broker in ("memory", "amqp://guest:guest@127.0.0.1:5672/"):  # nor given an allowance
+            opts = checker_options(exp, load_pipeline(exp.pipeline), broker)
+            assert "load_allowance" not in opts.get("latency", {}), path.name
 
 
 def test_bad_broker_tolerance_is_refused(tmp_path: Path):
