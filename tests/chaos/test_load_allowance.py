@@ -8,6 +8,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.chaos.experiment import load_experiment
 from harness.chaos.runner import run_experiment
 
@@ -73,6 +75,7 @@ def _project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.serial  # a latency verdict: never beside another chaos run
 def test_a_real_breach_is_caught_under_the_load_allowance(tmp_path):
     root = _project(tmp_path)
     slow = asyncio.run(run_experiment(load_experiment(root / "slow.yaml"), out_dir=root / "slow"))
