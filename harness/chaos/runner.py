@@ -181,7 +181,7 @@ def _check_targets(exp: Experiment, spec: PipelineSpec, processes: bool) -> None
                                 f"{spec.name} (agents: {', '.join(spec.agents)})", where=where)
         target = spec.agents.get(agent)
         black_box = target is not None and target.is_black_box
-        if black_box and f.fault in BLACK_BOX_UNSUPPORTED and not processes:
+        if black_box and f.fault in BLACK_BOX_UNSUPPORTED:
             raise PipelineError(f"{f.fault} needs the harness SDK inside the agent; {agent} is a "
                                 "black box (use kill, pause or restart on a command: agent)",
                                 where=where)

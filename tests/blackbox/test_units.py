@@ -99,3 +99,62 @@ def test_causal_judges_black_boxes_by_what_was_put_on_their_queue():
     bad = causal.check(_bb_history(False, False), {})
     assert bad.valid is False
     assert bad.counts["cause_not_delivered"] == 1 and bad.counts["effect_without_delivery"] == 1
+
+
+def _tapped_history(ack_before_emit: bool) -> list[dict]:
+    """A tapped black box (ledger): its delivery, ack and emit come from the tap."""
+    ids = {"agent": "ledger", "source": "tap", "message_id": "m1", "correlation_id": "c1",
+           "causation_id": "m0"}
+    out = {"message_id": "m2", "correlation_id": "c1", "causation_id": "m1",
+           "type": "ledger.posted"}
+    emit = {"kind": "emit", "agent": "ledger", "source": "tap", **out}
+    ack = {"kind": "ack", "queue": "h1.ledger", "latency_ms": 250.0, **ids}
+    events = [{"kind": "run_start", "black_boxes": {"ledger": "h1.ledger"}, "tapped": ["ledger"],
+               "budgets": {"ledger": {"p99_ms": 100}}},
+              {"kind": "ingress", "correlation_id": "c1", "message_id": "m0"},
+              {"kind": "deliver", "queue": "h1.auth", "agent": "authorization",
+               "message_id": "m0", "correlation_id": "c1", "causation_id": None},
+              {"kind": "publish", "queue": "h1.ledger", "producer": "authorization",
+               "message_id": "m1", "correlation_id": "c1", "causation_id": "m0"},
+              {"kind": "deliver", "queue": "h1.ledger", "delivery_count": 1, **ids},
+              *([ack, emit] if ack_before_emit else [emit, ack]),
+              # the router's record of the same message, after the ack: not judged again
+              {"kind": "publish", "queue": "h1.notification", "producer": "ledger", **out},
+              {"kind": "run_end"}]
+    return [{"index": i, "time": i / 10, **e} for i, e in enumerate(events)]
+
+
+def test_causal_judges_a_tapped_black_box_by_its_emits_and_acks():
+    from harness.checkers import causal
+
+    ok = causal.check(_tapped_history(False), {})
+    assert ok.valid is True and ok.counts["published"] == 2, ok  # authorization's and ledger's
+    assert not ok.counts.get("unobserved")
+    bad = causal.check(_tapped_history(True), {})
+    assert bad.valid is False and bad.counts["published_after_settle"] == 1, bad.counts
+
+
+def test_latency_judges_a_tapped_black_box_by_its_acks():
+    verdict = latency.check(_tapped_history(False), {})
+    assert verdict.valid is False and verdict.counts["agents"]["ledger"]["n"] == 1
+    assert latency.check(_tapped_history(False), {"budgets": {"ledger": {"p99_ms": 500}}}
+                         ).valid is True
+
+
+def test_sdk_only_faults_on_a_black_box_are_refused_with_processes_too(tmp_path):
+    from harness.chaos.experiment import load_experiment
+    from harness.chaos.runner import prepare
+    from harness.errors import PipelineError
+
+    pipeline = _pipeline(tmp_path, """    command: [node, x.js]
+    consumes: [payment.accepted@1]
+    emits: [payment.risk_assessed@1]""")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(f"""title: t
+pipeline: {pipeline}
+workload: {{generator: payments, count: 2}}
+method: [{{fault: crash_before_ack, target: fraud, probability: 0.5}}]
+""")
+    with pytest.raises(PipelineError, match="needs the harness SDK inside the agent"):
+        prepare(load_experiment(exp), broker="amqp://guest:guest@127.0.0.1:5672/",
+                processes=True, out_dir=tmp_path / "out")
