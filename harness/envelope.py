@@ -292,9 +292,9 @@ def _fast_parse(data: bytes) -> dict[str, Any] | None:
     None sends the bytes to the strict parser, which names what is wrong."""
     try:
         raw = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-    if type(raw) is not dict or orjson.dumps(raw) != data:
+        if type(raw) is not dict or orjson.dumps(raw) != data:
+            return None
+    except (orjson.JSONDecodeError, TypeError):  # TypeError: nested deeper than orjson writes
         return None
     return raw
 

@@ -51,3 +51,13 @@ def test_compiled_fast_path_gives_the_python_validators_verdicts():
     for odd in ({1: "int key"}, {"d": {1, 2}}, {"x": [object()]}):
         assert not plain_json(odd)
     assert plain_json({"a": [1, 2.5, None, True, {"b": "c"}]})
+
+
+def test_a_payload_nested_deeper_than_orjson_writes_takes_the_strict_parser():
+    """orjson reads 300 levels but refuses to write them back (TypeError): the fast path must
+    hand such bytes to the strict parser, not crash (found by fuzzing a black box)."""
+    env = Envelope.ingress(type="payment.requested", schema_version=1, payload={},
+                           correlation_id="deep-1")
+    deep = "[" * 300 + "]" * 300
+    body = env.to_bytes().replace(b'"payload":{}', b'"payload":' + deep.encode())
+    assert Envelope.from_bytes(body).payload == json.loads(deep)
