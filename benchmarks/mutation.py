@@ -129,6 +129,7 @@ def score(example: str, session: Path) -> dict[str, Any]:
     counts = {"mutants": 0, "killed": 0, "survived": 0, "equivalent": 0, "unspecified": 0,
               "incompetent": 0, "timeouts": 0, "not_run": 0}
     survivors: list[dict[str, Any]] = []
+    seen: set[tuple[str, int, str, int]] = set()
     for line in dump.splitlines():
         item, result = json.loads(line)
         if result is not None and result.get("worker_outcome") == "skipped":
@@ -136,6 +137,7 @@ def score(example: str, session: Path) -> dict[str, Any]:
         counts["mutants"] += 1
         m = item["mutations"][0]
         key = (example, int(m["start_pos"][0]), m["operator_name"], int(m["occurrence"]))
+        seen.add(key)
         if result is None or result.get("worker_outcome") != "normal":
             counts["not_run" if result is None else "incompetent"] += 1
             continue
@@ -157,7 +159,13 @@ def score(example: str, session: Path) -> dict[str, Any]:
     specified = judged - counts["unspecified"]
     counts["score_specified"] = (round(100 * counts["killed"] / specified, 1) if specified
                                  else None)
-    return {"example": example, **counts, "survivors": survivors}
+    # an entry naming no mutant of the session is stale (the module changed under it): say so
+    stale = sorted(k for k in equivalent if k[0] == example and k not in seen)
+    for k in stale:
+        print(f"mutation_equivalent.json: {k[0]} line {k[1]} {k[2]} #{k[3]} names no mutant "
+              "of this session (stale entry)", file=sys.stderr)
+    return {"example": example, **counts, "survivors": survivors,
+            "stale_entries": [list(k) for k in stale]}
 
 
 def main(argv: list[str] | None = None) -> int:

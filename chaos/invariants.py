@@ -7,7 +7,10 @@ experiment's probes as ``checker: invariants.py:NAME``.
 from __future__ import annotations
 
 import base64
+import functools
+import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 
 
@@ -138,3 +141,30 @@ def renditions_follow_duration(events: list[dict[str, Any]], snapshot: dict[str,
             problems.append({"video_id": p["video_id"], "duration_s": up["duration_s"],
                              "renditions": p.get("renditions")})
     return problems
+
+
+def live_etas_are_the_models(events: list[dict[str, Any]], snapshot: dict[str, Any] | None):
+    """A live ETA is the ETA model's answer for that driver and pickup zone: the service's own
+    function (examples/rides/eta_http.py), not the agent's in-process stand-in for it."""
+    model = _eta_service().eta_seconds
+    problems = []
+    for env in _published(events, "ride.eta_estimated"):
+        p = env["payload"]
+        if p.get("eta_source") != "live":
+            continue
+        want = model(p.get("driver_id", ""), p.get("pickup_zone", ""))
+        if p.get("eta_seconds") != want:
+            problems.append({"ride_id": p.get("ride_id"), "eta_seconds": p.get("eta_seconds"),
+                             "model_says": want})
+    return problems
+
+
+@functools.cache
+def _eta_service() -> Any:
+    """examples/rides/eta_http.py, loaded by path (this file is loaded by path too)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "rides" / "eta_http.py"
+    spec = importlib.util.spec_from_file_location("_rides_eta_service", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -33,7 +33,9 @@ VIA_VARIABLE = "HARNESS_PROXY_ETA_MODEL"
 _ours = load_object("agents.py:eta", base=Path(__file__).parent, where="eta_http.py")
 
 
-def _eta(driver: str, zone: str) -> int:
+def eta_seconds(driver: str, zone: str) -> int:
+    """The ETA model's answer for a driver and a pickup zone (seconds): what the service says,
+    and what a live ETA of the ETA agent must be (chaos/invariants.py)."""
     return 60 + int(hashlib.sha256(f"{driver}|{zone}".encode()).hexdigest()[:8], 16) % 600
 
 
@@ -42,7 +44,7 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         head = await reader.readuntil(b"\r\n\r\n")
         target = head.split(b" ", 2)[1].decode()
         q = parse_qs(urlsplit(target).query)
-        body = json.dumps({"eta_seconds": _eta(q.get("driver", [""])[0],
+        body = json.dumps({"eta_seconds": eta_seconds(q.get("driver", [""])[0],
                                                q.get("zone", [""])[0])}).encode()
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))

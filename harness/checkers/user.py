@@ -22,7 +22,11 @@ chaos transport recorded; one per message id):
 - ``never: {type, where}``: no message of ``type`` whose payload matches ``where``;
 - ``requires: {type, where, after, by}``: every matching message of ``type`` comes after a
   message ``after`` (a type, or ``{type, where}``) of the same correlation (``by:
-  correlation``, the default) or with the same payload field (``by: payment_id``).
+  correlation``, the default) or with the same payload field (``by: payment_id``);
+- ``requires: {type, where, caused_by}``: every matching message has such a message among its
+  causes (its causation chain back to the ingress input). Stricter than ``after``, which
+  judges history order: a receipt sent on the authorization, racing the ledger's posting, comes
+  after it in many runs but is never caused by it.
 
 ``where`` maps payload fields (dotted paths into nested objects) to a value, a list of values
 (any of), or one comparison ``{eq|ne|in|gt|gte|lt|lte|exists|matches|not_matches: ...}``
@@ -53,7 +57,8 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
     "not_matches": lambda v, x: not (isinstance(v, str) and re.fullmatch(x, v) is not None),
 }
 _MISSING: Any = object()
-_RULE_KEYS = {"never": {"type", "where"}, "requires": {"type", "where", "after", "by"}}
+_RULE_KEYS = {"never": {"type", "where"},
+              "requires": {"type", "where", "after", "by", "caused_by"}}
 
 
 def _num(v: Any) -> bool:
@@ -77,16 +82,21 @@ def parse_rule(node: Mapping[str, Any], *, where: str) -> dict[str, Any]:
     rule = {"kind": kind, "type": body["type"], "where": _where(body.get("where"),
                                                                  f"{where}.{kind}.where")}
     if kind == "requires":
-        after = body.get("after")
-        if isinstance(after, str):
-            after = {"type": after}
-        if not isinstance(after, Mapping) or not isinstance(after.get("type"), str):
-            raise PipelineError("after must be a message type or {type, where}",
-                                where=f"{where}.requires.after")
-        rule["after"] = {"type": after["type"],
-                         "where": _where(after.get("where"), f"{where}.requires.after.where")}
+        which = [k for k in ("after", "caused_by") if body.get(k) is not None]
+        if len(which) != 1:
+            raise PipelineError("requires needs one of after: or caused_by: (a message type or "
+                                "{type, where})", where=f"{where}.requires")
+        rule[which[0]] = _message_spec(body[which[0]], f"{where}.requires.{which[0]}")
         rule["by"] = str(body.get("by") or "correlation")
     return rule
+
+
+def _message_spec(node: Any, where: str) -> dict[str, Any]:
+    if isinstance(node, str):
+        node = {"type": node}
+    if not isinstance(node, Mapping) or not isinstance(node.get("type"), str):
+        raise PipelineError("must be a message type or {type, where}", where=where)
+    return {"type": node["type"], "where": _where(node.get("where"), f"{where}.where")}
 
 
 def _where(node: Any, where: str) -> dict[str, Any]:
@@ -162,6 +172,7 @@ def _messages(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
             seen.add(mid)
         out.append({"index": e.get("index"), "message_id": mid, "type": env.get("type"),
                     "correlation_id": env.get("correlation_id"),
+                    "causation_id": env.get("causation_id"),
                     "payload": env.get("payload"), "producer": e.get("producer")})
     return out, unread
 
@@ -183,6 +194,12 @@ def rule_check(rule: Mapping[str, Any]) -> Check:
         if rule["kind"] == "never":
             for m in hits:
                 ex.add("violation", _show(m))
+        elif "caused_by" in rule:
+            by_id = {m["message_id"]: m for m in messages if m["message_id"]}
+            cause = rule["caused_by"]
+            for m in hits:
+                if not _has_cause(m, by_id, cause):
+                    ex.add("violation", {**_show(m), "not_caused_by": cause["type"]})
         else:
             after, by = rule["after"], rule["by"]
             before: set[Any] = set()
@@ -198,6 +215,19 @@ def rule_check(rule: Mapping[str, Any]) -> Check:
         return Verdict(not ex, counts, ex.items)
 
     return check
+
+
+def _has_cause(m: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]],
+               cause: Mapping[str, Any]) -> bool:
+    """Whether a message matching ``cause`` is on ``m``'s causation chain (cycles stop)."""
+    seen: set[str] = set()
+    parent = by_id.get(m.get("causation_id") or "")
+    while parent is not None and parent["message_id"] not in seen:
+        if parent["type"] == cause["type"] and _matches(parent["payload"], cause["where"]):
+            return True
+        seen.add(parent["message_id"])
+        parent = by_id.get(parent.get("causation_id") or "")
+    return False
 
 
 def _key(m: Mapping[str, Any], by: str) -> Any:

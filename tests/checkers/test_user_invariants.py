@@ -18,9 +18,9 @@ from tests.checkers.test_checkers import H
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def msg(mid, typ, payload, cid="c1"):
+def msg(mid, typ, payload, cid="c1", cause=None):
     body = json.dumps({"message_id": mid, "type": typ, "correlation_id": cid,
-                       "payload": payload}).encode()
+                       "causation_id": cause, "payload": payload}).encode()
     return {"kind": "publish", "queue": "q", "message_id": mid, "correlation_id": cid,
             "type": typ, "producer": "a", "body": b64(body)}
 
@@ -59,6 +59,29 @@ def test_requires_after_in_the_same_correlation_or_by_a_payload_field():
                  {}).valid is False
 
 
+def test_requires_caused_by_walks_the_causation_chain_not_the_history_order():
+    check = rule(requires={"type": "notification.sent", "where": {"kind": "receipt"},
+                           "caused_by": "ledger.posted"})
+    ingress = msg("m0", "payment.authorized", {})
+    posted = msg("m1", "ledger.posted", {}, cause="m0")
+    # the receipt comes after the posting in history order, but was sent on the authorization
+    raced = H(ingress, posted, msg("m2", "notification.sent", {"kind": "receipt"}, cause="m0"))
+    chained = H(ingress, posted, msg("m2", "notification.sent", {"kind": "receipt"},
+                                     cause="m1"))
+    grandchild = H(ingress, posted, msg("m3", "x", {}, cause="m1"),
+                   msg("m2", "notification.sent", {"kind": "receipt"}, cause="m3"))
+    looped = H(msg("m4", "y", {}, cause="m5"), msg("m5", "y", {}, cause="m4"),
+               msg("m2", "notification.sent", {"kind": "receipt"}, cause="m4"))
+    assert check(chained, {}).valid is True and check(grandchild, {}).valid is True
+    v = check(raced, {})
+    assert v.valid is False and v.examples["violation"][0]["not_caused_by"] == "ledger.posted"
+    assert check(looped, {}).valid is False  # a cycle ends the walk
+    assert rule(requires={"type": "notification.sent", "after": "ledger.posted"})(
+        raced, {}).valid is True  # what after: alone judges
+    with pytest.raises(PipelineError, match=r"probe\.requires"):
+        parse_rule({"requires": {"type": "t", "after": "a", "caused_by": "a"}}, where="probe")
+
+
 def test_comparisons_lists_and_dotted_paths():
     check = rule(never={"type": "t", "where": {"a.b": {"gt": 5}, "c": ["x", "y"]}})
     assert check(H(msg("m1", "t", {"a": {"b": 6}, "c": "y"})), {}).valid is False
@@ -76,8 +99,10 @@ def test_a_history_without_message_bytes_is_unknown():
 def test_bad_rules_are_one_clear_error():
     with pytest.raises(PipelineError, match=r"probe\.never"):
         parse_rule({"never": {"where": {}}}, where="probe")
-    with pytest.raises(PipelineError, match=r"probe\.requires\.after"):
+    with pytest.raises(PipelineError, match=r"probe\.requires"):
         parse_rule({"requires": {"type": "t"}}, where="probe")
+    with pytest.raises(PipelineError, match=r"probe\.requires\.caused_by"):
+        parse_rule({"requires": {"type": "t", "caused_by": 3}}, where="probe")
     with pytest.raises(PipelineError, match="one comparison"):
         parse_rule({"never": {"type": "t", "where": {"a": {"between": 1}}}}, where="probe")
 
@@ -170,3 +195,21 @@ def test_the_bundled_rides_invariants():
     assert seen(H(dlv, eta("o2", "in2", "cached", 480)), {}).valid is True  # nothing seen yet
     assert seen(H(eta("o1", "in1", "live", 300), dlv, eta("o2", "in2", "cached", 480)),
                 {}).valid is False
+
+
+def test_live_etas_are_the_eta_services_answers():
+    check = _bundled("live_etas_are_the_models")
+    from harness.pipeline import load_object
+
+    eta_seconds = load_object("examples/rides/eta_http.py:eta_seconds", base=ROOT, where="test")
+
+    def eta(source, seconds):
+        return msg("o1", "ride.eta_estimated", {"ride_id": "r1", "driver_id": "drv-123",
+                                                "pickup_zone": "zone-01", "eta_source": source,
+                                                "eta_seconds": seconds})
+
+    right = eta_seconds("drv-123", "zone-01")
+    assert check(H(eta("live", right)), {}).valid is True
+    assert check(H(eta("cached", right + 1)), {}).valid is True  # judged by the other rules
+    v = check(H(eta("live", right + 1)), {})
+    assert v.valid is False and v.examples["violation"][0]["model_says"] == right
