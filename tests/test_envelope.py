@@ -82,3 +82,11 @@ def test_wire_form_carries_every_field():
                         "schema_version", "idempotency_key", "producer", "produced_at", "trace",
                         "payload"}
     assert raw["trace"]["traceparent"].startswith("00-")
+
+
+@pytest.mark.parametrize("open_, close", [(b'{"a":', b"}"), (b"[", b"]")])
+def test_a_payload_nested_100000_deep_is_refused_not_a_crash(open_, close):
+    env = Envelope.ingress(type="t", schema_version=1, payload={"x": 1}, correlation_id="c")
+    body = env.to_bytes().replace(b'{"x":1}', open_ * 100_000 + b"1" + close * 100_000)
+    with pytest.raises(EnvelopeError):  # orjson 3.8 dies with SIGSEGV on the object form
+        Envelope.from_bytes(body)
