@@ -1,7 +1,12 @@
 """Checker speed on generated histories, and the cost of recording (issue 6).
 
-    PYTHONPATH=. python benchmarks/bench_checkers.py [--sizes 100000,300000,1000000] [--repeat 3]
-        [--inputs 2000] [--checkers causal,exactly_once] [--no-recording] [--cpu]
+    PYTHONPATH=. python benchmarks/bench_checkers.py [--sizes 250000,500000,1000000] [--repeat 3]
+        [--inputs 2000] [--checkers causal,exactly_once] [--no-recording] [--per-checker] [--cpu]
+
+Part 0 (issue 17): for each size, the file is read and judged by ALL checkers in one streaming
+pass (``run_checkers(open_history(path))``, what ``harness check`` does), beside the baseline
+of a plain ``orjson.loads`` of every line of the same file, medians of --repeat: events/s,
+the ratio to the plain parse, and us/event relative to the smallest size (linearity).
 
 Part 1 generates payments-like histories (per input: ingress, then for each of five hops a
 deliver of the hop's input, a publish of its output (carrying the envelope bytes, caused by
@@ -28,9 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.checkers import CHECKERS  # noqa: E402
+import orjson  # noqa: E402
+
+from harness.checkers import CHECKERS, run_checkers  # noqa: E402
 from harness.contracts.registry import SchemaRegistry  # noqa: E402
-from harness.history import Recorder, read_history  # noqa: E402
+from harness.history import Recorder, open_history, read_history  # noqa: E402
 
 #: the checkers' clock: wall time, or this process's CPU time with --cpu (a shared machine)
 CLOCK = time.perf_counter
@@ -109,6 +116,48 @@ def generate(path: Path, n_events: int) -> int:
     return idx
 
 
+def _plain_parse(path: Path) -> int:
+    """The baseline: orjson over every line of the file, nothing else."""
+    n = 0
+    loads = orjson.loads
+    with open(path, "rb") as fh:
+        for line in fh:
+            loads(line)
+            n += 1
+    return n
+
+
+def bench_stream(sizes: list[int], repeat: int) -> list[dict]:
+    """Read + ALL checkers in one streaming pass (what `harness check` does), against a plain
+    orjson parse of the same file, medians of ``repeat`` (wall time)."""
+    rows = []
+    registry = SchemaRegistry(ROOT / "contracts")
+    opts = {"wire": {"registry": registry},
+            "exactly_once": {"unique": {"ledger.post": ["payment_id"]}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            path = Path(tmp) / f"h{size}.jsonl"
+            n = generate(path, size)
+            base, full, base_cpu, full_cpu = [], [], [], []
+            for _ in range(repeat):
+                t0, c0 = time.perf_counter(), time.process_time()
+                _plain_parse(path)
+                base.append(time.perf_counter() - t0)
+                base_cpu.append(time.process_time() - c0)
+                t0, c0 = time.perf_counter(), time.process_time()
+                verdicts = run_checkers(open_history(path), None, opts)
+                full.append(time.perf_counter() - t0)
+                full_cpu.append(time.process_time() - c0)
+                bad = {k: v.valid for k, v in verdicts.items() if v.valid is not True}
+                assert not bad, bad
+            rows.append({"events": n, "parse_s": statistics.median(base),
+                         "all_s": statistics.median(full),
+                         "parse_cpu": statistics.median(base_cpu),
+                         "all_cpu": statistics.median(full_cpu)})
+            path.unlink()
+    return rows
+
+
 def bench_checkers(sizes: list[int], repeat: int, only: set[str] | None = None) -> list[dict]:
     rows = []
     registry = SchemaRegistry(ROOT / "contracts")
@@ -174,11 +223,13 @@ def bench_recording(inputs: int, repeat: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="100000,300000,1000000")
+    ap.add_argument("--sizes", default="250000,500000,1000000")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--inputs", type=int, default=2000)
     ap.add_argument("--checkers", default="", help="only these (comma-separated)")
     ap.add_argument("--no-recording", action="store_true", help="skip the recording cost")
+    ap.add_argument("--per-checker", action="store_true",
+                    help="also time each checker alone on an in-memory history")
     ap.add_argument("--cpu", action="store_true",
                     help="time checkers in process CPU seconds (wall time is noisy when shared)")
     args = ap.parse_args()
@@ -187,7 +238,26 @@ def main() -> None:
         CLOCK = time.process_time
     sizes = [int(s) for s in args.sizes.split(",")]
     only = {c for c in args.checkers.split(",") if c}
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; medians of {args.repeat}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; medians of {args.repeat}; "
+          f"load {os.getloadavg()[0]:.2f}")
+    stream_rows = bench_stream(sizes, args.repeat)
+    print("\nread + all checkers, one streaming pass (harness check), vs plain orjson parse")
+    print("(wall seconds, and this process's CPU seconds: the steadier figure on a busy machine)")
+    print(f"{'events':>9} {'parse s':>8} {'all s':>7} {'events/s':>9} {'x parse':>8} "
+          f"{'parse cpu':>9} {'all cpu':>8} {'ev/s cpu':>9} {'x parse':>8} {'us/ev cpu':>9} "
+          f"{'vs first':>8}")
+    first = stream_rows[0]["all_cpu"] / stream_rows[0]["events"]
+    for r in stream_rows:
+        per = r["all_cpu"] / r["events"]
+        print(f"{r['events']:>9} {r['parse_s']:>8.2f} {r['all_s']:>7.2f} "
+              f"{r['events'] / r['all_s']:>9.0f} {r['all_s'] / r['parse_s']:>8.2f} "
+              f"{r['parse_cpu']:>9.2f} {r['all_cpu']:>8.2f} {r['events'] / r['all_cpu']:>9.0f} "
+              f"{r['all_cpu'] / r['parse_cpu']:>8.2f} {per * 1e6:>9.2f} {per / first:>8.2f}")
+    print(f"load after: {os.getloadavg()[0]:.2f}")
+    if not args.per_checker:
+        if not args.no_recording:
+            _print_recording(args)
+        return
     rows = bench_checkers(sizes, args.repeat, only or None)
     names = [n for n in CHECKERS if not only or n in only]
     print("\nchecker seconds (median) by history size")
@@ -197,8 +267,11 @@ def main() -> None:
         print(f"{r['events']:>9} {r['read_s']:>6.2f} "
               + " ".join(f"{r['checkers'][n]:>12.3f}" for n in names)
               + f" {r['total_s']:>7.2f} {r['total_s'] / r['events'] * 1e6:>8.2f}")
-    if args.no_recording:
-        return
+    if not args.no_recording:
+        _print_recording(args)
+
+
+def _print_recording(args: argparse.Namespace) -> None:
     rec = bench_recording(args.inputs, args.repeat)
     print(f"\nrecording cost: payments pipeline, memory transport, {args.inputs} inputs")
     print(f"  recorder off: {rec['off']:.0f} inputs/s; recorder on (history.jsonl): "

@@ -46,11 +46,22 @@ async def send_item(run: PipelineRun, item: WorkItem, *, retries: int = 5) -> No
 
 
 async def feed(run: PipelineRun, items: Sequence[WorkItem], *, rate: float | None = None,
-               progress: Progress | None = None, every: int = 25) -> None:
-    """Send every input in order, at ``rate`` per second (None or 0: as fast as possible)."""
+               progress: Progress | None = None, every: int = 25,
+               window: int | None = None) -> None:
+    """Send every input in order, at ``rate`` per second (None or 0: as fast as possible),
+    with at most ``window`` inputs in flight (sent, without a fate yet) when given."""
     interval = 1.0 / rate if rate else 0.0
     t0 = time.monotonic()
     for n, item in enumerate(items, start=1):
+        if window and n % window == 0:  # the broker's dead letters hold their whole bodies
+            await run.drain_dead_letters()
+        waits = 0
+        while window and len(run.sent) - len(run.terminal) >= window:
+            run.pump()
+            waits += 1
+            if waits % 50 == 0:  # dead letters the broker made are known only from its queues
+                await run.drain_dead_letters()
+            await asyncio.sleep(0.002)  # the agents (same loop or other processes) settle some
         await send_item(run, item)
         if progress and n % every == 0:
             progress("sending", n, len(run.terminal), len(items))
@@ -92,7 +103,7 @@ def open_run(spec: PipelineSpec, *, processes: bool, broker: str, store: str | N
         return ProcessRun(spec, broker=broker, store=store, run_dir=run_dir, seed=seed,
                           **kwargs)  # type: ignore[arg-type]
     return PipelineRun(spec, broker=broker, store=store, run_dir=run_dir, seed=seed,
-                       recorder=recorder or Recorder(run_dir / "history.jsonl"),
+                       recorder=recorder or Recorder(run_dir / "history.jsonl", keep=False),
                        **kwargs)  # type: ignore[arg-type]
 
 
@@ -109,6 +120,7 @@ async def run_pipeline(
     mix: Mapping[str, float] | None = None,
     timeout: float = 120.0,
     progress: Progress | None = None,
+    window: int | None = None,
 ) -> RunSummary:
     """Run a pipeline on its workload and summarise it (``harness demo`` / ``harness run``).
 
@@ -124,6 +136,7 @@ async def run_pipeline(
         mix: input kinds and their shares (default: the workload's own).
         timeout: seconds to wait for every input to settle.
         progress: called with (phase, sent, settled, total).
+        window: at most this many inputs in flight (None: no limit).
     """
     if transactions < 1:
         raise InputError("must be at least 1", where="--transactions")
@@ -139,7 +152,7 @@ async def run_pipeline(
                    seed=seed)
     try:
         async with run:
-            await feed(run, items, rate=rate, progress=progress)
+            await feed(run, items, rate=rate, progress=progress, window=window)
             await settle(run, timeout, progress=progress, total=len(items))
     finally:
         run.recorder.close()

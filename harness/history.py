@@ -50,7 +50,8 @@ import orjson
 
 from harness.errors import HistoryError
 
-__all__ = ["KINDS", "History", "Recorder", "b64", "parse_event", "read_history", "unb64"]
+__all__ = ["KINDS", "History", "HistoryFile", "Recorder", "b64", "open_history", "parse_event",
+           "read_history", "unb64"]
 
 KINDS = frozenset(
     {
@@ -86,7 +87,9 @@ class Recorder:
 
     Args:
         path: file to append to; ``None`` keeps events in memory only.
-        keep: keep events in memory too (``events``), for in-process checking.
+        keep: keep events in memory too (``events``), for in-process checking. Runs recording
+            to a file pass ``keep=False``: memory then stays flat however long the run, and
+            :meth:`history` streams the file back for the checkers.
         enabled: when false, ``record`` does nothing (used to measure the recorder's cost).
         clock: monotonic clock; ``time.monotonic`` (as it is when the recorder is made) by
             default.
@@ -148,6 +151,12 @@ class Recorder:
             listener(event)
         return event
 
+    def history(self) -> History | HistoryFile:
+        """What was recorded, to judge: the kept events, else the file (streamed)."""
+        if self.keep or self.path is None:
+            return History(self.events, path=str(self.path) if self.path else None)
+        return HistoryFile(self.path)
+
     def close(self) -> None:
         """Flush and close the file."""
         with self._lock:
@@ -168,6 +177,28 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+class _Then:
+    """A history followed by a few more events (e.g. a snapshot taken before the run ends)."""
+
+    def __init__(self, history: Any, extra: list[Event]) -> None:
+        self.history, self.extra = history, extra
+
+    def chunks(self, size: int = 4096) -> Iterator[list[Event]]:
+        from harness.checkers.stream import chunks
+
+        yield from chunks(self.history, size)
+        if self.extra:
+            yield self.extra
+
+    def __iter__(self) -> Iterator[Event]:
+        return (e for chunk in self.chunks() for e in chunk)
+
+
+def then(history: Any, extra: list[Event]) -> Any:
+    """``history`` followed by the events ``extra``, without copying it."""
+    return _Then(history, extra)
 
 
 class History:
@@ -256,39 +287,223 @@ def parse_event(raw: bytes, n: int, where: str) -> Event:
     return event
 
 
-def iter_lines(fh: IO[bytes], where: str) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes without newline, ended by a newline) of a binary file, refusing a
-    line longer than ``MAX_LINE_BYTES`` before reading it whole."""
+#: bytes read at a time when streaming a history
+BLOCK = 1 << 20
+
+
+def _blocks(fh: IO[bytes], where: str) -> Iterator[tuple[list[bytes], bytes | None]]:
+    """The file as (whole lines without their newline, None) per block read, then ([], the
+    unended last line) if the file does not end with a newline. A line longer than
+    ``MAX_LINE_BYTES`` is refused before it is read whole."""
+    pieces: list[bytes] = []  # the start of a line that spans blocks
+    held = 0
     n = 0
     while True:
-        line = fh.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return
-        n += 1
-        ended = line.endswith(b"\n")
-        if not ended and len(line) > MAX_LINE_BYTES:
-            raise HistoryError(f"line {n} is longer than {MAX_LINE_BYTES} bytes", where=where)
-        yield n, (line[:-1] if ended else line), ended
+        block = fh.read(BLOCK)
+        if not block:
+            break
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            pieces.append(block)
+            held += len(block)
+            if held > MAX_LINE_BYTES:
+                raise HistoryError(f"line {n + 1} is longer than {MAX_LINE_BYTES} bytes",
+                                   where=where)
+            continue
+        head = block[:cut]
+        if pieces:
+            pieces.append(head)
+            head = b"".join(pieces)
+        lines = head.split(b"\n")
+        for i, raw in enumerate(lines):
+            if len(raw) > MAX_LINE_BYTES:
+                raise HistoryError(f"line {n + i + 1} is longer than {MAX_LINE_BYTES} bytes",
+                                   where=where)
+        n += len(lines)
+        yield lines, None
+        tail = block[cut + 1:]
+        pieces, held = ([tail], len(tail)) if tail else ([], 0)
+    if pieces:
+        yield [], b"".join(pieces)
+
+
+class _Reading:
+    """State of one read of a history file (whether its last line was cut short)."""
+
+    def __init__(self) -> None:
+        self.truncated = False
+
+
+def _event_chunks(fh: IO[bytes], where: str, state: _Reading,
+                  size: int = 4096) -> Iterator[list[Event]]:
+    """The events of a history file in lists of about ``size``; a bad line raises (named),
+    except an unparsable last line without a newline (a writer died mid-line): dropped, and
+    ``state.truncated`` set."""
+    loads, decode_error, kinds = orjson.loads, orjson.JSONDecodeError, KINDS
+    out: list[Event] = []
+    n = 0
+    cut: HistoryError | None = None
+    for lines, last in _blocks(fh, where):
+        if last is not None:
+            lines = [last]
+        for raw in lines:
+            n += 1
+            if cut is not None:  # a bad line that was not the last one
+                raise cut
+            try:
+                event = loads(raw)
+            except decode_error:
+                if not raw.strip():
+                    continue
+                try:
+                    event = parse_event(raw, n, where)
+                except HistoryError as exc:
+                    if last is None or not getattr(exc, "unparsable", False):
+                        raise
+                    cut = exc
+                    continue
+            else:
+                kind = event.get("kind") if type(event) is dict else None
+                if (type(kind) is not str or kind not in kinds or (
+                        raw.count(b"{") + raw.count(b"[") > MAX_DEPTH
+                        and _depth(event) > MAX_DEPTH)):
+                    event = parse_event(raw, n, where)  # raises the named error
+            out.append(event)
+            if len(out) >= size:
+                yield out
+                out = []
+    if out:
+        yield out
+    state.truncated = cut is not None
 
 
 def _parse(fh: IO[bytes], where: str) -> History:
-    events: list[Event] = []
-    truncated = False
-    cut: HistoryError | None = None
-    for n, raw, ended in iter_lines(fh, where):
-        if cut is not None:  # a bad line that was not the last one
-            raise cut
-        if not raw.strip():
-            continue
-        try:
-            events.append(parse_event(raw, n, where))
-        except HistoryError as exc:
-            if ended or not getattr(exc, "unparsable", False):
-                raise
-            cut = exc  # tolerated only if it is the last line (a writer died mid-line)
-    if cut is not None:
-        truncated = True
-    return History(events, truncated=truncated, path=where)
+    state = _Reading()
+    events = [e for chunk in _event_chunks(fh, where, state) for e in chunk]
+    return History(events, truncated=state.truncated, path=where)
+
+
+def _open(path: str) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError as exc:
+        raise HistoryError("no such file", where=path) from exc
+    except IsADirectoryError as exc:
+        raise HistoryError("is a folder, not a history file", where=path) from exc
+    except PermissionError as exc:
+        raise HistoryError("cannot be read (permission denied)", where=path) from exc
+
+
+class HistoryFile:
+    """A history read from its file as it is used, never held whole (any size).
+
+    Iterating it streams the file again each time (one parsed chunk in memory at a time);
+    :meth:`chunks` gives the events in lists. ``truncated`` is known once a pass has reached
+    the end. ``events`` reads the whole history into a list (for small ones only).
+
+    Raises:
+        HistoryError: when a pass meets a bad line (named), like :func:`read_history`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        _open(self.path).close()  # a missing or unreadable file is refused now
+        self.truncated = False
+        self._len: int | None = None
+
+    def chunks(self, size: int = 4096) -> Iterator[list[Event]]:
+        """The events in lists of about ``size``, read from the file now."""
+        state = _Reading()
+        count = 0
+        with _open(self.path) as fh:
+            for chunk in _event_chunks(fh, self.path, state, size):
+                count += len(chunk)
+                yield chunk
+        self.truncated = state.truncated
+        self._len = count
+
+    def __iter__(self) -> Iterator[Event]:
+        return (e for chunk in self.chunks() for e in chunk)
+
+    def __len__(self) -> int:
+        if self._len is None:
+            for _ in self.chunks():
+                pass
+        assert self._len is not None
+        return self._len
+
+    @property
+    def events(self) -> list[Event]:
+        return list(self)
+
+    def of_kind(self, *kinds: str) -> Iterator[Event]:
+        """Events whose kind is one of ``kinds``."""
+        wanted = set(kinds)
+        return (e for e in self if e.get("kind") in wanted)
+
+    def scan(self, kinds: frozenset[str]) -> tuple[list[Event], list[Event]]:
+        """A quick look-ahead: (the events of ``kinds``, the first five events), found by
+        searching the bytes for the kinds' names and parsing only those lines. Bad lines are
+        skipped here (a full pass names them)."""
+        pattern = [k.encode() for k in sorted(kinds)]
+        found: list[Event] = []
+        head: list[Event] = []
+        with _open(self.path) as fh:
+            rest = b""
+            while True:
+                block = fh.read(BLOCK)
+                data = rest + block if rest else block
+                if not block:
+                    _scan_lines(data, 0, len(data), pattern, kinds, found, head)
+                    break
+                end = data.rfind(b"\n")
+                if end < 0:
+                    rest = data if len(data) <= MAX_LINE_BYTES else b""
+                    continue
+                _scan_lines(data, 0, end, pattern, kinds, found, head)
+                rest = data[end + 1:]
+        return found, head
+
+
+def _scan_lines(data: bytes, start: int, end: int, pattern: list[bytes],
+                kinds: frozenset[str], found: list[Event], head: list[Event]) -> None:
+    pos = start
+    while len(head) < 5 and pos < end:
+        stop = data.find(b"\n", pos, end)
+        stop = end if stop < 0 else stop
+        event = _try_parse(data[pos:stop])
+        if event is not None:
+            head.append(event)
+        pos = stop + 1
+    starts: set[int] = set()
+    for needle in pattern:
+        at = data.find(needle, start, end)
+        while at >= 0:
+            line_start = data.rfind(b"\n", start, at) + 1
+            starts.add(line_start)
+            stop = data.find(b"\n", at, end)
+            if stop < 0:
+                break
+            at = data.find(needle, stop + 1, end)
+    for line_start in sorted(starts):
+        stop = data.find(b"\n", line_start, end)
+        event = _try_parse(data[line_start:end if stop < 0 else stop])
+        if event is not None and event.get("kind") in kinds:
+            found.append(event)
+
+
+def _try_parse(raw: bytes) -> Event | None:
+    if not raw.strip():
+        return None
+    try:
+        return parse_event(raw, 0, "")
+    except HistoryError:
+        return None
+
+
+def open_history(path: str | os.PathLike[str]) -> HistoryFile:
+    """A history file to stream (see :class:`HistoryFile`); HistoryError if it is missing."""
+    return HistoryFile(path)
 
 
 def read_history(source: str | os.PathLike[str] | IO[str] | IO[bytes]) -> History:
@@ -299,15 +514,8 @@ def read_history(source: str | os.PathLike[str] | IO[str] | IO[bytes]) -> Histor
     """
     if isinstance(source, (str, os.PathLike)):
         where = str(source)
-        try:
-            with open(source, "rb") as fh:
-                return _parse(fh, where)
-        except FileNotFoundError as exc:
-            raise HistoryError("no such file", where=where) from exc
-        except IsADirectoryError as exc:
-            raise HistoryError("is a folder, not a history file", where=where) from exc
-        except PermissionError as exc:
-            raise HistoryError("cannot be read (permission denied)", where=where) from exc
+        with _open(where) as fh:
+            return _parse(fh, where)
     data = source.read()
     raw = data.encode("utf-8", errors="surrogateescape") if isinstance(data, str) else data
     return _parse(io.BytesIO(raw), "<stream>")

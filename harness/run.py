@@ -15,6 +15,7 @@ pytest fixtures; :mod:`harness.engine` feeds it a workload, settles and summaris
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 import uuid
@@ -28,7 +29,7 @@ from harness.blackbox.session import BlackBoxAgents
 from harness.contracts.registry import SchemaRegistry
 from harness.envelope import Envelope, peek_identities
 from harness.errors import PipelineError
-from harness.history import Recorder, b64
+from harness.history import Recorder, b64, then
 from harness.pipeline import AgentSpec, PipelineSpec
 from harness.redact import redact_url
 from harness.summary import RunSummary, summarise
@@ -139,6 +140,10 @@ class InProcessAgents:
         return []  # in-process agents record straight into the run's recorder
 
 
+#: effects per ``snapshot`` event (a run's end-of-run snapshot is recorded in parts)
+SNAPSHOT_PAGE = 10_000
+
+
 class PipelineRun:
     """A pipeline on one transport and one store; its agents run on a host.
 
@@ -189,7 +194,8 @@ class PipelineRun:
         self.store_url = self._store_url(store or spec.store)
         self.store: EffectStore = open_store(self.store_url, namespace=prefix.strip("."))
         self.registry = SchemaRegistry(spec.registry_path)
-        self.dead: list[DeadLetter] = []
+        #: the latest dead letters drained (bounded: a soak's dead letters are in the history)
+        self.dead: collections.deque[DeadLetter] = collections.deque(maxlen=20)
         self._unrecorded: list[DeadLetter] = []
         self.sent: dict[str, float] = {}
         self.terminal: dict[str, str] = {}
@@ -292,7 +298,8 @@ class PipelineRun:
         """Take in events the agents recorded elsewhere (other processes)."""
         fresh = self.agents.pump()
         for event in fresh:
-            self.recorder.events.append(event)
+            if self.recorder.keep:
+                self.recorder.events.append(event)
             self._observe(event)
         return fresh
 
@@ -445,31 +452,50 @@ class PipelineRun:
                             for e in effects]}
 
     async def snapshot(self) -> dict[str, Any]:
-        """Record and return the store's final state (effects and ledger)."""
-        data = await self._store_state()
+        """Record the store's final state (ledger, then every effect) and return the ledger.
+
+        The effects are read and recorded a page at a time: the first ``snapshot`` event holds
+        the store, the ledger and the first page; each further page is a ``snapshot`` event
+        with ``part`` (1, 2, ...), so no event and no list grows with the run."""
+        ledger = await self.store.ledger()
+        extra: list[dict[str, Any]] = []
         if self.blackbox is not None and not self._probed:
             self._probed = True  # probe rows are recorded as effect events once
             seen = await self.blackbox.probe()
-            data["effects"] += seen["effects"]
-            ledger = data["ledger"]
+            extra = list(seen["effects"])
             debits = ledger["debits"] + seen["ledger"]["debits"]
             credits = ledger["credits"] + seen["ledger"]["credits"]
-            data["ledger"] = {"debits": debits, "credits": credits,
-                              "balanced": debits == credits,
-                              "rows": ledger.get("rows", 0) + seen["ledger"]["rows"]}
-        self.recorder.record("snapshot", **data)
+            ledger = {"debits": debits, "credits": credits, "balanced": debits == credits,
+                      "rows": ledger.get("rows", 0) + seen["ledger"]["rows"]}
+        data: dict[str, Any] = {"store": redact_url(self.store_url), "ledger": ledger}
+        part = 0
+        pending: list[dict[str, Any]] | None = None
+        async for page in self.store.effect_pages(SNAPSHOT_PAGE):
+            if pending is not None:
+                self._record_snapshot(data, part, pending, more=True)
+                part += 1
+            pending = page
+        self._record_snapshot(data, part, (pending or []) + extra, more=False)
         return data
+
+    def _record_snapshot(self, data: dict[str, Any], part: int, effects: list[dict[str, Any]],
+                         *, more: bool) -> None:
+        fields: dict[str, Any] = dict(data) if part == 0 else {"part": part}
+        fields["effects"] = effects
+        if more:
+            fields["more"] = True
+        self.recorder.record("snapshot", **fields)
 
     async def summary(self) -> RunSummary:
         """The run's summary, read from its history by the checkers (:mod:`harness.summary`).
 
         Before :meth:`stop`, the store's current state stands in for the final snapshot."""
         self.pump()
-        events = self.recorder.events
+        events: Any = self.recorder.history()
         elapsed = getattr(self, "_elapsed", None)
         if not self._stopped:
             await self.drain_dead_letters()
-            events = [*events, {"kind": "snapshot", **await self._store_state()}]
+            events = then(events, [{"kind": "snapshot", **await self._store_state()}])
             elapsed = round(time.monotonic() - self._started, 3)
         return summarise(events, pipeline=self.spec.name, seed=self.seed,
                          broker=redact_url(self.broker), store=redact_url(self.store_url),

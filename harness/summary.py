@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.checkers import run_checkers
-from harness.checkers.base import Verdict
+from harness.checkers import CHECKERS
+from harness.checkers.base import Verdict, named
 from harness.checkers.facts import percentile
-from harness.checkers.latency import latencies
+from harness.checkers.latency import Samples
+from harness.checkers.stream import Facts, Info, Judge, judge_all
 
 __all__ = ["SUMMARY_CHECKERS", "RunSummary", "summarise"]
 
@@ -75,56 +76,78 @@ class RunSummary:
         return {**asdict(self), "ok": self.ok}
 
 
-def summarise(events: list[dict[str, Any]], *, verdicts: Mapping[str, Verdict] | None = None,
+def summarise(events: Any, *, verdicts: Mapping[str, Verdict] | None = None,
               **info: Any) -> RunSummary:
     """The summary of a history (``info``: pipeline, seed, broker, store, elapsed_s).
 
+    ``events`` is a list of events or a history (a file-backed one streams: one pass).
     ``verdicts`` already computed for these events (a chaos run's) are reused; the missing
-    ones of :data:`SUMMARY_CHECKERS` are run here.
+    ones of :data:`SUMMARY_CHECKERS` are run here, in the same pass.
     """
     have = dict(verdicts or {})
     missing = [n for n in SUMMARY_CHECKERS if n not in have]
-    if missing:
-        opts = {n: {"examples": _LOST_IDS} for n in missing}
-        have.update(run_checkers(events, missing, opts))
+    judges: dict[str, Any] = {n: getattr(CHECKERS[n], "judge") for n in missing}  # noqa: B009
+    judges[" samples"] = Samples
+    judges[" extra"] = _Extra
+    done = judge_all(judges, events, {n: {"examples": _LOST_IDS} for n in missing})
+    for n in missing:
+        have[n] = named(n, *done[n])
+    samples, extra = _result(done[" samples"]), _result(done[" extra"])
     loss, once, outs = (have[n] for n in SUMMARY_CHECKERS)
     lc, oc = loss.counts, once.counts
     lost_ids = [ex.get("correlation_id") for key in ("lost", "indeterminate")
                 for ex in loss.examples.get(key, [])]
     unexpected = [ex.get("correlation_id") for key, items in outs.examples.items()
                   if key.startswith("expected_") for ex in items]
-    _, e2e, fallbacks = latencies(events)
-    reasons = _dead_letter_reasons(events)
+    e2e = list(samples.e2e)
     p50, p99 = percentile(e2e, 50), percentile(e2e, 99)
-    has_snapshot = any(e.get("kind") == "snapshot" for e in events)
     return RunSummary(
         transactions=int(lc.get("attempted", 0)), completed=int(lc.get("completed", 0)),
         declined=int(lc.get("declined", 0)), dead_lettered=int(lc.get("dead_lettered", 0)),
         lost=int(lc.get("lost", 0)) + int(lc.get("indeterminate", 0)),
         duplicate_effects=int(oc.get("duplicate_key", 0)) + int(oc.get("duplicate_effect", 0)),
-        ledger_balanced=has_snapshot and not oc.get("unbalanced"),
+        ledger_balanced=extra.has_snapshot and not oc.get("unbalanced"),
         p50_ms=None if p50 is None else round(p50, 2),
         p99_ms=None if p99 is None else round(p99, 2),
         unexpected_outcomes=int(outs.counts.get("mismatched", 0)),
-        dead_letter_reasons=dict(sorted(reasons.items())),
+        dead_letter_reasons=dict(sorted(extra.reasons.items())),
         lost_ids=[c for c in lost_ids if c][:_LOST_IDS],
         unexpected_ids=[c for c in unexpected if c][:_LOST_IDS],
-        fallbacks=sum(fallbacks.values()),
+        fallbacks=sum(samples.fallbacks.values()),
         verdicts={n: v.label for n, v in have.items() if n in SUMMARY_CHECKERS},
         **info)
 
 
-def _dead_letter_reasons(events: list[dict[str, Any]]) -> Counter[str]:
-    """Reason of each correlation's first dead letter (anonymous ones counted each)."""
-    seen: set[str] = set()
-    reasons: Counter[str] = Counter()
-    for e in events:
-        if e.get("kind") != "dead_letter" or not e.get("reason"):
-            continue
-        cid = e.get("correlation_id")
-        if cid:
-            if cid in seen:
+def _result(done: tuple[Any, BaseException | None]) -> Any:
+    value, error = done
+    if error is not None:
+        raise error
+    return value
+
+
+class _Extra(Judge):
+    """Reason of each correlation's first dead letter (anonymous ones counted each), and
+    whether a snapshot was recorded."""
+
+    def __init__(self, opts: Mapping[str, Any], facts: Facts) -> None:
+        super().__init__(opts, facts)
+        self.seen: set[str] = set()
+        self.reasons: Counter[str] = Counter()
+        self.has_snapshot = False
+
+    def feed(self, events: list[dict[str, Any]]) -> None:
+        for e in events:
+            kind = e.get("kind")
+            if kind == "snapshot":
+                self.has_snapshot = True
+            if kind != "dead_letter" or not e.get("reason"):
                 continue
-            seen.add(cid)
-        reasons[str(e["reason"])] += 1
-    return reasons
+            cid = e.get("correlation_id")
+            if cid:
+                if cid in self.seen:
+                    continue
+                self.seen.add(cid)
+            self.reasons[str(e["reason"])] += 1
+
+    def verdict(self, info: Info) -> _Extra:
+        return self

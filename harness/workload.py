@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,27 @@ class WorkItem:
     valid: bool
     expect: str
     kind: str
+
+
+class Lazy(Sequence[WorkItem]):
+    """A workload made as it is fed (one input in memory at a time, so a soak of any length
+    holds none of its inputs); iterating again makes the same inputs again from the seed.
+    Indexing it makes the whole list once (small workloads only)."""
+
+    def __init__(self, n: int, make: Callable[[], Iterator[WorkItem]]) -> None:
+        self.n, self._make = n, make
+        self._list: list[WorkItem] | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        return iter(self._list) if self._list is not None else self._make()
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._list is None:
+            self._list = list(self._make())
+        return self._list[i]
 
 
 def _payment(rng: random.Random, i: int, *, high_risk: bool) -> dict:
@@ -130,7 +151,7 @@ def envelope_workload(n: int, seed: int, *, mix: Mapping[str, float], run_tag: s
 
 
 def payments_workload(n: int, seed: int, *, invalid_rate: float = 0.05,
-                      high_risk_rate: float = 0.1, run_tag: str = "") -> list[WorkItem]:
+                      high_risk_rate: float = 0.1, run_tag: str = "") -> Sequence[WorkItem]:
     """``n`` payment requests from ``seed`` (the same seed gives the same inputs).
 
     Args:
@@ -140,8 +161,12 @@ def payments_workload(n: int, seed: int, *, invalid_rate: float = 0.05,
         high_risk_rate: share of high-risk (declined) inputs.
         run_tag: added to correlation ids so runs on a shared broker never collide.
     """
+    return Lazy(n, lambda: _payments(n, seed, invalid_rate, high_risk_rate, run_tag))
+
+
+def _payments(n: int, seed: int, invalid_rate: float, high_risk_rate: float,
+              run_tag: str) -> Iterator[WorkItem]:
     rng = random.Random(seed)
-    items: list[WorkItem] = []
     producer = Producer("workload", "1")
     for i, kind in pick_kinds(rng, n, invalid_kinds=INVALID_KINDS, invalid=invalid_rate,
                               high_risk=high_risk_rate):
@@ -160,16 +185,15 @@ def payments_workload(n: int, seed: int, *, invalid_rate: float = 0.05,
             body = env.to_bytes()
             cut = rng.randint(10, len(body) - 10)
             body = body[:cut] + rng.choice([b"\xff\xfe", b"{{", b"\x00", b""])
-            items.append(WorkItem(cid, None, body, False, "dead_lettered", kind))
+            yield WorkItem(cid, None, body, False, "dead_lettered", kind)
             continue
         body = env.to_bytes() if kind != "huge_payload" else json.dumps(
             env.to_dict(), separators=(",", ":")).encode()
-        items.append(work_item(cid, env, body, kind))
-    return items
+        yield work_item(cid, env, body, kind)
 
 
 def payments_generator(n: int, seed: int, *, mix: Mapping[str, float],
-                       run_tag: str = "") -> list[WorkItem]:
+                       run_tag: str = "") -> Sequence[WorkItem]:
     """:func:`payments_workload` with the generator signature (the payments pipeline's)."""
     return payments_workload(n, seed, invalid_rate=float(mix.get("invalid", 0.0)),
                              high_risk_rate=float(mix.get("high_risk", 0.0)), run_tag=run_tag)
@@ -195,7 +219,7 @@ def load_generator(ref: str, *, base: Path, where: str) -> Generator:
 def make_workload(spec: PipelineSpec, n: int, seed: int, *,
                   mix: Mapping[str, float] | None = None, run_tag: str = "",
                   generator: str | None = None, base: Path | None = None,
-                  where: str | None = None) -> list[WorkItem]:
+                  where: str | None = None) -> Sequence[WorkItem]:
     """The inputs of a run of ``spec``: ``generator`` (an experiment's, relative to ``base``)
     or the pipeline's ``workload:``, else drawn from the ingress type's registry schema."""
     mix = dict(mix if mix is not None else DEFAULT_MIX)
@@ -222,6 +246,8 @@ def make_workload(spec: PipelineSpec, n: int, seed: int, *,
     except Exception as exc:
         raise PipelineError(f"workload generator {ref} failed: {type(exc).__name__}: {exc}",
                             where=where) from exc
+    if isinstance(items, Lazy):
+        return items
     if not isinstance(items, list) or not all(isinstance(i, WorkItem) for i in items):
         raise PipelineError(f"workload generator {ref} must return a list of WorkItem "
                             f"(expected {GENERATOR_SIGNATURE})", where=where)

@@ -140,3 +140,32 @@ def test_schema_drawn_workload_is_seeded_and_every_valid_input_revalidated(tmp_p
                 continue  # malformed bytes
             assert raw["schema_version"] != 1 or not registry.is_valid(
                 "order.placed", 1, raw["payload"])
+
+
+def test_a_long_run_records_its_snapshot_in_parts_and_judges_them_as_one(
+        tmp_path, capsys, monkeypatch):
+    """The end-of-run snapshot is read from the store a page at a time and recorded as
+    snapshot events with part 1, 2, ...; exactly_once joins them (a stored effect the history
+    never applied is still caught in the last part)."""
+    import harness.run
+
+    monkeypatch.setattr(harness.run, "SNAPSHOT_PAGE", 7)
+    scaffold(tmp_path / "orders")
+    code, out = _run(capsys, str(tmp_path / "orders" / "pipeline.yaml"), "--transactions", "40",
+                     "--seed", "5", "--out", str(tmp_path / "run"), "--window", "5")
+    assert code == 0, out
+    path = tmp_path / "run" / "history.jsonl"
+    snaps = [e for e in read_history(path) if e["kind"] == "snapshot"]
+    assert len(snaps) > 2 and [s.get("part", 0) for s in snaps] == list(range(len(snaps)))
+    assert all(s.get("more") for s in snaps[:-1]) and not snaps[-1].get("more")
+    stored = sum(len(s["effects"]) for s in snaps)
+    verdict = run_checkers(read_history(path), ["exactly_once"], {})["exactly_once"]
+    assert verdict.valid is True and verdict.counts["applied"] == stored
+    lines = path.read_text().splitlines()
+    last = max(i for i, line in enumerate(lines) if '"snapshot"' in line)
+    ghost = json.loads(lines[last])
+    ghost["effects"].append({"key": "never-applied", "agent": "x", "effect": "y"})
+    lines[last] = json.dumps(ghost)
+    path.write_text("\n".join(lines) + "\n")
+    verdict = run_checkers(read_history(path), ["exactly_once"], {})["exactly_once"]
+    assert verdict.valid is False and verdict.counts["unrecorded"] == 1

@@ -17,11 +17,15 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError, ServiceUnavailable
+
+#: the fields of each effect a run's end-of-run snapshot records
+SNAPSHOT_FIELDS = ("key", "agent", "effect", "correlation_id")
 
 __all__ = ["EffectStore", "LedgerRow", "MemoryStore", "SqliteStore", "open_store"]
 
@@ -55,6 +59,13 @@ class EffectStore(abc.ABC):
     @abc.abstractmethod
     async def ledger(self) -> dict[str, Any]:
         """{"debits": int, "credits": int, "balanced": bool, "rows": int}."""
+
+    async def effect_pages(self, size: int = 10_000) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every applied effect as {key, agent, effect, correlation_id}, in pages of ``size``
+        (a store on disk reads one page at a time; this default reads :meth:`effects`)."""
+        rows = [{k: e.get(k) for k in SNAPSHOT_FIELDS} for e in await self.effects()]
+        for i in range(0, len(rows), size):
+            yield rows[i:i + size]
 
     async def reset(self) -> None:  # noqa: B027
         """Remove every effect and ledger row (tests and fresh runs)."""
@@ -183,6 +194,19 @@ class SqliteStore(EffectStore):
                 "ORDER BY rowid")
             return [{"key": k, "agent": a, "effect": e, "correlation_id": c,
                      "data": json.loads(d) if d else None} for k, a, e, c, d in cur.fetchall()]
+
+    async def effect_pages(self, size: int = 10_000) -> AsyncIterator[list[dict[str, Any]]]:
+        after = 0
+        while True:
+            with self._lock:  # one page per lock (never held across a yield)
+                rows = self._db().execute(
+                    "SELECT rowid, key, agent, effect, correlation_id FROM harness_effects "
+                    "WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, size)).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield [{"key": k, "agent": a, "effect": e, "correlation_id": c}
+                   for _, k, a, e, c in rows]
 
     async def ledger(self) -> dict[str, Any]:
         with self._lock:

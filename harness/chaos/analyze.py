@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.checkers import CHECKERS, DEFAULT, overall, run_checkers
+from harness.checkers.stream import chunks
 from harness.checkers.user import user_check
 from harness.errors import HistoryError, InputError
-from harness.history import read_history
+from harness.history import open_history
 from harness.report.html import write_html
 from harness.report.json import write_results
 from harness.report.junit import write_junit
@@ -25,6 +26,13 @@ def _experiment_note(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {}
 
 
+def _first(history: Any, n: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for chunk in chunks(history, n):
+        return chunk
+    return out
+
+
 def check_history(path: str | Path, *, checkers: list[str] | None = None,
                   registry: str | None = None) -> dict[str, Any]:
     """Read a history and run the checkers its run used (or ``checkers``); never raises for a
@@ -36,8 +44,8 @@ def check_history(path: str | Path, *, checkers: list[str] | None = None,
     Raises:
         HistoryError: the file is missing, not UTF-8, or a line other than the last is not JSON.
     """
-    history = read_history(path)
-    note = _experiment_note(history.events)
+    history = open_history(path)  # streamed: a history of any size is never held whole
+    note = _experiment_note(_first(history, 50))
     opts: dict[str, dict[str, Any]] = {}
     raw_opts = note.get("checkers")
     if isinstance(raw_opts, dict):
@@ -56,7 +64,7 @@ def check_history(path: str | Path, *, checkers: list[str] | None = None,
             "experiment": note}
 
 
-def write_run_files(result: dict[str, Any], events: list[dict[str, Any]], out: Path,
+def write_run_files(result: dict[str, Any], events: Any, out: Path,
                     *, suite: str) -> dict[str, str]:
     """results.json, junit.xml and report.html for a run (history.jsonl is already there)."""
     files = {

@@ -45,7 +45,7 @@ from harness.checkers.base import Verdict
 from harness.checkers.exercised import report as exercised_report
 from harness.engine import Progress, feed, settle
 from harness.errors import InputError, PipelineError
-from harness.history import Recorder, read_history
+from harness.history import Recorder, open_history
 from harness.pipeline import PipelineSpec, load_object, load_pipeline
 from harness.redact import redact_url
 from harness.run import PipelineRun
@@ -156,9 +156,9 @@ def make_workload(exp: Experiment, spec: PipelineSpec, seed: int, run_tag: str) 
     else its ``workload.generator`` or the pipeline's workload (harness.workload)."""
     if exp.inputs is not None:
         return list(exp.inputs)
-    return pipeline_workload(spec, exp.count, seed, mix=exp.mix, run_tag=run_tag,
-                             generator=exp.generator, base=exp.path.parent,
-                             where=f"{exp.path}: workload.generator")
+    return list(pipeline_workload(spec, exp.count, seed, mix=exp.mix, run_tag=run_tag,
+                                  generator=exp.generator, base=exp.path.parent,
+                                  where=f"{exp.path}: workload.generator"))
 
 
 #: faults applied through the SDK's runtime hooks, which a black box does not have
@@ -237,7 +237,7 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
         driver = ProcessDriver(prun.host, network, prun)
         return Wired(prun, recorder, faulty, None, Nemesis(driver, recorder, p.planned),
                      store_dir)
-    recorder = Recorder(hist_path)
+    recorder = Recorder(hist_path, keep=False)  # on disk only: a soak holds no events
     faulty = FaultyTransport(open_transport(p.broker, prefix=prefix), recorder, p.planned,
                              p.seed, queue_of=queue_of)
     hooks = ChaosHooks(recorder, p.planned, p.seed)
@@ -312,7 +312,7 @@ async def heal(p: Prepared, w: Wired, network: Any = None) -> None:
     await asyncio.sleep(0.05)  # let duplicates still in flight land
 
 
-def judge(p: Prepared, events: list[dict[str, Any]], registry: Any) -> dict[str, Verdict]:
+def judge(p: Prepared, events: Any, registry: Any) -> dict[str, Verdict]:
     """Step 5: the experiment's checkers on the recorded history."""
     opts = {k: dict(v) for k, v in checker_options(p.exp, p.spec, p.broker).items()}
     opts.setdefault("wire", {})["registry"] = registry
@@ -395,8 +395,7 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     assert w is not None
     if progress:
         progress("checking", len(p.items), len(w.run.terminal), len(p.items))
-    events = (read_history(p.out / "history.jsonl").events if p.processes
-              else w.recorder.events)
+    events = open_history(p.out / "history.jsonl")  # streamed by each reading below
     verdicts = judge(p, events, w.run.registry)
     valid = overall(verdicts)
     expected = {"valid": exp.expect_valid, "caught_by": list(exp.caught_by)}

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.errors import HistoryError
+
 __all__ = ["UNKNOWN", "Check", "Examples", "Verdict", "as_events", "check_safe", "compose",
            "merge_valid", "overall"]
 
@@ -100,7 +102,16 @@ def check_safe(name: str, fn: Check, history: Any, opts: Mapping[str, Any]) -> V
     """Run a checker; an exception becomes an unknown verdict naming it."""
     try:
         verdict = fn(history, opts)
+    except HistoryError:
+        raise  # the history cannot be read: no checker can judge it
     except Exception as exc:  # a checker that raises yields unknown
+        return named(name, None, exc)
+    return named(name, verdict, None)
+
+
+def named(name: str, verdict: Any, exc: BaseException | None) -> Verdict:
+    """A checker's verdict named, or the unknown verdict of the exception it raised."""
+    if exc is not None:
         return Verdict(UNKNOWN, {}, {}, f"{type(exc).__name__}: {exc}", name)
     if not isinstance(verdict, Verdict):
         return Verdict(UNKNOWN, {}, {}, f"checker returned {type(verdict).__name__}", name)
@@ -109,10 +120,23 @@ def check_safe(name: str, fn: Check, history: Any, opts: Mapping[str, Any]) -> V
 
 def compose(checkers: Mapping[str, Check], history: Any,
             opts: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Verdict]:
-    """Run named checkers on one history; ``opts`` maps a checker name to its options."""
+    """Run named checkers on one history; ``opts`` maps a checker name to its options.
+
+    The built-in checkers (those with a ``judge``) share one streaming pass over the history
+    (harness.checkers.stream); the others (user invariants) get the history itself."""
+    from harness.checkers.stream import judge_all
+
     opts = opts or {}
-    return {name: check_safe(name, fn, history, opts.get(name) or {})
-            for name, fn in checkers.items()}
+    judges = {n: getattr(fn, "judge") for n, fn in checkers.items()  # noqa: B009
+              if getattr(fn, "judge", None)}
+    done = judge_all(judges, history, opts) if judges else {}
+    out: dict[str, Verdict] = {}
+    for name, fn in checkers.items():
+        if name in done:
+            out[name] = named(name, *done[name])
+        else:
+            out[name] = check_safe(name, fn, history, opts.get(name) or {})
+    return out
 
 
 def overall(verdicts: Mapping[str, Verdict]) -> Valid:

@@ -38,173 +38,150 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checkers.base import Examples, Verdict, as_events, limit_of
+from harness.checkers import stream
+from harness.checkers.base import Examples, Verdict, limit_of
+
+Event = dict[str, Any]
 
 __all__ = ["PROBLEMS", "check"]
 
-PROBLEMS = (
-    "cause_not_delivered",
-    "published_after_settle",
-    "id_reused",
-    "cycle",
-    "effect_without_delivery",
-    "effect_outside_delivery",
-    "effect_correlation_mismatch",
-    "effect_cause_mismatch",
-)
+PROBLEMS = ("cause_not_delivered", "published_after_settle", "id_reused", "cycle",
+            "effect_without_delivery", "effect_outside_delivery",
+            "effect_correlation_mismatch", "effect_cause_mismatch")
 _SETTLE = ("ack", "nack", "dead_letter")
 
 
-def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
-    events = as_events(history)
-    ex = Examples(limit_of(opts))
-    require_open = bool(opts.get("require_open", True))
-    delivered: dict[tuple[Any, Any], tuple[Any, Any]] = {}  # (agent, mid) -> (cid, cause)
-    open_: dict[tuple[Any, Any], int] = {}
-    node: dict[str, tuple[Any, Any, Any, Any]] = {}  # mid -> (cause, type, cid, producer)
-    n_pub = n_eff = n_del = 0
-    black: dict[Any, Any] = {}
-    tapped: set[Any] = set()
-    routed: set[tuple[Any, Any]] = set()  # (queue, message id) and (queue, correlation id)
-    pending: list[dict[str, Any]] = []
-    for e in events:
-        kind = e.get("kind")
-        if kind == "run_start" and isinstance(e.get("black_boxes"), dict):
-            black = dict(e["black_boxes"])
-            tapped = set(e.get("tapped") or ()) & set(black)
-        if kind == "publish" and e.get("queue") in black.values():
-            routed.add((e["queue"], e.get("message_id")))
-            routed.add((e["queue"], "cid:" + str(e.get("correlation_id"))))
-        if kind == "emit" and e.get("agent") in tapped and e.get("message_id"):
-            n_pub += 1  # a tapped black box's publish, at the moment it left the agent
-            _publish(
-                {**e, "producer": e["agent"]},
-                e["message_id"],
-                e["agent"],
-                delivered,
-                open_,
-                node,
-                ex,
-                require_open,
-            )
-            continue
-        if kind == "publish" and e.get("producer") in tapped:
-            continue  # judged at its emit
-        if (
-            kind in ("publish", "effect")
-            and (e.get("producer") if kind == "publish" else e.get("agent")) in black
-        ):
-            pending.append(e)  # judged once every publish to the queues is known
-            continue
-        if kind == "deliver":
-            mid = e.get("message_id")
-            if not mid:
+class Judge(stream.Judge):
+    """The causal graph is real, acyclic and consistent (module docstring)."""
+
+    def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
+        super().__init__(opts, facts)
+        self.ex = Examples(limit_of(opts))
+        self.require_open = bool(opts.get("require_open", True))
+        self.delivered: dict[tuple[Any, Any], tuple[Any, Any]] = {}  # (agent, mid) -> ids
+        self.open_: dict[tuple[Any, Any], int] = {}
+        self.node: dict[str, tuple[Any, Any, Any, Any]] = {}  # mid -> (cause, type, cid, who)
+        self.n_pub = self.n_eff = self.n_del = 0
+        self.black: dict[Any, Any] = {}
+        self.tapped: set[Any] = set()
+        self.routed: set[tuple[Any, Any]] = set()  # (queue, message id), (queue, correlation)
+        self.pending: list[dict[str, Any]] = []
+
+    def feed(self, events: list[Event]) -> None:
+        ex, require_open = self.ex, self.require_open
+        delivered, open_, node, black = self.delivered, self.open_, self.node, self.black
+        tapped = self.tapped
+        for e in events:
+            kind = e.get("kind")
+            if kind == "run_start" and isinstance(e.get("black_boxes"), dict):
+                black = self.black = dict(e["black_boxes"])
+                tapped = self.tapped = set(e.get("tapped") or ()) & set(black)
+            if kind == "publish":
+                if e.get("queue") in black.values():
+                    self.routed.add((e["queue"], e.get("message_id")))
+                    self.routed.add((e["queue"], "cid:" + str(e.get("correlation_id"))))
+                if e.get("producer") in tapped:
+                    continue  # judged at its emit
+                if e.get("producer") in black:
+                    self.pending.append(e)  # judged once every publish to the queues is known
+                    continue
+            elif kind == "emit":
+                if e.get("agent") in tapped and e.get("message_id"):
+                    self.n_pub += 1  # a tapped black box's publish, as it left the agent
+                    _publish({**e, "producer": e["agent"]}, e["message_id"], e["agent"],
+                             delivered, open_, node, ex, require_open)
                 continue
-            n_del += 1
-            key = (e.get("agent"), mid)
-            delivered.setdefault(key, (e.get("correlation_id"), e.get("causation_id")))
-            open_[key] = open_.get(key, 0) + 1
-        elif kind in _SETTLE:
-            key = (e.get("agent"), e.get("message_id"))
-            if open_.get(key):
-                open_[key] -= 1
-        elif kind == "publish":
-            producer = e.get("producer")
-            mid = e.get("message_id")
-            if producer in (None, "workload") or not mid:
+            elif kind == "effect" and e.get("agent") in black:
+                self.pending.append(e)
                 continue
-            n_pub += 1
-            _publish(e, mid, producer, delivered, open_, node, ex, require_open)
-        elif kind == "effect":
-            n_eff += 1
-            _effect(e, delivered, open_, ex, require_open)
-    for e in pending:  # black boxes: "delivered" = put on their queue (docstring)
-        if e["kind"] == "publish" and e.get("message_id"):
-            n_pub += 1
-            who = e["producer"]
-            key = (who, e.get("causation_id"))
-            if (black[who], e.get("causation_id")) in routed:
-                delivered.setdefault(key, (e.get("correlation_id"), None))
-                open_.setdefault(key, 1)
-            _publish(e, e["message_id"], who, delivered, open_, node, ex, require_open)
-        elif e["kind"] == "effect":
-            n_eff += 1
-            if (black[e["agent"]], "cid:" + str(e.get("correlation_id"))) not in routed:
-                ex.add(
-                    "effect_without_delivery",
-                    {
-                        "agent": e["agent"],
-                        "effect": e.get("effect"),
-                        "correlation_id": e.get("correlation_id"),
-                        "index": e.get("index"),
-                    },
-                )
-    _cycles(node, ex)
-    counts: dict[str, Any] = {"published": n_pub, "effects": n_eff, "deliveries": n_del}
-    if black:
-        counts["unobserved"] = len(pending)
-    counts.update({p: ex.n(p) for p in PROBLEMS})
-    return Verdict(not ex, counts, ex.items)
+            if kind == "deliver":
+                mid = e.get("message_id")
+                if not mid:
+                    continue
+                self.n_del += 1
+                key = (e.get("agent"), mid)
+                if key not in delivered:
+                    delivered[key] = (e.get("correlation_id"), e.get("causation_id"))
+                open_[key] = open_.get(key, 0) + 1
+            elif kind in _SETTLE:
+                key = (e.get("agent"), e.get("message_id"))
+                if open_.get(key):
+                    open_[key] -= 1
+            elif kind == "publish":
+                producer = e.get("producer")
+                mid = e.get("message_id")
+                if producer in (None, "workload") or not mid:
+                    continue
+                self.n_pub += 1
+                _publish(e, mid, producer, delivered, open_, node, ex, require_open)
+            elif kind == "effect":
+                self.n_eff += 1
+                _effect(e, delivered, open_, ex, require_open)
+
+    def verdict(self, info: stream.Info) -> Verdict:
+        ex, require_open, black = self.ex, self.require_open, self.black
+        delivered, open_, node = self.delivered, self.open_, self.node
+        for e in self.pending:  # black boxes: "delivered" = put on their queue (docstring)
+            if e["kind"] == "publish" and e.get("message_id"):
+                self.n_pub += 1
+                who = e["producer"]
+                key = (who, e.get("causation_id"))
+                if (black[who], e.get("causation_id")) in self.routed:
+                    delivered.setdefault(key, (e.get("correlation_id"), None))
+                    open_.setdefault(key, 1)
+                _publish(e, e["message_id"], who, delivered, open_, node, ex, require_open)
+            elif e["kind"] == "effect":
+                self.n_eff += 1
+                if (black[e["agent"]], "cid:" + str(e.get("correlation_id"))) not in self.routed:
+                    ex.add("effect_without_delivery", {
+                        "agent": e["agent"], "effect": e.get("effect"),
+                        "correlation_id": e.get("correlation_id"), "index": e.get("index")})
+        _cycles(node, ex)
+        counts: dict[str, Any] = {"published": self.n_pub, "effects": self.n_eff,
+                                  "deliveries": self.n_del}
+        if black:
+            counts["unobserved"] = len(self.pending)
+        counts.update({p: ex.n(p) for p in PROBLEMS})
+        return Verdict(not ex, counts, ex.items)
 
 
-def _publish(
-    e: dict[str, Any],
-    mid: str,
-    producer: Any,
-    delivered: dict[tuple[Any, Any], tuple[Any, Any]],
-    open_: dict[tuple[Any, Any], int],
-    node: dict[str, tuple[Any, Any, Any, Any]],
-    ex: Examples,
-    require_open: bool,
-) -> None:
+check = stream.judged(Judge)
+
+
+def _publish(e: dict[str, Any], mid: str, producer: Any,
+             delivered: dict[tuple[Any, Any], tuple[Any, Any]],
+             open_: dict[tuple[Any, Any], int],
+             node: dict[str, tuple[Any, Any, Any, Any]], ex: Examples,
+             require_open: bool) -> None:
     cause, cid = e.get("causation_id"), e.get("correlation_id")
-    where = {
-        "message_id": mid,
-        "type": e.get("type"),
-        "producer": producer,
-        "correlation_id": cid,
-        "causation_id": cause,
-        "index": e.get("index"),
-    }
+
+    def where() -> dict[str, Any]:
+        return {"message_id": mid, "type": e.get("type"), "producer": producer,
+                "correlation_id": cid, "causation_id": cause, "index": e.get("index")}
+
     me = (cause, e.get("type"), cid, producer)
     before = node.get(mid)
     if before is None:
         node[mid] = me
     elif before != me:
-        ex.add(
-            "id_reused",
-            {
-                **where,
-                "first": dict(
-                    zip(("causation_id", "type", "correlation_id", "producer"), before, strict=True)
-                ),
-            },
-        )
+        ex.add("id_reused", {**where(), "first": dict(zip(("causation_id", "type",
+                                                           "correlation_id", "producer"),
+                                                          before, strict=True))})
         return
     if not cause:
         return  # no cause at all: trace's missing_causation
     key = (producer, cause)
     if key not in delivered:
-        ex.add("cause_not_delivered", where)
+        ex.add("cause_not_delivered", where())
     elif require_open and not open_.get(key):
-        ex.add("published_after_settle", where)
+        ex.add("published_after_settle", where())
 
 
-def _effect(
-    e: dict[str, Any],
-    delivered: dict[tuple[Any, Any], tuple[Any, Any]],
-    open_: dict[tuple[Any, Any], int],
-    ex: Examples,
-    require_open: bool,
-) -> None:
+def _effect(e: dict[str, Any], delivered: dict[tuple[Any, Any], tuple[Any, Any]],
+            open_: dict[tuple[Any, Any], int], ex: Examples, require_open: bool) -> None:
     agent, mid = e.get("agent"), e.get("message_id")
-    where = {
-        "agent": agent,
-        "effect": e.get("effect"),
-        "message_id": mid,
-        "correlation_id": e.get("correlation_id"),
-        "index": e.get("index"),
-    }
+    where = {"agent": agent, "effect": e.get("effect"), "message_id": mid,
+             "correlation_id": e.get("correlation_id"), "index": e.get("index")}
     key = (agent, mid)
     seen = delivered.get(key)
     if seen is None:
@@ -215,10 +192,8 @@ def _effect(
     if e.get("correlation_id") != seen[0]:
         ex.add("effect_correlation_mismatch", {**where, "delivered_correlation_id": seen[0]})
     if "causation_id" in e and e.get("causation_id") != seen[1]:
-        ex.add(
-            "effect_cause_mismatch",
-            {**where, "causation_id": e.get("causation_id"), "delivered_causation_id": seen[1]},
-        )
+        ex.add("effect_cause_mismatch", {**where, "causation_id": e.get("causation_id"),
+                                         "delivered_causation_id": seen[1]})
 
 
 def _cycles(node: dict[str, tuple[Any, Any, Any, Any]], ex: Examples) -> None:
@@ -235,14 +210,8 @@ def _cycles(node: dict[str, tuple[Any, Any, Any, Any]], ex: Examples) -> None:
             path.append(mid)
             mid = node[mid][0]
         if mid in node and state.get(mid) == 1:  # came back onto this walk: a cycle
-            ring = path[path.index(mid) :]
-            ex.add(
-                "cycle",
-                {
-                    "messages": ring[:6],
-                    "length": len(ring),
-                    "types": [node[m][1] for m in ring[:6]],
-                },
-            )
+            ring = path[path.index(mid):]
+            ex.add("cycle", {"messages": ring[:6], "length": len(ring),
+                             "types": [node[m][1] for m in ring[:6]]})
         for m in path:
             state[m] = 2

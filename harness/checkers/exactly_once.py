@@ -31,11 +31,14 @@ duplicate_business_key, no_business_key, unbalanced, unrecorded, crash_unrecorde
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
-from harness.checkers.facts import crash_gaps
+from harness.checkers import stream
+from harness.checkers.base import UNKNOWN, Examples, Verdict, limit_of
+
+Event = dict[str, Any]
 
 __all__ = ["PROBLEMS", "check"]
 
@@ -43,109 +46,154 @@ PROBLEMS = ("duplicate_key", "duplicate_effect", "duplicate_lineage", "duplicate
             "no_business_key", "unbalanced", "unrecorded")
 
 
-def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
-    events = as_events(history)
-    ex = Examples(limit_of(opts))
-    by_key: dict[str, int] = {}
-    logical: dict[tuple[Any, Any, Any], set[str]] = {}
-    lineage: dict[tuple[Any, Any, Any], set[str]] = {}
-    unique = _unique_fields(opts.get("unique") or {})
-    business: dict[tuple[Any, ...], set[str]] = {}
-    snapshot: dict[str, Any] | None = None
-    skipped = 0
-    for e in events:
-        kind = e.get("kind")
-        if kind == "effect":
-            if not e.get("applied"):
-                skipped += 1
-                continue
-            key = str(e.get("key"))
-            by_key[key] = by_key.get(key, 0) + 1
-            _index(e, key, logical, lineage, unique, business, ex)
-        elif kind == "snapshot":
-            snapshot = e
-    counts: dict[str, Any] = {"applied": sum(by_key.values()), "skipped_duplicates": skipped,
-                              "duplicate_key": 0, "duplicate_effect": 0,
-                              "duplicate_lineage": 0, "duplicate_business_key": 0,
-                              "no_business_key": 0, "unbalanced": 0,
-                              "unrecorded": 0, "crash_unrecorded": 0, "undecided": 0}
-    error = None
-    if snapshot is None:
-        error = "no snapshot event: the ledger cannot be checked"
-    else:
-        ledger = snapshot.get("ledger") or {}
-        counts["ledger_debits"] = ledger.get("debits")
-        counts["ledger_credits"] = ledger.get("credits")
-        if ledger and (ledger.get("debits") != ledger.get("credits")
-                       or ledger.get("balanced") is False):
-            counts["unbalanced"] = 1
-            ex.add("unbalanced", {"debits": ledger.get("debits"),
-                                  "credits": ledger.get("credits")})
-        gaps = crash_gaps(events)
-        for eff in snapshot.get("effects") or []:
+def _add(index: dict[Any, Any], group: Any, key: str) -> None:
+    """Add ``key`` to ``group``'s keys: one key is kept as itself, more as a set."""
+    got = index.get(group)
+    if got is None:
+        index[group] = key
+    elif type(got) is set:
+        got.add(key)
+    elif got != key:
+        index[group] = {got, key}
+
+
+class Judge(stream.Judge):
+    """No effect happened twice and the ledger balances (module docstring)."""
+
+    def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
+        super().__init__(opts, facts)
+        self.ex = Examples(limit_of(opts))
+        self.by_key: dict[str, int] = {}
+        self.logical: dict[tuple[Any, Any, Any], Any] = {}
+        self.lineage: dict[tuple[Any, Any, Any], Any] = {}
+        self.unique = _unique_fields(opts.get("unique") or {})
+        self.business: dict[tuple[Any, ...], Any] = {}
+        self.snapshot: dict[str, Any] | None = None
+        self.stored: list[dict[str, Any]] = []  # stored effects not (yet) seen applied
+        self.skipped = 0
+        self.names: dict[Any, Any] = {}  # one copy of each agent and effect name
+
+    def feed(self, events: list[Event]) -> None:
+        by_key = self.by_key
+        for e in events:
+            kind = e.get("kind")
+            if kind == "effect":
+                if not e.get("applied"):
+                    self.skipped += 1
+                    continue
+                key = str(e.get("key"))
+                by_key[key] = by_key.get(key, 0) + 1
+                self._index(e, key)
+            elif kind == "snapshot":
+                self._snapshot(e)
+
+    def _index(self, e: Mapping[str, Any], key: str) -> None:
+        """File one applied effect (or a crash gap's intent) under its logical, lineage and
+        business keys (names and correlation ids shared, one key kept as itself)."""
+        names = self.names
+        name = e.get("effect")
+        agent = e.get("agent")
+        name = names.setdefault(name, name)
+        agent = names.setdefault(agent, agent)
+        cid = e.get("correlation_id")
+        _add(self.logical, (sys.intern(cid) if type(cid) is str else cid, agent, name), key)
+        if e.get("idempotency_key") and not str(name).startswith("outcome:"):
+            _add(self.lineage, (agent, name, e["idempotency_key"]), key)
+        if name in self.unique:
+            _business(e, key, self.unique[name], self.business, self.ex)
+
+    def _snapshot(self, e: Event) -> None:
+        """The last snapshot wins; a ``part`` continues it. Only the stored effects whose key
+        was not applied by then are kept (to judge at the end: usually none)."""
+        if e.get("part"):
+            if self.snapshot is None:
+                return
+        else:
+            self.snapshot = e
+            self.stored = []
+        by_key = self.by_key
+        for eff in e.get("effects") or []:
             stored = eff.get("key") if isinstance(eff, dict) else None
-            if stored is None or stored in by_key:
-                continue
-            where = {"key": stored, "agent": eff.get("agent"), "effect": eff.get("effect"),
-                     "correlation_id": eff.get("correlation_id")}
-            if stored in gaps.effects_died:  # committed, then the process died: applied once
-                counts["crash_unrecorded"] += 1
-                e = gaps.effects_died[stored]
-                by_key[stored] = 1
-                _index(e, stored, logical, lineage, unique, business, ex)
-            elif stored in gaps.effects_open:
-                counts["undecided"] += 1
-                ex.add("undecided", {**where, "process": gaps.effects_open[stored].get("process")})
-            else:
-                counts["unrecorded"] += 1
-                ex.add("unrecorded", where)
-    counts["no_business_key"] = ex.n("no_business_key")
-    for key, n in by_key.items():
-        if n > 1:
-            counts["duplicate_key"] += 1
-            ex.add("duplicate_key", {"key": key, "applied": n})
-    for (cid, agent, effect), keys in logical.items():
-        if len(keys) > 1:
-            counts["duplicate_effect"] += 1
-            ex.add("duplicate_effect", {"correlation_id": cid, "agent": agent, "effect": effect,
-                                        "keys": sorted(keys)[:4], "times": len(keys)})
-    for (agent, effect, idem), keys in lineage.items():
-        if len(keys) > 1:
-            counts["duplicate_lineage"] += 1
-            ex.add("duplicate_lineage", {"agent": agent, "effect": effect,
-                                         "idempotency_key": idem, "keys": sorted(keys)[:4],
-                                         "times": len(keys)})
-    for (effect, *value), keys in business.items():
-        if len(keys) > 1:
-            counts["duplicate_business_key"] += 1
-            ex.add("duplicate_business_key", {"effect": effect, "key": dict(value),
-                                              "keys": sorted(keys)[:4], "times": len(keys)})
-    counts["applied"] = sum(by_key.values())
-    bad = any(counts[p] for p in PROBLEMS)
-    if bad:
-        valid: Any = False
-    elif snapshot is None and opts.get("require_snapshot", True):
-        valid = UNKNOWN
-    elif counts["undecided"]:
-        valid = UNKNOWN
-        error = (f"{counts['undecided']} effect(s) in the store were never recorded as applied "
-                 "and their process is not known to have died (cannot decide)")
-    else:
-        valid = True
-    return Verdict(valid, counts, ex.items, error)
+            if stored is not None and stored not in by_key:
+                self.stored.append(eff)
+
+    def verdict(self, info: stream.Info) -> Verdict:
+        ex, by_key, snapshot = self.ex, self.by_key, self.snapshot
+        counts: dict[str, Any] = {"applied": sum(by_key.values()),
+                                  "skipped_duplicates": self.skipped,
+                                  "duplicate_key": 0, "duplicate_effect": 0,
+                                  "duplicate_lineage": 0, "duplicate_business_key": 0,
+                                  "no_business_key": 0, "unbalanced": 0,
+                                  "unrecorded": 0, "crash_unrecorded": 0, "undecided": 0}
+        error = None
+        if snapshot is None:
+            error = "no snapshot event: the ledger cannot be checked"
+        else:
+            ledger = snapshot.get("ledger") or {}
+            counts["ledger_debits"] = ledger.get("debits")
+            counts["ledger_credits"] = ledger.get("credits")
+            if ledger and (ledger.get("debits") != ledger.get("credits")
+                           or ledger.get("balanced") is False):
+                counts["unbalanced"] = 1
+                ex.add("unbalanced", {"debits": ledger.get("debits"),
+                                      "credits": ledger.get("credits")})
+            gaps = info.tracker.gaps()
+            for eff in self.stored:
+                stored = eff["key"]
+                if stored in by_key:
+                    continue
+                where = {"key": stored, "agent": eff.get("agent"), "effect": eff.get("effect"),
+                         "correlation_id": eff.get("correlation_id")}
+                if stored in gaps.effects_died:  # committed, then the process died: once
+                    counts["crash_unrecorded"] += 1
+                    by_key[stored] = 1
+                    self._index(gaps.effects_died[stored], stored)
+                elif stored in gaps.effects_open:
+                    counts["undecided"] += 1
+                    ex.add("undecided", {**where,
+                                         "process": gaps.effects_open[stored].get("process")})
+                else:
+                    counts["unrecorded"] += 1
+                    ex.add("unrecorded", where)
+        counts["no_business_key"] = ex.n("no_business_key")
+        for key, n in by_key.items():
+            if n > 1:
+                counts["duplicate_key"] += 1
+                ex.add("duplicate_key", {"key": key, "applied": n})
+        for (cid, agent, effect), keys in self.logical.items():
+            if type(keys) is set:
+                counts["duplicate_effect"] += 1
+                ex.add("duplicate_effect", {"correlation_id": cid, "agent": agent,
+                                            "effect": effect, "keys": sorted(keys)[:4],
+                                            "times": len(keys)})
+        for (agent, effect, idem), keys in self.lineage.items():
+            if type(keys) is set:
+                counts["duplicate_lineage"] += 1
+                ex.add("duplicate_lineage", {"agent": agent, "effect": effect,
+                                             "idempotency_key": idem, "keys": sorted(keys)[:4],
+                                             "times": len(keys)})
+        for (effect, *value), keys in self.business.items():
+            if type(keys) is set:
+                counts["duplicate_business_key"] += 1
+                ex.add("duplicate_business_key", {"effect": effect, "key": dict(value),
+                                                  "keys": sorted(keys)[:4],
+                                                  "times": len(keys)})
+        counts["applied"] = sum(by_key.values())
+        bad = any(counts[p] for p in PROBLEMS)
+        if bad:
+            valid: Any = False
+        elif snapshot is None and self.opts.get("require_snapshot", True):
+            valid = UNKNOWN
+        elif counts["undecided"]:
+            valid = UNKNOWN
+            error = (f"{counts['undecided']} effect(s) in the store were never recorded as "
+                     "applied and their process is not known to have died (cannot decide)")
+        else:
+            valid = True
+        return Verdict(valid, counts, ex.items, error)
 
 
-def _index(e: Mapping[str, Any], key: str, logical: dict[tuple[Any, Any, Any], set[str]],
-           lineage: dict[tuple[Any, Any, Any], set[str]], unique: dict[str, tuple[str, ...]],
-           business: dict[tuple[Any, ...], set[str]], ex: Examples) -> None:
-    """File one applied effect (or a crash gap's intent) under its logical, lineage and
-    business keys."""
-    name = e.get("effect")
-    logical.setdefault((e.get("correlation_id"), e.get("agent"), name), set()).add(key)
-    if e.get("idempotency_key") and not str(name).startswith("outcome:"):
-        lineage.setdefault((e.get("agent"), name, e["idempotency_key"]), set()).add(key)
-    if name in unique:
-        _business(e, key, unique[name], business, ex)
+check = stream.judged(Judge)
 
 
 def _unique_fields(spec: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -162,7 +210,7 @@ def _unique_fields(spec: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
 
 
 def _business(e: Mapping[str, Any], key: str, fields: tuple[str, ...],
-              business: dict[tuple[Any, ...], set[str]], ex: Examples) -> None:
+              business: dict[tuple[Any, ...], Any], ex: Examples) -> None:
     data = e.get("data")
     values = [(f, data.get(f)) if isinstance(data, Mapping) else (f, None) for f in fields]
     if any(v is None for _, v in values):
@@ -171,7 +219,7 @@ def _business(e: Mapping[str, Any], key: str, fields: tuple[str, ...],
                                    "correlation_id": e.get("correlation_id")})
         return
     group = (e.get("effect"), *((f, _hashable(v)) for f, v in values))
-    business.setdefault(group, set()).add(key)
+    _add(business, group, key)
 
 
 def _hashable(value: Any) -> Any:

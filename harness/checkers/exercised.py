@@ -20,54 +20,78 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
+from harness.checkers import stream
+from harness.checkers.base import UNKNOWN, Examples, Verdict, limit_of
+
+Event = dict[str, Any]
 
 __all__ = ["check", "report"]
 
 
+class Report(stream.Judge):
+    """What a run exercised, per hop, read in one pass (see :func:`report`)."""
+
+    def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
+        super().__init__(opts, facts)
+        self.plan: list[Mapping[str, Any]] = []
+        self.band_counts: dict[str, Any] = {}
+        self.queue_agent: dict[str, str] = {}
+        self.types: dict[str, dict[str, int]] = {}
+        self.faults: dict[str, dict[str, int]] = {}
+        self.fired: dict[str, int] = {}
+
+    def feed(self, events: list[Event]) -> None:
+        types, fired, faults = self.types, self.fired, self.faults
+        for e in events:
+            kind = e.get("kind")
+            if kind == "deliver":
+                agent = str(e.get("agent"))
+                if e.get("queue"):
+                    self.queue_agent.setdefault(str(e["queue"]), agent)
+                if e.get("type"):
+                    label = f"{e['type']}@{e.get('schema_version')}"
+                    hop = types.setdefault(agent, {})
+                    hop[label] = hop.get(label, 0) + 1
+            elif kind == "fault_start":
+                fid = str(e.get("fault_id") or e.get("fault"))
+                fired[fid] = fired.get(fid, 0) + 1
+                target = str(e.get("agent") or e.get("target") or "*")
+                hop = faults.setdefault(target, {})
+                hop[str(e.get("fault"))] = hop.get(str(e.get("fault")), 0) + 1
+            elif kind == "note" and e.get("note") == "experiment":
+                self.plan = [p for p in e.get("plan") or [] if isinstance(p, Mapping)]
+                self.band_counts = e.get("bands") or {}
+
+    def verdict(self, info: stream.Info) -> dict[str, Any]:
+        by_agent: dict[str, dict[str, int]] = {}
+        for target, counts in self.faults.items():  # message faults name the queue: its agent
+            agent = self.queue_agent.get(target, target)
+            merged = by_agent.setdefault(agent, {})
+            for fault, n in counts.items():
+                merged[fault] = merged.get(fault, 0) + n
+        planned = [{"id": p.get("id"), "fault": p.get("fault"), "target": p.get("target"),
+                    "fired": self.fired.get(str(p.get("id")), 0)} for p in self.plan]
+        return {"types": self.types, "faults": by_agent, "plan": planned,
+                "vacuous": [p for p in planned if not p["fired"]], "bands": self.band_counts}
+
+
+_report = stream.judged(Report)
+
+
 def report(history: Any) -> dict[str, Any]:
     """What a run exercised, per hop (pure, one pass)."""
-    events = as_events(history)
-    plan: list[Mapping[str, Any]] = []
-    band_counts: dict[str, Any] = {}
-    queue_agent: dict[str, str] = {}
-    types: dict[str, dict[str, int]] = {}
-    faults: dict[str, dict[str, int]] = {}
-    fired: dict[str, int] = {}
-    for e in events:
-        kind = e.get("kind")
-        if kind == "deliver":
-            agent = str(e.get("agent"))
-            if e.get("queue"):
-                queue_agent.setdefault(str(e["queue"]), agent)
-            if e.get("type"):
-                label = f"{e['type']}@{e.get('schema_version')}"
-                hop = types.setdefault(agent, {})
-                hop[label] = hop.get(label, 0) + 1
-        elif kind == "fault_start":
-            fid = str(e.get("fault_id") or e.get("fault"))
-            fired[fid] = fired.get(fid, 0) + 1
-            target = str(e.get("agent") or e.get("target") or "*")
-            hop = faults.setdefault(target, {})
-            hop[str(e.get("fault"))] = hop.get(str(e.get("fault")), 0) + 1
-        elif kind == "note" and e.get("note") == "experiment":
-            plan = [p for p in e.get("plan") or [] if isinstance(p, Mapping)]
-            band_counts = e.get("bands") or {}
-    by_agent: dict[str, dict[str, int]] = {}
-    for target, counts in faults.items():  # message faults name the queue: name its agent
-        agent = queue_agent.get(target, target)
-        merged = by_agent.setdefault(agent, {})
-        for fault, n in counts.items():
-            merged[fault] = merged.get(fault, 0) + n
-    planned = [{"id": p.get("id"), "fault": p.get("fault"), "target": p.get("target"),
-                "fired": fired.get(str(p.get("id")), 0)} for p in plan]
-    return {"types": types, "faults": by_agent, "plan": planned,
-            "vacuous": [p for p in planned if not p["fired"]], "bands": band_counts}
+    return _report(history, {})  # type: ignore[no-any-return]
 
 
-def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
+class Judge(Report):
+    """Planned faults fired, bands covered (module docstring)."""
+
+    def verdict(self, info: stream.Info) -> Verdict:  # type: ignore[override]
+        return _judge_report(super().verdict(info), self.opts)
+
+
+def _judge_report(rep: dict[str, Any], opts: Mapping[str, Any]) -> Verdict:
     ex = Examples(limit_of(opts))
-    rep = report(history)
     allowed = {str(a) for a in opts.get("allow_unfired") or ()}
     vacuous = [p for p in rep["vacuous"]
                if str(p["id"]) not in allowed and str(p["fault"]) not in allowed]
@@ -87,3 +111,6 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
         error = "vacuous: planned faults never fired: " + ", ".join(
             str(p["id"]) for p in vacuous[:5])
     return Verdict(UNKNOWN if vacuous else True, counts, ex.items, error)
+
+
+check = stream.judged(Judge)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
-__all__ = ["FATE_FAULTS", "TERMINAL_OUTCOMES", "CrashGaps", "complete", "crash_gaps",
-           "fault_targets", "percentile", "recovered_outcomes", "snapshot_of"]
+__all__ = ["FATE_FAULTS", "TERMINAL_OUTCOMES", "CrashGaps", "GapTracker", "complete",
+           "fault_targets", "percentile", "recovered_outcomes"]
 
 #: message faults that legitimately change a correlation's fate (its message is replaced or lost)
 FATE_FAULTS = frozenset({"poison", "drift", "drop"})
@@ -56,19 +57,39 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[rank]
 
 
+#: one frozenset per distinct set of fates, shared by every correlation that has it
+_FATE_SETS: dict[frozenset[str], frozenset[str]] = {}
+Fates = dict[Any, frozenset[str]]
+
+
+def add_fate(fates: Fates, cid: Any, fate: str) -> None:
+    """Add ``fate`` to ``cid``'s fates (shared frozensets: a correlation costs a dict entry)."""
+    got = fates.get(cid)
+    if got is not None and fate in got:
+        return
+    new = frozenset((fate,)) if got is None else got | {fate}
+    fates[sys.intern(cid) if type(cid) is str else cid] = _FATE_SETS.setdefault(new, new)
+
+
+def add_outcome(fates: Fates, e: dict[str, Any]) -> None:
+    """Add an ``outcome`` event's fate to its correlation's fates (none without an id)."""
+    cid = e.get("correlation_id")
+    if cid:
+        add_fate(fates, cid, str(e.get("outcome")))
+
+
 def dead_letter_injected(e: dict[str, Any], mids: set[str], bodies: set[str]) -> bool:
     """Whether a dead letter is of a message a fault made (a poisoned or drifted copy)."""
     return (bool(e.get("message_id")) and e.get("message_id") in mids) or (
         bool(e.get("body")) and e.get("body") in bodies)
 
 
-def settle_fates(fates: dict[str, set[str]], injected: dict[str, set[str]]) -> None:
+def settle_fates(fates: Fates, injected: dict[str, set[str]]) -> None:
     """A dead letter of a fault-made copy is the correlation's fate only when nothing else is:
     if the real message still completed (a retry or duplicate got through), that wins."""
     for cid in injected:
-        own = fates.setdefault(cid, set())
-        if not own:
-            own.add("dead_lettered")
+        if not fates.get(cid):
+            add_fate(fates, cid, "dead_lettered")
 
 
 class CrashGaps:
@@ -94,39 +115,60 @@ class CrashGaps:
         self.publishes_open: dict[str, dict[str, Any]] = {}
 
 
-def crash_gaps(events: list[dict[str, Any]]) -> CrashGaps:
-    """The run's :class:`CrashGaps` (one pass over the events)."""
-    dead: set[str] = set()
-    pending: dict[tuple[Any, Any], dict[str, Any]] = {}  # (process, index) -> intent
-    for e in events:
-        kind = e.get("kind")
+class GapTracker:
+    """Reads crash gaps as a history streams by (harness.checkers.stream runs one per pass):
+    ``intent`` lines not followed by their ``effect``/``publish`` line in their process, the
+    processes the supervisor saw end, and, from the last snapshot (with its parts), what the
+    store holds under the keys of outcome intents still open then (a snapshot is taken after
+    every process ended, so no intent comes after it)."""
+
+    def __init__(self) -> None:
+        self.dead: set[str] = set()
+        self.pending: dict[tuple[Any, Any], dict[str, Any]] = {}  # (process, index) -> intent
+        self.stored: dict[str, str] | None = None  # outcome intent key -> stored effect name
+
+    def take(self, e: dict[str, Any], kind: Any) -> None:
         if kind == "intent":
-            pending[(e.get("process"), e.get("index"))] = e
-        elif kind in ("effect", "publish") and "intent" in e:  # names its intent's index
-            pending.pop((e.get("process"), e["intent"]), None)
-        elif (kind in ("agent_crash", "agent_stop") and e.get("supervisor")
-              and e.get("pid") is not None):
-            dead.add(f"{e.get('agent')}:{e.get('pid')}")
-    gaps = CrashGaps()
-    for (process, _), e in pending.items():
-        died = process in dead
-        if e.get("of") == "effect" and e.get("key") is not None:
-            (gaps.effects_died if died else gaps.effects_open)[str(e["key"])] = e
-        elif e.get("of") == "publish" and e.get("message_id") is not None:
-            (gaps.publishes_died if died else gaps.publishes_open)[str(e["message_id"])] = e
-    return gaps
+            self.pending[(e.get("process"), e.get("index"))] = e
+        elif kind in ("effect", "publish"):
+            if "intent" in e:  # names its intent's index
+                self.pending.pop((e.get("process"), e["intent"]), None)
+        elif kind in ("agent_crash", "agent_stop"):
+            if e.get("supervisor") and e.get("pid") is not None:
+                self.dead.add(f"{e.get('agent')}:{e.get('pid')}")
+        elif kind == "snapshot":
+            if not e.get("part"):
+                self.stored = {}
+            elif self.stored is None:
+                return
+            keys = {str(i.get("key")) for i in self.pending.values() if i.get("outcome")}
+            for x in e.get("effects") or []:
+                if isinstance(x, dict) and str(x.get("key")) in keys:
+                    self.stored[str(x.get("key"))] = str(x.get("effect"))
+
+    def gaps(self) -> CrashGaps:
+        gaps = CrashGaps()
+        for (process, _), e in self.pending.items():
+            died = process in self.dead
+            if e.get("of") == "effect" and e.get("key") is not None:
+                (gaps.effects_died if died else gaps.effects_open)[str(e["key"])] = e
+            elif e.get("of") == "publish" and e.get("message_id") is not None:
+                (gaps.publishes_died if died else gaps.publishes_open)[str(e["message_id"])] = e
+        return gaps
 
 
-def snapshot_of(events: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The last ``snapshot`` event (the store read back at the end of the run), if any."""
-    for e in reversed(events):
-        if e.get("kind") == "snapshot":
-            return e
-    return None
+class Fated:
+    """``cid in Fated(fates)``: the correlation has at least one fate (no copy of the ids)."""
+
+    def __init__(self, fates: Fates) -> None:
+        self.fates = fates
+
+    def __contains__(self, cid: Any) -> bool:
+        return bool(self.fates.get(cid))
 
 
-def recovered_outcomes(events: list[dict[str, Any]], gaps: CrashGaps,
-                       fated: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+def recovered_outcomes(tracker: GapTracker, fated: Any
+                       ) -> tuple[dict[str, str], dict[str, str]]:
     """Terminal outcomes an agent committed but never recorded because its process died.
 
     For each correlation not in ``fated`` with an outcome intent cut by a death: its fate is the
@@ -136,11 +178,8 @@ def recovered_outcomes(events: list[dict[str, Any]], gaps: CrashGaps,
     Returns:
         (correlation id -> recovered fate, correlation id -> why it is undecided).
     """
-    snap = snapshot_of(events)
-    stored = {}
-    if snap is not None:
-        stored = {str(x.get("key")): str(x.get("effect")) for x in snap.get("effects") or []
-                  if isinstance(x, dict)}
+    gaps = tracker.gaps()
+    stored = tracker.stored
     recovered: dict[str, str] = {}
     undecided: dict[str, str] = {}
     for key, e in (*gaps.effects_died.items(), *gaps.effects_open.items()):
@@ -148,7 +187,7 @@ def recovered_outcomes(events: list[dict[str, Any]], gaps: CrashGaps,
         if not e.get("outcome") or not cid or cid in fated:
             continue
         died = key in gaps.effects_died
-        if snap is None:
+        if stored is None:
             undecided[cid] = ("its outcome's process stopped between committing and recording "
                               "it and there is no store snapshot to read it back from")
         elif key in stored and died:

@@ -13,7 +13,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
+from harness.checkers import stream
+from harness.checkers.base import UNKNOWN, Examples, Verdict, limit_of
+
+Event = dict[str, Any]
 
 __all__ = ["check"]
 
@@ -32,40 +35,68 @@ REQUIRED: dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
 }
 
 
-def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
+class Judge(stream.Judge):
     """Whole, ordered, well-typed history -> True; anything doubtful -> unknown."""
-    events = as_events(history)
-    ex = Examples(limit_of(opts))
-    if getattr(history, "truncated", False):
-        ex.add("truncated", {"detail": "last line cut short (dropped)"})
-    if not events:
-        ex.add("unfinished", {"detail": "empty history"})
-    elif events[0].get("kind") != "run_start":
-        ex.add("unfinished", {"detail": "does not start with run_start"})
-    if events and not any(e.get("kind") == "run_end" for e in events[-50:]):
-        ex.add("unfinished", {"detail": "no run_end: the run did not finish"})
-    last_index: dict[Any, int] = {}
-    last_time = float("-inf")
-    for n, e in enumerate(events):
-        idx = e.get("index")
-        t = e.get("time")
-        if (not isinstance(idx, int) or isinstance(idx, bool) or not isinstance(t, (int, float))
-                or isinstance(t, bool) or not math.isfinite(t)):
-            ex.add("bad_field", {"line": n + 1, "detail": "index/time missing or not a number"})
-            continue
-        proc = e.get("process")
-        prev = last_index.get(proc)
-        if prev is not None and idx != prev + 1:
-            ex.add("index_gap", {"line": n + 1, "after": prev, "index": idx})
-        last_index[proc] = idx
-        if proc is None:
-            if t < last_time - 1e-6:
-                ex.add("time_backwards", {"line": n + 1, "index": idx})
-            last_time = max(last_time, t)
-        for name, typ in REQUIRED.get(e.get("kind", ""), ()):
-            if not isinstance(e.get(name), typ):
-                ex.add("bad_field", {"line": n + 1, "index": idx, "kind": e.get("kind"),
-                                     "field": name, "value": repr(e.get(name))[:80]})
-    counts: dict[str, Any] = {"events": len(events), **ex.counts}
-    return Verdict(UNKNOWN if ex else True, counts, ex.items,
-                   "history is incomplete or malformed" if ex else None)
+
+    def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
+        super().__init__(opts, facts)
+        self.ex = Examples(limit_of(opts))
+        self.last_index: dict[Any, int] = {}
+        self.last_time = float("-inf")
+        self.n = 0
+
+    def feed(self, events: list[Event]) -> None:
+        ex, last_index, required = self.ex, self.last_index, REQUIRED
+        last_time = self.last_time
+        for n, e in enumerate(events, start=self.n):
+            idx = e.get("index")
+            t = e.get("time")
+            if (type(idx) is not int or type(t) is not float) and (
+                    not isinstance(idx, int) or isinstance(idx, bool)
+                    or not isinstance(t, (int, float)) or isinstance(t, bool)):
+                ex.add("bad_field", {"line": n + 1,
+                                     "detail": "index/time missing or not a number"})
+                continue
+            if not math.isfinite(t):
+                ex.add("bad_field", {"line": n + 1,
+                                     "detail": "index/time missing or not a number"})
+                continue
+            proc = e.get("process")
+            prev = last_index.get(proc)
+            if prev is not None and idx != prev + 1:
+                ex.add("index_gap", {"line": n + 1, "after": prev, "index": idx})
+            last_index[proc] = idx
+            if proc is None:
+                if t < last_time - 1e-6:
+                    ex.add("time_backwards", {"line": n + 1, "index": idx})
+                if t > last_time:
+                    last_time = t
+            kind = e.get("kind", "")
+            if kind in required:
+                for name, typ in required[kind]:
+                    if not isinstance(e.get(name), typ):
+                        ex.add("bad_field", {"line": n + 1, "index": idx, "kind": kind,
+                                             "field": name, "value": repr(e.get(name))[:80]})
+        self.last_time = last_time
+        self.n += len(events)
+
+    def verdict(self, info: stream.Info) -> Verdict:
+        ex = Examples(self.ex.limit)
+        if info.truncated:
+            ex.add("truncated", {"detail": "last line cut short (dropped)"})
+        if not info.count:
+            ex.add("unfinished", {"detail": "empty history"})
+        elif info.first_kind != "run_start":
+            ex.add("unfinished", {"detail": "does not start with run_start"})
+        if info.count and not info.ended:
+            ex.add("unfinished", {"detail": "no run_end: the run did not finish"})
+        for problem, items in self.ex.items.items():  # after the whole-file problems
+            for item in items:
+                ex.add(problem, item)
+            ex.counts[problem] = self.ex.counts[problem]
+        counts: dict[str, Any] = {"events": info.count, **ex.counts}
+        return Verdict(UNKNOWN if ex else True, counts, ex.items,
+                       "history is incomplete or malformed" if ex else None)
+
+
+check = stream.judged(Judge)

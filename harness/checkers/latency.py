@@ -28,45 +28,85 @@ allowance is on.
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
+from harness.checkers import stream
+from harness.checkers.base import UNKNOWN, Examples, Verdict, limit_of
 from harness.checkers.facts import percentile
 
-__all__ = ["DEPENDENCY_FAULTS", "check", "latencies"]
+__all__ = ["DEPENDENCY_FAULTS", "Samples", "check", "latencies"]
+
+Event = dict[str, Any]
 
 DEPENDENCY_FAULTS = frozenset({"slow_dependency", "dependency_down"})
 _PCTS = (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99), ("max_ms", 100))
 _MS = frozenset(name for name, _ in _PCTS)
 
 
-def latencies(events: list[dict[str, Any]]) -> tuple[dict[str, list[tuple[float, float]]],
-                                                      list[float], dict[str, int]]:
+class Samples(stream.Judge):
+    """The latencies of a history, read in one pass (compactly: times and end-to-end
+    latencies as float arrays; a correlation's start is forgotten once it has an outcome)."""
+
+    def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
+        super().__init__(opts, facts)
+        self.times: dict[str, array[float]] = {}
+        self.lats: dict[str, Any] = {}  # agent -> latencies (a float array while all are floats)
+        self.started: dict[Any, float | None] = {}  # None: the outcome is in
+        self.e2e: array[float] = array("d")
+        self.fallbacks: dict[str, int] = {}
+        self.lag: float | None = None  # the run's event-loop lag p99 (the last ``load`` note)
+
+    def feed(self, events: list[Event]) -> None:
+        started, e2e = self.started, self.e2e
+        for e in events:
+            kind = e.get("kind")
+            if kind == "ack":
+                lat = e.get("latency_ms")
+                if isinstance(lat, (int, float)) and e.get("agent"):
+                    agent = e["agent"]
+                    t = float(e.get("time", 0))
+                    if agent not in self.times:
+                        self.times[agent] = array("d")
+                        self.lats[agent] = array("d")
+                    self.times[agent].append(t)
+                    lats = self.lats[agent]
+                    if type(lat) is not float and type(lats) is not list:
+                        lats = self.lats[agent] = list(lats)  # keep ints (and bools) as they are
+                    lats.append(lat)
+            elif kind == "ingress":
+                cid = e.get("correlation_id")
+                if cid and cid not in started:
+                    started[sys.intern(cid) if type(cid) is str else cid] = float(
+                        e.get("time", 0))
+            elif kind == "outcome":
+                cid = e.get("correlation_id")
+                t0 = started.get(cid)
+                if t0 is not None:
+                    started[cid] = None
+                    e2e.append((float(e.get("time", 0)) - t0) * 1000)
+            elif kind == "fallback" and e.get("agent"):
+                self.fallbacks[e["agent"]] = self.fallbacks.get(e["agent"], 0) + 1
+            elif kind == "note" and e.get("note") == "load":  # the last one counts
+                value = e.get("loop_lag_p99_ms")
+                self.lag = (float(value) if isinstance(value, (int, float))
+                            and not isinstance(value, bool) and value >= 0 else None)
+
+    def verdict(self, info: stream.Info) -> Samples:
+        return self
+
+    def per_agent(self, agent: str) -> list[Any]:
+        return list(self.lats.get(agent, ()))
+
+
+def latencies(events: Any) -> tuple[dict[str, list[tuple[float, float]]], list[float],
+                                     dict[str, int]]:
     """(agent -> [(time, latency_ms)], end-to-end latencies in ms, agent -> fallbacks)."""
-    per_agent: dict[str, list[tuple[float, float]]] = {}
-    started: dict[str, float] = {}
-    e2e: list[float] = []
-    done: set[str] = set()
-    fallbacks: dict[str, int] = {}
-    for e in events:
-        kind = e.get("kind")
-        if kind == "ack":
-            lat = e.get("latency_ms")
-            if isinstance(lat, (int, float)) and e.get("agent"):
-                per_agent.setdefault(e["agent"], []).append((float(e.get("time", 0)), lat))
-        elif kind == "ingress":
-            cid = e.get("correlation_id")
-            if cid and cid not in started:
-                started[cid] = float(e.get("time", 0))
-        elif kind == "outcome":
-            cid = e.get("correlation_id")
-            if cid in started and cid not in done:
-                done.add(cid)
-                e2e.append((float(e.get("time", 0)) - started[cid]) * 1000)
-        elif kind == "fallback" and e.get("agent"):
-            fallbacks[e["agent"]] = fallbacks.get(e["agent"], 0) + 1
-    return per_agent, e2e, fallbacks
+    got = stream.judged(Samples)(events, {})
+    per_agent = {a: list(zip(got.times[a], got.lats[a], strict=True)) for a in got.times}
+    return per_agent, list(got.e2e), dict(got.fallbacks)
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -87,26 +127,33 @@ def _judge(name: str, stats: dict[str, Any], budget: Mapping[str, Any], ex: Exam
                               "budget": float(limit), "samples": stats["n"]})
 
 
-def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
-    events = as_events(history)
+class Judge(Samples):
+    """Budgets per agent and end to end, fallback use, and coupling (module docstring)."""
+
+    def verdict(self, info: stream.Info) -> Verdict:  # type: ignore[override]
+        return _judge_samples(self, self.opts, self.facts)
+
+
+def _judge_samples(got: Samples, opts: Mapping[str, Any], facts: stream.Facts) -> Verdict:
     ex = Examples(limit_of(opts))
-    start = next((e for e in events[:5] if e.get("kind") == "run_start"), {})
+    start = facts.run_start()
     budgets: dict[str, Any] = dict(start.get("budgets") or {})
     for agent, b in (opts.get("budgets") or {}).items():
         budgets[agent] = {**budgets.get(agent, {}), **b}
     with_fallback = opts.get("fallbacks", start.get("fallbacks")) or {}
     min_samples = int(opts.get("min_samples", 1))
-    per_agent, e2e, fallbacks = latencies(events)
+    e2e, fallbacks = list(got.e2e), got.fallbacks
     counts: dict[str, Any] = {"agents": {}, "end_to_end": _stats(e2e)}
     if opts.get("load_allowance"):
-        lag, extra = _allowance(events, float(opts["load_allowance"]),
-                                float(opts.get("load_allowance_max_ms", 1000)))
+        lag = got.lag
+        cap = float(opts.get("load_allowance_max_ms", 1000))
+        extra = round(min(float(opts["load_allowance"]) * lag, cap), 3) if lag is not None else 0.0
         counts["loop_lag_p99_ms"], counts["load_allowance_ms"] = lag, extra
         budgets = {a: {k: (float(v) + extra if k in _MS else v) for k, v in b.items()}
                    for a, b in budgets.items()}
     total_acks = total_fb = 0
-    for agent in sorted(per_agent):
-        stats = _stats([lat for _, lat in per_agent[agent]])
+    for agent in sorted(got.lats):
+        stats = _stats(got.per_agent(agent))
         stats["fallbacks"] = fallbacks.get(agent, 0)
         counts["agents"][agent] = stats
         total_acks += stats["n"]
@@ -128,13 +175,13 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
         ex.add("fallback_rate", {"agent": "*", "rate": round(rate, 4),
                                  "limit": float(opts["fallback_rate"])})
     if opts.get("coupling", True):
-        _coupling(events, per_agent, with_fallback, float(opts.get("coupling_ratio", 0.8)), ex)
+        _coupling(facts.faults, got, with_fallback, float(opts.get("coupling_ratio", 0.8)), ex)
     counts["budget_violations"] = ex.n("budget")
     counts["coupled"] = ex.n("coupled")
     # an untapped black box's acks are not observed (external agents): its own budget cannot
     # be judged (never "valid"); a tapped one's acks carry latency_ms like an SDK agent's
     unseen = sorted(a for a in (start.get("black_boxes") or ())
-                    if budgets.get(a) and a not in per_agent)
+                    if budgets.get(a) and a not in got.lats)
     if unseen:
         counts["unobserved"] = unseen
         if not ex:
@@ -144,21 +191,11 @@ def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
     return Verdict(not ex, counts, ex.items)
 
 
-def _allowance(events: list[dict[str, Any]], k: float, cap: float) -> tuple[Any, float]:
-    """(the run's event-loop lag p99 in ms or None, the allowance in ms) from the last
-    ``load`` note."""
-    lag = None
-    for e in reversed(events):
-        if e.get("kind") == "note" and e.get("note") == "load":
-            value = e.get("loop_lag_p99_ms")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-                lag = float(value)
-            break
-    return lag, round(min(k * lag, cap), 3) if lag is not None else 0.0
+check = stream.judged(Judge)
 
 
-def _coupling(events: list[dict[str, Any]], per_agent: dict[str, list[tuple[float, float]]],
-              with_fallback: Mapping[str, Any], ratio: float, ex: Examples) -> None:
+def _coupling(events: list[dict[str, Any]], got: Samples, with_fallback: Mapping[str, Any],
+              ratio: float, ex: Examples) -> None:
     windows: dict[Any, dict[str, Any]] = {}
     for e in events:
         if e.get("fault") not in DEPENDENCY_FAULTS:
@@ -183,7 +220,8 @@ def _coupling(events: list[dict[str, Any]], per_agent: dict[str, list[tuple[floa
         for agent, deps in with_fallback.items():
             if dep not in (deps or []) or (w["agent"] and w["agent"] != agent):
                 continue
-            inside = [x for t, x in per_agent.get(agent, []) if w["start"] <= t <= end + 1.0]
+            inside = [x for t, x in zip(got.times.get(agent, ()), got.lats.get(agent, ()),
+                                        strict=True) if w["start"] <= t <= end + 1.0]
             med = percentile(inside, 50)
             if med is not None and med >= ratio * float(lat):
                 ex.add("coupled", {"agent": agent, "dependency": dep, "fault": str(fid),

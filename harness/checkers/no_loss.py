@@ -21,96 +21,112 @@ unexpected, anonymous_dead_letters, crash_recovered.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
+from harness.checkers import stream
+from harness.checkers.base import UNKNOWN, Examples, Verdict, limit_of
 from harness.checkers.facts import (
-    complete,
-    crash_gaps,
+    Fated,
+    Fates,
+    add_fate,
+    add_outcome,
     dead_letter_injected,
-    fault_targets,
     recovered_outcomes,
     settle_fates,
 )
 
+Event = dict[str, Any]
+
 __all__ = ["check"]
 
 
-def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
-    events = as_events(history)
-    ex = Examples(limit_of(opts))
-    accepted: dict[str, dict[str, Any]] = {}
-    fates: dict[str, set[str]] = {}
-    anonymous = 0
-    _, mids, bodies = fault_targets(events)
-    injected: dict[str, set[str]] = {}
-    resubmitted: set[str] = set()  # correlations a resubmit fault started (a client's retry)
-    for e in events:
-        kind = e.get("kind")
-        if kind == "ingress":
-            cid = e.get("correlation_id")
-            if cid and cid not in accepted:
-                accepted[cid] = e
-        elif kind == "outcome":
-            cid = e.get("correlation_id")
-            if cid:
-                fates.setdefault(cid, set()).add(str(e.get("outcome")))
-        elif kind == "fault_start" and e.get("copy_correlation_id"):
-            resubmitted.add(e["copy_correlation_id"])
-        elif kind == "dead_letter":
-            cid = e.get("correlation_id")
-            if not e.get("reason"):
-                continue  # a dead letter without a reason is not a terminal outcome
-            if cid and dead_letter_injected(e, mids, bodies):
-                injected.setdefault(cid, set()).add("dead_lettered")
-            elif cid:
-                fates.setdefault(cid, set()).add("dead_lettered")
-            else:
-                anonymous += 1
-    settle_fates(fates, injected)
-    recovered, undecided = recovered_outcomes(events, crash_gaps(events),
-                                              {c for c, f in fates.items() if f})
-    for cid, got in recovered.items():
-        fates.setdefault(cid, set()).add(got)
-    whole, why = complete(history, events)
-    counts = {"attempted": len(accepted), "completed": 0, "declined": 0, "dead_lettered": 0,
-              "lost": 0, "indeterminate": 0, "conflicting": 0, "unexpected": 0,
-              "anonymous_dead_letters": anonymous, "crash_recovered": len(recovered)}
-    for cid, ev in accepted.items():
-        fate = fates.get(cid)
-        if not fate and cid in undecided:
-            counts["indeterminate"] += 1
-            ex.add("indeterminate", {"correlation_id": cid, "why": undecided[cid]})
-            continue
-        if not fate:
-            if whole and not anonymous:
-                counts["lost"] += 1
-                ex.add("lost", {"correlation_id": cid, "expect": ev.get("expect"),
-                                "ingress_index": ev.get("index")})
-            else:
+class Judge(stream.Judge):
+    """Every accepted input reaches exactly one terminal outcome (module docstring)."""
+
+    def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
+        super().__init__(opts, facts)
+        self.accepted: dict[str, tuple[Any, Any]] = {}  # cid -> (expect, ingress index)
+        self.fates: Fates = {}
+        self.anonymous = 0
+        _, self.mids, self.bodies = facts.fault_targets()
+        self.injected: dict[str, set[str]] = {}
+        self.resubmitted: set[str] = set()  # correlations a resubmit fault started
+
+    def feed(self, events: list[Event]) -> None:
+        accepted, fates = self.accepted, self.fates
+        for e in events:
+            kind = e.get("kind")
+            if kind == "ingress":
+                cid = e.get("correlation_id")
+                if cid and cid not in accepted:
+                    key = sys.intern(cid) if type(cid) is str else cid
+                    accepted[key] = (e.get("expect"), e.get("index"))
+            elif kind == "outcome":
+                add_outcome(fates, e)
+            elif kind == "fault_start" and e.get("copy_correlation_id"):
+                self.resubmitted.add(e["copy_correlation_id"])
+            elif kind == "dead_letter":
+                cid = e.get("correlation_id")
+                if not e.get("reason"):
+                    continue  # a dead letter without a reason is not a terminal outcome
+                if cid and dead_letter_injected(e, self.mids, self.bodies):
+                    self.injected.setdefault(cid, set()).add("dead_lettered")
+                elif cid:
+                    add_fate(fates, cid, "dead_lettered")
+                else:
+                    self.anonymous += 1
+
+    def verdict(self, info: stream.Info) -> Verdict:
+        ex = Examples(limit_of(self.opts))
+        accepted, fates, anonymous = self.accepted, self.fates, self.anonymous
+        settle_fates(fates, self.injected)
+        recovered, undecided = recovered_outcomes(info.tracker, Fated(fates))
+        for cid, got in recovered.items():
+            add_fate(fates, cid, got)
+        whole, why = info.complete()
+        counts = {"attempted": len(accepted), "completed": 0, "declined": 0,
+                  "dead_lettered": 0, "lost": 0, "indeterminate": 0, "conflicting": 0,
+                  "unexpected": 0, "anonymous_dead_letters": anonymous,
+                  "crash_recovered": len(recovered)}
+        for cid, (expect, index) in accepted.items():
+            fate = fates.get(cid)
+            if not fate and cid in undecided:
                 counts["indeterminate"] += 1
-                ex.add("indeterminate", {"correlation_id": cid,
-                                         "why": why or "unattributed dead letters exist"})
-            continue
-        if len(fate) > 1:
-            counts["conflicting"] += 1
-            ex.add("conflicting", {"correlation_id": cid, "fates": sorted(fate)})
-            continue
-        only = next(iter(fate))
-        if only in counts:
-            counts[only] += 1
-    for cid, fate in fates.items():
-        if cid not in accepted and cid not in resubmitted:
-            counts["unexpected"] += 1
-            ex.add("unexpected", {"correlation_id": cid, "fates": sorted(fate)})
-    if counts["lost"] or counts["conflicting"] or counts["unexpected"]:
-        valid: Any = False
-    elif counts["indeterminate"] or not whole:
-        valid = UNKNOWN
-    else:
-        valid = True
-    error = None if whole else why
-    if error is None and valid is UNKNOWN:
-        error = "an outcome was cut by a process that stopped before recording it (undecided)"
-    return Verdict(valid, counts, ex.items, error)
+                ex.add("indeterminate", {"correlation_id": cid, "why": undecided[cid]})
+                continue
+            if not fate:
+                if whole and not anonymous:
+                    counts["lost"] += 1
+                    ex.add("lost", {"correlation_id": cid, "expect": expect,
+                                    "ingress_index": index})
+                else:
+                    counts["indeterminate"] += 1
+                    ex.add("indeterminate", {"correlation_id": cid,
+                                             "why": why or "unattributed dead letters exist"})
+                continue
+            if len(fate) > 1:
+                counts["conflicting"] += 1
+                ex.add("conflicting", {"correlation_id": cid, "fates": sorted(fate)})
+                continue
+            only = next(iter(fate))
+            if only in counts:
+                counts[only] += 1
+        for cid, fate in fates.items():
+            if cid not in accepted and cid not in self.resubmitted:
+                counts["unexpected"] += 1
+                ex.add("unexpected", {"correlation_id": cid, "fates": sorted(fate)})
+        if counts["lost"] or counts["conflicting"] or counts["unexpected"]:
+            valid: Any = False
+        elif counts["indeterminate"] or not whole:
+            valid = UNKNOWN
+        else:
+            valid = True
+        error = None if whole else why
+        if error is None and valid is UNKNOWN:
+            error = "an outcome was cut by a process that stopped before recording it (undecided)"
+        return Verdict(valid, counts, ex.items, error)
+
+
+check = stream.judged(Judge)

@@ -16,17 +16,23 @@ Counts: checked, matched, mismatched, excused, no_expectation.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checkers.base import Examples, Verdict, as_events, limit_of
+from harness.checkers import stream
+from harness.checkers.base import Examples, Verdict, limit_of
 from harness.checkers.facts import (
-    crash_gaps,
+    Fated,
+    Fates,
+    add_fate,
+    add_outcome,
     dead_letter_injected,
-    fault_targets,
     recovered_outcomes,
     settle_fates,
 )
+
+Event = dict[str, Any]
 
 __all__ = ["ANY_OF", "check"]
 
@@ -34,44 +40,60 @@ __all__ = ["ANY_OF", "check"]
 ANY_OF = {"accepted": frozenset({"completed", "declined"})}
 
 
-def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
-    events = as_events(history)
-    ex = Examples(limit_of(opts))
-    allow = {k: set(v) for k, v in (opts.get("allow") or {}).items()}
-    expect: dict[str, str | None] = {}
-    fates: dict[str, set[str]] = {}
-    excused_cids, mids, bodies = fault_targets(events)
-    injected: dict[str, set[str]] = {}
-    for e in events:
-        kind = e.get("kind")
-        if kind == "ingress" and e.get("correlation_id"):
-            expect.setdefault(e["correlation_id"], e.get("expect"))
-        elif kind == "outcome" and e.get("correlation_id"):
-            fates.setdefault(e["correlation_id"], set()).add(str(e.get("outcome")))
-        elif kind == "dead_letter" and e.get("correlation_id") and e.get("reason"):
-            target = injected if dead_letter_injected(e, mids, bodies) else fates
-            target.setdefault(e["correlation_id"], set()).add("dead_lettered")
-    settle_fates(fates, injected)
-    recovered, _ = recovered_outcomes(events, crash_gaps(events),
-                                      {c for c, f in fates.items() if f})
-    for cid, got in recovered.items():  # committed, then its process died before recording
-        fates.setdefault(cid, set()).add(got)
-    counts = {"checked": 0, "matched": 0, "mismatched": 0, "excused": 0, "no_expectation": 0}
-    for cid, want in expect.items():
-        fate = fates.get(cid)
-        if not fate or len(fate) != 1:
-            continue
-        if want is None:
-            counts["no_expectation"] += 1
-            continue
-        got = next(iter(fate))
-        counts["checked"] += 1
-        if got == want or got in allow.get(want, ()) or got in ANY_OF.get(want, ()):
-            counts["matched"] += 1
-        elif cid in excused_cids:
-            counts["excused"] += 1
-        else:
-            counts["mismatched"] += 1
-            ex.add(f"expected_{want}_got_{got}", {"correlation_id": cid, "expected": want,
-                                                  "got": got})
-    return Verdict(counts["mismatched"] == 0, counts, ex.items)
+class Judge(stream.Judge):
+    """Every input ends the way the workload expected (module docstring)."""
+
+    def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
+        super().__init__(opts, facts)
+        self.expect: dict[str, str | None] = {}
+        self.fates: Fates = {}
+        self.excused_cids, self.mids, self.bodies = facts.fault_targets()
+        self.injected: dict[str, set[str]] = {}
+
+    def feed(self, events: list[Event]) -> None:
+        expect, fates = self.expect, self.fates
+        for e in events:
+            kind = e.get("kind")
+            if kind == "ingress":
+                cid = e.get("correlation_id")
+                if cid and cid not in expect:
+                    expect[sys.intern(cid) if type(cid) is str else cid] = e.get("expect")
+            elif kind == "outcome":
+                add_outcome(fates, e)
+            elif kind == "dead_letter" and e.get("correlation_id") and e.get("reason"):
+                if dead_letter_injected(e, self.mids, self.bodies):
+                    self.injected.setdefault(e["correlation_id"], set()).add("dead_lettered")
+                else:
+                    add_fate(fates, e["correlation_id"], "dead_lettered")
+
+    def verdict(self, info: stream.Info) -> Verdict:
+        ex = Examples(limit_of(self.opts))
+        allow = {k: set(v) for k, v in (self.opts.get("allow") or {}).items()}
+        fates = self.fates
+        settle_fates(fates, self.injected)
+        recovered, _ = recovered_outcomes(info.tracker, Fated(fates))
+        for cid, got in recovered.items():  # committed, then its process died before recording
+            add_fate(fates, cid, got)
+        counts = {"checked": 0, "matched": 0, "mismatched": 0, "excused": 0,
+                  "no_expectation": 0}
+        for cid, want in self.expect.items():
+            fate = fates.get(cid)
+            if not fate or len(fate) != 1:
+                continue
+            if want is None:
+                counts["no_expectation"] += 1
+                continue
+            got = next(iter(fate))
+            counts["checked"] += 1
+            if got == want or got in allow.get(want, ()) or got in ANY_OF.get(want, ()):
+                counts["matched"] += 1
+            elif cid in self.excused_cids:
+                counts["excused"] += 1
+            else:
+                counts["mismatched"] += 1
+                ex.add(f"expected_{want}_got_{got}", {"correlation_id": cid, "expected": want,
+                                                      "got": got})
+        return Verdict(counts["mismatched"] == 0, counts, ex.items)
+
+
+check = stream.judged(Judge)

@@ -26,8 +26,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checkers.base import Examples, Verdict, as_events, limit_of
-from harness.checkers.facts import crash_gaps
+from harness.checkers import stream
+from harness.checkers.base import Examples, Verdict, limit_of
+
+Event = dict[str, Any]
 
 __all__ = ["check"]
 
@@ -35,81 +37,96 @@ PROBLEMS = ("orphan_correlation", "missing_causation", "gap", "correlation_chang
             "unknown_delivery", "orphan_effect")
 
 
-def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
-    events = as_events(history)
-    ex = Examples(limit_of(opts))
-    ingress: set[str] = set()
-    known: dict[str, Any] = {}  # message id -> correlation id
-    published: list[dict[str, Any]] = []
-    delivered: list[dict[str, Any]] = []
-    effects: list[dict[str, Any]] = []
-    injected: set[str] = set()
-    for e in events:
-        kind = e.get("kind")
-        if kind == "ingress":
-            cid = e.get("correlation_id")
-            if cid:
-                ingress.add(cid)
-            if e.get("message_id"):
-                known[e["message_id"]] = cid
-        elif kind == "publish":
-            mid = e.get("message_id")
-            if mid:
-                known.setdefault(mid, e.get("correlation_id"))
-            if e.get("producer") not in (None, "workload"):
-                published.append(e)
-        elif kind == "deliver":
-            if e.get("message_id"):
-                delivered.append(e)
-        elif kind in ("effect", "outcome"):
-            effects.append(e)
-        elif kind == "fault_start" and e.get("message_id"):
-            injected.add(e["message_id"])
-            if e.get("copy_message_id"):  # a resubmission: a message (and input) of its own
-                known[e["copy_message_id"]] = e.get("copy_correlation_id")
-                if e.get("copy_correlation_id"):
-                    ingress.add(e["copy_correlation_id"])
-    # a publish whose process wrote its intent, then died (or failed) before recording it: the
-    # intent names the message and its lineage, so it is a known message, checked like one
-    gaps = crash_gaps(events)
-    cut = [e for mid, e in (*gaps.publishes_died.items(), *gaps.publishes_open.items())
-           if mid not in known]
-    for e in cut:
-        known[e["message_id"]] = e.get("correlation_id")
-    published.extend(cut)
-    seen: set[Any] = set()
-    for e in published:
-        mid = e.get("message_id")
-        if mid in seen:
-            continue
-        seen.add(mid)
-        cid = e.get("correlation_id")
-        where = {"message_id": mid, "type": e.get("type"), "producer": e.get("producer"),
-                 "correlation_id": cid, "index": e.get("index")}
-        if not cid or cid not in ingress:
-            ex.add("orphan_correlation", where)
-            continue
-        cause = e.get("causation_id")
-        if not cause:
-            ex.add("missing_causation", where)
-        elif cause not in known:
-            ex.add("gap", {**where, "causation_id": cause})
-        elif known[cause] != cid:
-            ex.add("correlation_changed", {**where, "causation_id": cause,
-                                           "cause_correlation_id": known[cause]})
-    for e in delivered:
-        mid = e["message_id"]
-        if mid not in known and mid not in injected:
-            ex.add("unknown_delivery", {"message_id": mid, "agent": e.get("agent"),
-                                        "correlation_id": e.get("correlation_id"),
-                                        "index": e.get("index")})
-    for e in effects:
-        cid = e.get("correlation_id")
-        if cid not in ingress:
-            ex.add("orphan_effect", {"correlation_id": cid, "agent": e.get("agent"),
-                                     "effect": e.get("effect") or e.get("outcome"),
-                                     "index": e.get("index")})
-    counts: dict[str, Any] = {"messages": len(known), "checked": len(seen),
-                              "crash_unrecorded": len(cut)}
-    counts.update({p: ex.n(p) for p in PROBLEMS})
-    return Verdict(not ex, counts, ex.items)
+class Judge(stream.Judge):
+    """Every message leads back to its ingress (module docstring). Published messages,
+    deliveries and effects are kept as small tuples until the end (a cause may be published
+    after the message naming it)."""
+
+    def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
+        super().__init__(opts, facts)
+        self.ingress: set[str] = set()
+        self.known: dict[str, Any] = {}  # message id -> correlation id
+        self.published: dict[Any, tuple[Any, ...]] = {}  # first publish of each message id
+        self.delivered: list[tuple[Any, ...]] = []
+        self.effects: list[tuple[Any, ...]] = []
+        self.injected: set[str] = set()
+
+    def feed(self, events: list[Event]) -> None:
+        ingress, known, published = self.ingress, self.known, self.published
+        for e in events:
+            kind = e.get("kind")
+            if kind == "publish":
+                mid = e.get("message_id")
+                if mid:
+                    if mid not in known:
+                        known[mid] = e.get("correlation_id")
+                if e.get("producer") not in (None, "workload") and mid not in published:
+                    published[mid] = (e.get("type"), e.get("producer"),
+                                      e.get("correlation_id"), e.get("index"),
+                                      e.get("causation_id"))
+            elif kind == "deliver":
+                mid = e.get("message_id")
+                if mid and mid not in known:  # decided at the end: may be published later
+                    self.delivered.append((mid, e.get("agent"), e.get("correlation_id"),
+                                           e.get("index")))
+            elif kind == "ingress":
+                cid = e.get("correlation_id")
+                if cid:
+                    ingress.add(cid)
+                if e.get("message_id"):
+                    known[e["message_id"]] = cid
+            elif kind in ("effect", "outcome"):
+                cid = e.get("correlation_id")
+                if cid not in ingress:  # decided at the end: may enter later
+                    self.effects.append((cid, e.get("agent"),
+                                         e.get("effect") or e.get("outcome"), e.get("index")))
+            elif kind == "fault_start" and e.get("message_id"):
+                self.injected.add(e["message_id"])
+                if e.get("copy_message_id"):  # a resubmission: a message (and input) of its own
+                    known[e["copy_message_id"]] = e.get("copy_correlation_id")
+                    if e.get("copy_correlation_id"):
+                        ingress.add(e["copy_correlation_id"])
+
+    def verdict(self, info: stream.Info) -> Verdict:
+        ex = Examples(limit_of(self.opts))
+        ingress, known = self.ingress, self.known
+        # a publish whose process wrote its intent, then died (or failed) before recording it:
+        # the intent names the message and its lineage, so it is a known message, checked
+        gaps = info.tracker.gaps()
+        cut = [e for mid, e in (*gaps.publishes_died.items(), *gaps.publishes_open.items())
+               if mid not in known]
+        for e in cut:
+            known[e["message_id"]] = e.get("correlation_id")
+        for e in cut:
+            if e["message_id"] not in self.published:
+                self.published[e["message_id"]] = (e.get("type"), e.get("producer"),
+                                                   e.get("correlation_id"), e.get("index"),
+                                                   e.get("causation_id"))
+        for mid, (mtype, producer, cid, index, cause) in self.published.items():
+            where = {"message_id": mid, "type": mtype, "producer": producer,
+                     "correlation_id": cid, "index": index}
+            if not cid or cid not in ingress:
+                ex.add("orphan_correlation", where)
+                continue
+            if not cause:
+                ex.add("missing_causation", where)
+            elif cause not in known:
+                ex.add("gap", {**where, "causation_id": cause})
+            elif known[cause] != cid:
+                ex.add("correlation_changed", {**where, "causation_id": cause,
+                                               "cause_correlation_id": known[cause]})
+        for mid, agent, cid, index in self.delivered:
+            if mid not in known and mid not in self.injected:
+                ex.add("unknown_delivery", {"message_id": mid, "agent": agent,
+                                            "correlation_id": cid, "index": index})
+        for cid, agent, effect, index in self.effects:
+            if cid not in ingress:
+                ex.add("orphan_effect", {"correlation_id": cid, "agent": agent,
+                                         "effect": effect, "index": index})
+        counts: dict[str, Any] = {"messages": len(known), "checked": len(self.published),
+                                  "crash_unrecorded": len(cut)}
+        counts.update({p: ex.n(p) for p in PROBLEMS})
+        return Verdict(not ex, counts, ex.items)
+
+
+check = stream.judged(Judge)

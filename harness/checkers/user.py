@@ -39,11 +39,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.checkers.base import UNKNOWN, Check, Examples, Verdict, as_events, limit_of
+from harness.checkers.base import UNKNOWN, Check, Examples, Verdict, limit_of
 from harness.errors import PipelineError
 
 __all__ = ["OPS", "function_check", "parse_rule", "rule_check", "user_check"]
@@ -146,18 +146,20 @@ def _matches(payload: Any, where: Mapping[str, Any]) -> bool:
     return True
 
 
-def _messages(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """Published envelopes (first copy of each message id), in history order; and how many
-    publish events carried no readable bytes."""
+class _Unread:
+    n = 0
+
+
+def _messages(events: Any, unread: _Unread) -> Iterator[dict[str, Any]]:
+    """Published envelopes (first copy of each message id), in history order, read as the
+    history streams by; ``unread`` counts publish events that carried no readable bytes."""
     seen: set[str] = set()
-    out: list[dict[str, Any]] = []
-    unread = 0
     for e in events:
         if e.get("kind") != "publish":
             continue
         body = e.get("body")
         if not body:
-            unread += 1
+            unread.n += 1
             continue
         mid = e.get("message_id")
         if mid in seen:
@@ -170,48 +172,54 @@ def _messages(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
             continue
         if mid:
             seen.add(mid)
-        out.append({"index": e.get("index"), "message_id": mid, "type": env.get("type"),
-                    "correlation_id": env.get("correlation_id"),
-                    "causation_id": env.get("causation_id"),
-                    "payload": env.get("payload"), "producer": e.get("producer")})
-    return out, unread
+        yield {"index": e.get("index"), "message_id": mid, "type": env.get("type"),
+               "correlation_id": env.get("correlation_id"),
+               "causation_id": env.get("causation_id"),
+               "payload": env.get("payload"), "producer": e.get("producer")}
 
 
 def rule_check(rule: Mapping[str, Any]) -> Check:
     """The checker of a parsed rule (see :func:`parse_rule`)."""
 
     def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
-        events = as_events(history)
         ex = Examples(limit_of(opts))
-        messages, unread = _messages(events)
-        if not messages and unread:
-            return Verdict(UNKNOWN, {"messages": 0, "unreadable": unread}, {},
-                           "the history records no message bytes: the rule cannot be judged")
-        hits = [m for m in messages if m["type"] == rule["type"]
-                and _matches(m["payload"], rule["where"])]
-        counts: dict[str, Any] = {"messages": len(messages), "matched": len(hits),
-                                  "violations": 0}
-        if rule["kind"] == "never":
-            for m in hits:
-                ex.add("violation", _show(m))
-        elif "caused_by" in rule:
-            by_id = {m["message_id"]: m for m in messages if m["message_id"]}
-            cause = rule["caused_by"]
-            for m in hits:
-                if not _has_cause(m, by_id, cause):
-                    ex.add("violation", {**_show(m), "not_caused_by": cause["type"]})
-        else:
+        unread = _Unread()
+        n_messages = n_hits = 0
+        before: set[Any] = set()
+        by_id: dict[Any, dict[str, Any]] = {}  # caused_by: every message, to walk causes
+        hits: list[dict[str, Any]] = []
+        for m in _messages(_events(history), unread):
+            n_messages += 1
+            hit = m["type"] == rule["type"] and _matches(m["payload"], rule["where"])
+            if rule["kind"] == "never":
+                if hit:
+                    n_hits += 1
+                    ex.add("violation", _show(m))
+                continue
+            if "caused_by" in rule:
+                if m["message_id"]:
+                    by_id[m["message_id"]] = m
+                if hit:
+                    n_hits += 1
+                    hits.append(m)
+                continue
             after, by = rule["after"], rule["by"]
-            before: set[Any] = set()
-            for m in messages:
-                key = _key(m, by)
-                if (m["type"] == after["type"] and _matches(m["payload"], after["where"])
-                        and key is not _MISSING):
-                    before.add(key)
-                if m["type"] == rule["type"] and _matches(m["payload"], rule["where"]) and (
-                        _key(m, by) not in before):
+            key = _key(m, by)
+            if (m["type"] == after["type"] and _matches(m["payload"], after["where"])
+                    and key is not _MISSING):
+                before.add(key)
+            if hit:
+                n_hits += 1
+                if _key(m, by) not in before:
                     ex.add("violation", {**_show(m), "missing_before": after["type"]})
-        counts["violations"] = ex.n("violation")
+        for m in hits:  # caused_by: judged once every message is known
+            if not _has_cause(m, by_id, rule["caused_by"]):
+                ex.add("violation", {**_show(m), "not_caused_by": rule["caused_by"]["type"]})
+        if not n_messages and unread.n:
+            return Verdict(UNKNOWN, {"messages": 0, "unreadable": unread.n}, {},
+                           "the history records no message bytes: the rule cannot be judged")
+        counts: dict[str, Any] = {"messages": n_messages, "matched": n_hits,
+                                  "violations": ex.n("violation")}
         return Verdict(not ex, counts, ex.items)
 
     return check
@@ -248,11 +256,33 @@ def function_check(ref: str) -> Check:
         from harness.pipeline import load_object
 
         fn = load_object(ref, base=Path.cwd(), where=ref)
-        events = as_events(history)
-        snapshot = next((e for e in reversed(events) if e.get("kind") == "snapshot"), None)
-        return _as_verdict(fn(events, snapshot), limit_of(opts))
+        events = _events(history)
+        return _as_verdict(fn(events, last_snapshot(events)), limit_of(opts))
 
     return check
+
+
+def last_snapshot(events: Any) -> dict[str, Any] | None:
+    """The history's last ``snapshot``, with the effects of its parts (``part``: 1, 2, ...)
+    joined into one list; None without one."""
+    snapshot: dict[str, Any] | None = None
+    for e in events:
+        if e.get("kind") != "snapshot":
+            continue
+        if not e.get("part"):
+            snapshot = {**e, "effects": list(e.get("effects") or [])}
+        elif snapshot is not None:
+            snapshot["effects"].extend(e.get("effects") or [])
+    return snapshot
+
+
+def _events(history: Any) -> Any:
+    """The events of an in-memory history as its list; a history on disk
+    (:class:`~harness.history.HistoryFile`) as itself: iterable many times, each a stream."""
+    if hasattr(history, "chunks"):
+        return history
+    events = getattr(history, "events", history)
+    return events if isinstance(events, list) else list(events)
 
 
 def _as_verdict(result: Any, limit: int) -> Verdict:

@@ -25,10 +25,12 @@ from typing import Any
 
 import orjson
 
-from harness.checkers.base import UNKNOWN, Examples, Verdict, as_events, limit_of
-from harness.checkers.facts import fault_targets
+from harness.checkers import stream
+from harness.checkers.base import UNKNOWN, Examples, Verdict, limit_of
 from harness.contracts.compiled import compiled
 from harness.history import unb64
+
+Event = dict[str, Any]
 
 __all__ = ["check"]
 
@@ -56,70 +58,90 @@ def _registry(events: list[dict[str, Any]], opts: Mapping[str, Any]) -> Any:
     return SchemaRegistry(reg)
 
 
-def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
-    events = as_events(history)
-    ex = Examples(limit_of(opts))
-    _, faulted_mids, faulted_bodies = fault_targets(events)
-    producers: dict[str, str] = {}
-    to_check: list[dict[str, Any]] = []
-    dead: list[dict[str, Any]] = []
-    for e in events:
-        kind = e.get("kind")
-        if kind == "publish":
-            if e.get("message_id") and e.get("producer"):
-                producers.setdefault(e["message_id"], e["producer"])
-            if e.get("body") and e.get("producer") not in (None, "workload"):
-                to_check.append(e)
-        elif kind == "dead_letter":
-            dead.append(e)
-    registry = _registry(events, opts) if to_check else None
-    checked = 0
-    if registry is None:
-        for e in to_check:  # without a registry only "is it an envelope at all" is decidable
-            problem = _body_problem(e, None, {})
-            if problem is not None:
-                ex.add(*problem)
-    else:
-        workers = _workers(len(to_check), opts)
-        problems = (_parallel(to_check, registry, workers) if workers > 1
-                    else _bodies(to_check, registry))
-        checked = len(to_check)
-        for problem in problems:
-            ex.add(*problem)
-    for e in dead:
-        reason = e.get("reason")
-        where = {"correlation_id": e.get("correlation_id"), "message_id": e.get("message_id"),
-                 "agent": e.get("agent"), "queue": e.get("queue"), "reason": reason,
-                 "detail": str(e.get("detail", ""))[:300]}
-        if reason == "emitted_invalid":
-            ex.add("emitted_invalid", where)
-        elif reason in CONTRACT_REASONS:
+class Judge(stream.Judge):
+    """Every message on every hop validates against its declared schema version (module
+    docstring). Bodies are validated as the pass meets them (validators compiled once per
+    (type, version)); only dead letters and their producers are kept."""
+
+    def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
+        super().__init__(opts, facts)
+        self.ex = Examples(limit_of(opts))
+        _, self.faulted_mids, self.faulted_bodies = facts.fault_targets()
+        self.wanted: set[Any] = set()  # message ids whose producer a dead letter asks about
+        for e in facts.dead_letters:
             mid = e.get("message_id")
-            producer = producers.get(mid) if mid else None
-            if producer in (None, "workload") or mid in faulted_mids:
-                continue
-            if e.get("body") in faulted_bodies:
-                continue
-            ex.add("rejected_by_consumer", {**where, "producer": producer})
-    counts: dict[str, Any] = {"bodies": len(to_check), "bodies_checked": checked,
-                              "dead_letters_checked": len(dead)}
-    counts.update({p: ex.n(p) for p in PROBLEMS})
-    if ex:
-        return Verdict(False, counts, ex.items)
-    if to_check and registry is None:
-        return Verdict(UNKNOWN, counts, ex.items, "no schema registry to check bodies against")
-    return Verdict(True, counts, ex.items)
+            if mid and e.get("reason") in CONTRACT_REASONS:
+                try:
+                    self.wanted.add(mid)
+                except TypeError:
+                    pass
+        self.producers: dict[str, str] = {}
+        self.dead: list[dict[str, Any]] = []
+        self.bodies = 0
+        self.registry: Any = None
+        self.resolved = False
+        self.validators: dict[tuple[str, Any], Any] = {}
+
+    def feed(self, events: list[Event]) -> None:
+        producers, wanted, ex = self.producers, self.wanted, self.ex
+        for e in events:
+            kind = e.get("kind")
+            if kind == "publish":
+                mid = e.get("message_id")
+                producer = e.get("producer")
+                if mid and producer and mid in wanted and mid not in producers:
+                    producers[mid] = producer
+                if e.get("body") and producer not in (None, "workload"):
+                    self.bodies += 1
+                    if not self.resolved:
+                        self.registry = _registry(self.facts.head, self.opts)
+                        self.resolved = True
+                    problem = _body_problem(e, self.registry, self.validators)
+                    if problem is not None:
+                        ex.add(*problem)
+            elif kind == "dead_letter":
+                self.dead.append(e)
+
+    def verdict(self, info: stream.Info) -> Verdict:
+        ex, registry, producers = self.ex, self.registry, self.producers
+        for e in self.dead:
+            reason = e.get("reason")
+            where = {"correlation_id": e.get("correlation_id"),
+                     "message_id": e.get("message_id"), "agent": e.get("agent"),
+                     "queue": e.get("queue"), "reason": reason,
+                     "detail": str(e.get("detail", ""))[:300]}
+            if reason == "emitted_invalid":
+                ex.add("emitted_invalid", where)
+            elif reason in CONTRACT_REASONS:
+                mid = e.get("message_id")
+                producer = producers.get(mid) if mid else None
+                if producer in (None, "workload") or mid in self.faulted_mids:
+                    continue
+                if e.get("body") in self.faulted_bodies:
+                    continue
+                ex.add("rejected_by_consumer", {**where, "producer": producer})
+        checked = self.bodies if registry is not None else 0
+        counts: dict[str, Any] = {"bodies": self.bodies, "bodies_checked": checked,
+                                  "dead_letters_checked": len(self.dead)}
+        counts.update({p: ex.n(p) for p in PROBLEMS})
+        if ex:
+            return Verdict(False, counts, ex.items)
+        if self.bodies and registry is None:
+            return Verdict(UNKNOWN, counts, ex.items,
+                           "no schema registry to check bodies against")
+        return Verdict(True, counts, ex.items)
+
+
+check = stream.judged(Judge)
 
 
 def _body_problem(e: dict[str, Any], registry: Any,
                   validators: dict[tuple[str, Any], Any]) -> tuple[str, dict[str, Any]] | None:
-    where = {"message_id": e.get("message_id"), "producer": e.get("producer"),
-             "correlation_id": e.get("correlation_id"), "queue": e.get("queue")}
     try:
         raw = _loads(unb64(e["body"]))
         mtype, version, payload = raw["type"], raw["schema_version"], raw["payload"]
     except Exception as exc:  # bytes an agent published that are not an envelope
-        return "malformed", {**where, "detail": f"{type(exc).__name__}: {exc}"[:200]}
+        return "malformed", {**_where(e), "detail": f"{type(exc).__name__}: {exc}"[:200]}
     if registry is None:
         return None
     key = (mtype, version)
@@ -132,15 +154,20 @@ def _body_problem(e: dict[str, Any], registry: Any,
                 registry.validator(mtype, version)
         validator = validators[key]
     if validator is False:
-        return "undeclared_version", {**where, "type": mtype, "schema_version": version}
+        return "undeclared_version", {**_where(e), "type": mtype, "schema_version": version}
     if validator.is_valid(payload):
         return None
     try:
         registry.validate(mtype, version, payload)  # to name the failing field
     except Exception as exc:
-        return "schema_invalid", {**where, "type": mtype, "schema_version": version,
+        return "schema_invalid", {**_where(e), "type": mtype, "schema_version": version,
                                   "detail": str(getattr(exc, "detail", exc))[:300]}
     return None
+
+
+def _where(e: dict[str, Any]) -> dict[str, Any]:
+    return {"message_id": e.get("message_id"), "producer": e.get("producer"),
+            "correlation_id": e.get("correlation_id"), "queue": e.get("queue")}
 
 
 def _loads(data: bytes) -> Any:
@@ -149,52 +176,3 @@ def _loads(data: bytes) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)
-
-
-def _bodies(items: list[dict[str, Any]], registry: Any) -> list[tuple[str, dict[str, Any]]]:
-    validators: dict[tuple[str, Any], Any] = {}
-    out = []
-    for e in items:
-        problem = _body_problem(e, registry, validators)
-        if problem is not None:
-            out.append(problem)
-    return out
-
-
-def _workers(n: int, opts: Mapping[str, Any]) -> int:
-    """Processes for body validation: 1 below ``parallel_threshold`` bodies (default 50,000)."""
-    if n < int(opts.get("parallel_threshold", 50_000)):
-        return 1
-    import multiprocessing
-    import os
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return max(1, min(int(opts.get("workers", os.cpu_count() or 1)), 8))
-
-
-_SHARED: tuple[list[dict[str, Any]], Any] | None = None
-
-
-def _chunk(bounds: tuple[int, int]) -> list[tuple[str, dict[str, Any]]]:
-    assert _SHARED is not None
-    items, registry = _SHARED
-    return _bodies(items[bounds[0]:bounds[1]], registry)
-
-
-def _parallel(items: list[dict[str, Any]], registry: Any,
-              workers: int) -> list[tuple[str, dict[str, Any]]]:
-    """Validate bodies in forked workers (they inherit the items; only problems come back).
-    Still pure: same input, same output, in the same order."""
-    import multiprocessing
-
-    global _SHARED
-    _SHARED = (items, registry)
-    try:
-        size = -(-len(items) // (workers * 4))
-        bounds = [(i, min(i + size, len(items))) for i in range(0, len(items), size)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_chunk, bounds)
-    finally:
-        _SHARED = None
-    return [p for part in parts for p in part]

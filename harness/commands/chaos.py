@@ -107,10 +107,10 @@ def _execute(
 def _write(exp: Any, out: Path, result: Any) -> dict[str, Any]:
     """The run's results.json, junit.xml and report.html; returns the result's data."""
     from harness.chaos.analyze import write_run_files
-    from harness.history import read_history
+    from harness.history import open_history
 
     data = result.to_dict()
-    events = read_history(out / "history.jsonl").events
+    events = open_history(out / "history.jsonl")  # the report streams it
     data["files"] = write_run_files(data, events, out, suite=exp.path.stem)
     return data
 
@@ -316,7 +316,7 @@ def _replay(args: argparse.Namespace) -> int:
     from harness.chaos.analyze import compare_verdicts, load_results, write_run_files
     from harness.chaos.experiment import load_experiment
     from harness.chaos.runner import run_experiment
-    from harness.history import read_history
+    from harness.history import open_history, read_history
     from harness.report.console import verdict_label
     from harness.report.progress import progress_bar, wanted
 
@@ -359,7 +359,7 @@ def _replay(args: argparse.Namespace) -> int:
                 )
             )
     data = result.to_dict()
-    write_run_files(data, read_history(out / "history.jsonl").events, out, suite=exp.path.stem)
+    write_run_files(data, open_history(out / "history.jsonl"), out, suite=exp.path.stem)
     same_plan = data["plan"] == before.get("plan")
     cmp = compare_verdicts(before.get("verdicts") or {}, data["verdicts"])
     report = {

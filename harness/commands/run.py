@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="workload seed (default: random)")
     p.add_argument("--out", default=None, help="folder for history.jsonl and logs")
     p.add_argument("--rate", type=float, default=None, help="inputs per second (default: max)")
+    p.add_argument("--window", type=int, default=None,
+                   help="at most this many inputs in flight (sent, no fate yet): a soak's "
+                        "memory stays flat (default: no limit)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait to settle")
     add_json_flag(p)
     p.set_defaults(func=main)
@@ -60,7 +63,8 @@ def main(args: argparse.Namespace) -> int:
         summary = asyncio.run(run_pipeline(
             args.pipeline, broker=args.broker, processes=args.processes,
             transactions=args.transactions, seed=seed, store=args.store, out=args.out,
-            rate=args.rate, mix=mix, timeout=args.timeout, progress=progress))
+            rate=args.rate, mix=mix, timeout=args.timeout, progress=progress,
+            window=args.window))
     if args.json:
         print_json(summary.to_dict())
     else:

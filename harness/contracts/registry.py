@@ -25,6 +25,7 @@ against the registry root.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,10 +64,30 @@ def default_registry_path() -> Path:
     return Path.cwd() / "contracts"
 
 
+#: a schema file larger than this is refused before it is read (override:
+#: HARNESS_MAX_SCHEMA_BYTES); real schemas are kilobytes
+MAX_SCHEMA_BYTES = int(os.environ.get("HARNESS_MAX_SCHEMA_BYTES", str(8 * 1024 * 1024)))
+
+
+def read_schema_text(path: Path) -> str:
+    """A schema file's text, refusing one over ``MAX_SCHEMA_BYTES`` before reading it."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError as exc:
+        raise SchemaError("no such file", where=str(path)) from exc
+    if size > MAX_SCHEMA_BYTES:
+        raise SchemaError(f"{size} bytes is over the {MAX_SCHEMA_BYTES}-byte limit for a schema "
+                          "file (HARNESS_MAX_SCHEMA_BYTES)", where=str(path))
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"not UTF-8 at byte {exc.start}", where=str(path)) from exc
+
+
 def load_json_file(path: Path) -> Any:
     """Load a JSON file, raising SchemaError naming the file, line and column."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_schema_text(path)
     except FileNotFoundError as exc:
         raise SchemaError("no such file", where=str(path)) from exc
     except UnicodeDecodeError as exc:
@@ -194,7 +215,7 @@ class SchemaRegistry:
                                       f"({subject.versions[version].path.name}, {path.name})",
                                       where=str(folder))
                 if match.group(2) == "proto":
-                    schema: Any = path.read_text(encoding="utf-8")
+                    schema: Any = read_schema_text(path)
                 else:
                     schema = load_json_file(path)
                     if match.group(2) == "json":

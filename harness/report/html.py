@@ -9,10 +9,12 @@ data with the budget line labelled, and the fault plan with how often each fault
 from __future__ import annotations
 
 import html
+from array import array
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.checkers.stream import chunks
 from harness.redact import redact_text
 from harness.report.words import (
     checker_summary,
@@ -156,19 +158,70 @@ def _event_label(e: dict[str, Any]) -> tuple[str, str]:
     return kind, "#333"
 
 
-def _rows_of(cid: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = [e for e in events if e.get("correlation_id") == cid and e.get("kind") in _DRAWN][:80]
+class _Digest:
+    """What the report draws, read in one pass over the history (which may stream from disk):
+    the rows of the correlations drawn (first 80 each), window faults, lanes, per-agent ack
+    latencies (a float array), the first five events and the count."""
+
+    def __init__(self, events: Any, wanted: set[Any]) -> None:
+        self.count = 0
+        self.head: list[dict[str, Any]] = []
+        self.rows: dict[Any, list[dict[str, Any]]] = {c: [] for c in wanted}
+        self.windows: list[dict[str, Any]] = []
+        self.started: list[str] = []
+        self.delivered: list[str] = []
+        self.queue_agent: dict[str, str] = {}
+        self.latency: dict[str, array[float]] = {}
+        for chunk in chunks(events):
+            if len(self.head) < 5:
+                self.head.extend(chunk[:5 - len(self.head)])
+            self.count += len(chunk)
+            for e in chunk:
+                self._take(e)
+
+    def _take(self, e: dict[str, Any]) -> None:
+        kind = e.get("kind")
+        rows = None
+        if self.rows:
+            try:
+                rows = self.rows.get(e.get("correlation_id"))
+            except TypeError:  # an unhashable id names no drawn correlation
+                rows = None
+        if rows is not None and kind in _DRAWN and len(rows) < 80:
+            rows.append(e)
+        if kind in ("fault_start", "fault_end") and not e.get("message_id"):
+            self.windows.append(e)
+        elif kind == "agent_start" and e.get("agent") not in self.started:
+            self.started.append(str(e["agent"]))
+        elif kind == "deliver" and e.get("agent"):
+            if e.get("queue"):
+                self.queue_agent.setdefault(str(e["queue"]), str(e["agent"]))
+            if e.get("agent") not in self.delivered:
+                self.delivered.append(str(e["agent"]))
+        elif kind == "ack" and isinstance(e.get("latency_ms"), (int, float)):
+            self.latency.setdefault(str(e.get("agent")), array("d")).append(
+                float(e["latency_ms"]))
+
+    def lanes(self) -> list[str]:
+        lanes = ["workload"]
+        for agent in [*self.started, *self.delivered]:
+            if agent not in lanes:
+                lanes.append(agent)
+        return lanes
+
+
+def _rows_of(cid: str, digest: _Digest) -> list[dict[str, Any]]:
+    rows = list(digest.rows.get(cid, []))
     if rows:  # window faults (pause, restart, slow dependency, network) while it was in flight
         t0, t1 = float(rows[0].get("time", 0)), float(rows[-1].get("time", 0))
-        windows = [e for e in events if e.get("kind") in ("fault_start", "fault_end")
-                   and not e.get("message_id") and t0 <= float(e.get("time", 0)) <= t1]
+        windows = [e for e in digest.windows if t0 <= float(e.get("time", 0)) <= t1]
         rows = sorted(rows + windows, key=lambda e: float(e.get("time", 0)))[:100]
     return rows
 
 
-def _sequence(cid: str, why: str, events: list[dict[str, Any]], lanes: list[str],
+def _sequence(cid: str, why: str, digest: _Digest, lanes: list[str],
               queue_agent: dict[str, str], verdicts: Mapping[str, Any]) -> str:
-    rows = _rows_of(cid, events)
+    rows = _rows_of(cid, digest)
     marks = _flagged(rows, cid, verdicts)
     labels = [_event_label(e)[0] + (f"  \u2190 {marks[i]}" if i in marks else "")
               for i, e in enumerate(rows)]
@@ -315,28 +368,16 @@ def _fault_plan(result: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _lanes(events: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
-    lanes = ["workload"]
-    queue_agent: dict[str, str] = {}
-    for e in events:
-        if e.get("kind") == "agent_start" and e.get("agent") not in lanes:
-            lanes.append(str(e["agent"]))
-        if e.get("kind") == "deliver" and e.get("agent") and e.get("queue"):
-            queue_agent.setdefault(str(e["queue"]), str(e["agent"]))
-    for e in events:
-        if e.get("kind") == "deliver" and e.get("agent") and e.get("agent") not in lanes:
-            lanes.append(str(e["agent"]))
-    return lanes, queue_agent
-
-
 def render_html(result: Mapping[str, Any], events: Iterable[dict[str, Any]], *,
                 max_diagrams: int = 8) -> str:
     """The report page for a run (``RunResult.to_dict()``) or a check (same keys, no plan)."""
-    events = events if isinstance(events, list) else list(events)
     verdicts = {k: _as_dict(v) for k, v in (result.get("verdicts") or {}).items()}
     exp = result.get("experiment") or {}
     title = exp.get("title") or result.get("history") or "chaos run"
-    lanes, queue_agent = _lanes(events)
+    failing = failing_correlations(verdicts)
+    drawn = failing[:max_diagrams]
+    digest = _Digest(events, {cid for cid, _ in drawn})
+    lanes, queue_agent = digest.lanes(), digest.queue_agent
     label = verdict_label(result.get("valid"))
     bad = [n for n, v in verdicts.items() if v.get("valid") is not True]
     headline = (f"{len(bad)} of {len(verdicts)} checkers not valid: {', '.join(bad)}" if bad
@@ -347,16 +388,14 @@ def render_html(result: Mapping[str, Any], events: Iterable[dict[str, Any]], *,
            f"<h1>{_e(title)}</h1>",
            f'<div class="banner {label}"><b>{label.upper()}</b> &nbsp; {_e(headline)}'
            f"<p>seed {_e(result.get('seed'))} &middot; broker {_e(result.get('broker'))}"
-           f" &middot; {len(events)} events</p>"]
+           f" &middot; {digest.count} events</p>"]
     if result.get("expected"):
         met = result.get("expectation_met")
         out.append(f"<p>Expected: {_e(expectation_words(result['expected']))} &rarr; "
                    f"<b>{'as expected' if met else 'NOT as expected'}</b></p>")
     out.append("</div><h2>Checkers</h2>")
     out.extend(_checker_rows(verdicts))
-    failing = failing_correlations(verdicts)
     counted = max(_counted_cases(verdicts), len(failing))
-    drawn = failing[:max_diagrams]
     out.append("<h2>Failing correlations</h2>")
     if not failing:
         out.append("<p>None.</p>" if not bad else
@@ -367,20 +406,17 @@ def render_html(result: Mapping[str, Any], events: Iterable[dict[str, Any]], *,
                    + (f" ({len(failing)} correlations named in results.json; checkers keep up to"
                       " 5 examples per problem)" if counted > len(failing) else "") + ".</p>")
     for cid, why in drawn:
-        out.append(_sequence(cid, why, events, lanes, queue_agent, verdicts))
+        out.append(_sequence(cid, why, digest, lanes, queue_agent, verdicts))
     rest = failing[max_diagrams:]
     if rest:
         out.append("<p>Not drawn: " + ", ".join(f"<code>{_e(c)}</code> ({_e(w)})" for c, w in rest)
                    + "</p>")
     out.append("<h2>Latency per agent</h2><div class=hists>")
-    start = next((e for e in events[:5] if e.get("kind") == "run_start"), {})
+    start = next((e for e in digest.head if e.get("kind") == "run_start"), {})
     budgets = start.get("budgets") or {}
-    per: dict[str, list[float]] = {}
-    for e in events:
-        if e.get("kind") == "ack" and isinstance(e.get("latency_ms"), (int, float)):
-            per.setdefault(str(e.get("agent")), []).append(float(e["latency_ms"]))
     for agent in lanes[1:]:
-        out.append(_histogram(agent, per.get(agent, []), (budgets.get(agent) or {}).get("p99_ms")))
+        out.append(_histogram(agent, list(digest.latency.get(agent, ())),
+                              (budgets.get(agent) or {}).get("p99_ms")))
     out.append("</div>")
     out.extend(_fault_plan(result))
     out.append("</body></html>")

@@ -1,0 +1,221 @@
+"""One streaming pass of every checker over a history, in bounded memory.
+
+A built-in checker is a :class:`Judge`: it is fed the history in chunks of events, in order,
+keeps only the index it needs (compact tuples, per correlation or per message), and gives its
+verdict at the end from what the pass saw (:class:`Info`). :func:`judge_all` reads the history
+once (a list, a :class:`~harness.history.History` or a file-backed
+:class:`~harness.history.HistoryFile`) and feeds each chunk to every judge, so checking a
+history costs one parse however many checkers run, and never holds the whole history.
+
+Some verdicts depend on events that come later in the file than the event being judged (a
+fault that altered a message, the dead letters whose producers must be known). Those few kinds
+(``fault_start``, ``fault_end``, ``dead_letter``) are read first in a quick look-ahead scan
+(:class:`Facts`), then the main pass runs; if the main pass sees different rare events than the
+scan found (a hand-written line the byte scan missed), it runs again with what it saw, so the
+result never depends on how the file was spelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from harness.errors import HistoryError
+
+__all__ = ["CHUNK", "RARE", "Facts", "Info", "Judge", "chunks", "judge_all", "judged"]
+
+Event = dict[str, Any]
+#: events handed to the judges at a time
+CHUNK = 128
+#: kinds that tell crash gaps (harness.checkers.facts.GapTracker)
+_GAP_KINDS = frozenset({"intent", "effect", "publish", "agent_crash", "agent_stop", "snapshot"})
+#: kinds the look-ahead scan collects (rare in a history, needed before the main pass)
+RARE = frozenset({"fault_start", "fault_end", "dead_letter"})
+
+
+@dataclass
+class Facts:
+    """What a quick scan found before the main pass: the rare events, and the first five."""
+
+    rare: list[Event] = field(default_factory=list)
+    head: list[Event] = field(default_factory=list)
+    _targets: tuple[set[str], set[str], set[str]] | None = None
+
+    @property
+    def faults(self) -> list[Event]:
+        return [e for e in self.rare if e.get("kind") != "dead_letter"]
+
+    @property
+    def dead_letters(self) -> list[Event]:
+        return [e for e in self.rare if e.get("kind") == "dead_letter"]
+
+    def fault_targets(self) -> tuple[set[str], set[str], set[str]]:
+        """(correlation ids, message ids, bodies) whose fate a fault changed (facts.py)."""
+        if self._targets is None:
+            from harness.checkers.facts import fault_targets
+
+            self._targets = fault_targets(self.rare)
+        return self._targets
+
+    def run_start(self) -> Event:
+        """The ``run_start`` among the first five events, or {}."""
+        return next((e for e in self.head if e.get("kind") == "run_start"), {})
+
+
+@dataclass
+class Info:
+    """What the pass learned about the history as a whole (known at the end)."""
+
+    count: int = 0
+    truncated: bool = False
+    #: crash gaps (intents without their result line), read in the same pass
+    tracker: Any = None
+    first_kind: Any = None
+    last_run_end: int = -1  #: position of the last run_end event, -1 if none
+
+    @property
+    def ended(self) -> bool:
+        """Whether a ``run_end`` is among the last 50 events."""
+        return self.last_run_end >= 0 and self.last_run_end >= self.count - 50
+
+    def complete(self) -> tuple[bool, str]:
+        """Whether the history ran to its end: (complete?, why not)."""
+        if self.truncated:
+            return False, "the history's last line is cut short"
+        if not self.count or self.first_kind != "run_start":
+            return False, "the history does not start with run_start"
+        if not self.ended:
+            return False, "the history has no run_end (the run did not finish)"
+        return True, ""
+
+
+class Judge:
+    """A checker fed a history in chunks. Subclasses set ``__init__(opts, facts)``,
+    :meth:`feed` and :meth:`verdict`."""
+
+    def __init__(self, opts: Mapping[str, Any], facts: Facts) -> None:
+        self.opts = opts
+        self.facts = facts
+
+    def feed(self, events: list[Event]) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def verdict(self, info: Info) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+JudgeType = Callable[[Mapping[str, Any], Facts], Judge]
+
+
+def chunks(history: Any, size: int | None = None) -> Iterator[list[Event]]:
+    """The history's events in lists of at most ``size`` (default :data:`CHUNK`), in order
+    (a file-backed history streams from disk)."""
+    size = size or CHUNK
+    reader = getattr(history, "chunks", None)
+    if reader is not None:
+        yield from reader(size)
+        return
+    events = getattr(history, "events", history)
+    if isinstance(events, list):
+        for i in range(0, len(events), size):
+            yield events[i : i + size]
+        return
+    it = iter(events)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _scan(history: Any) -> Facts:
+    scan = getattr(history, "scan", None)
+    if scan is not None:  # a file: a byte-level look-ahead (HistoryFile.scan)
+        rare, head = scan(RARE)
+        return Facts(rare, head)
+    facts = Facts()
+    for chunk in chunks(history):
+        if len(facts.head) < 5:
+            facts.head.extend(chunk[: 5 - len(facts.head)])
+        facts.rare.extend(e for e in chunk if e.get("kind") in RARE)
+    return facts
+
+
+def judge_all(
+    judges: Mapping[str, JudgeType],
+    history: Any,
+    opts: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, tuple[Any, BaseException | None]]:
+    """Run every judge over one read of ``history``: name -> (verdict, None) or (None, the
+    exception the judge raised). A history that cannot be read raises HistoryError."""
+    opts = opts or {}
+    facts = _scan(history)
+    while True:
+        made: dict[str, Judge | BaseException] = {}
+        for name, cls in judges.items():
+            try:
+                made[name] = cls(opts.get(name) or {}, facts)
+            except Exception as exc:
+                made[name] = exc
+        info, seen = _pass(made, history)
+        if _same_rare(seen, facts.rare):
+            break
+        facts = Facts(seen, facts.head)  # the scan missed one: judge again with what was seen
+    out: dict[str, tuple[Any, BaseException | None]] = {}
+    for name, j in made.items():
+        if isinstance(j, BaseException):
+            out[name] = (None, j)
+            continue
+        try:
+            out[name] = (j.verdict(info), None)
+        except Exception as exc:
+            out[name] = (None, exc)
+    return out
+
+
+def _pass(made: dict[str, Judge | BaseException], history: Any) -> tuple[Info, list[Event]]:
+    from harness.checkers.facts import GapTracker
+
+    info = Info(tracker=GapTracker())
+    seen: list[Event] = []
+    live = {n: j for n, j in made.items() if isinstance(j, Judge)}
+    for chunk in chunks(history):
+        if not info.count and chunk:
+            info.first_kind = chunk[0].get("kind")
+        take = info.tracker.take
+        for i, e in enumerate(chunk):
+            kind = e.get("kind")
+            if kind == "run_end":
+                info.last_run_end = info.count + i
+            elif kind in RARE:
+                seen.append(e)
+            elif kind in _GAP_KINDS:
+                take(e, kind)
+        info.count += len(chunk)
+        for name, j in list(live.items()):
+            try:
+                j.feed(chunk)
+            except HistoryError:
+                raise
+            except Exception as exc:  # this judge gives up; the others go on
+                made[name] = exc
+                del live[name]
+    info.truncated = bool(getattr(history, "truncated", False))
+    return info, seen
+
+
+def _same_rare(a: list[Event], b: list[Event]) -> bool:
+    return len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))
+
+
+def judged(cls: JudgeType) -> Callable[[Any, Mapping[str, Any]], Any]:
+    """``check(history, opts)`` for a judge class (the checker's public function)."""
+
+    def check(history: Any, opts: Mapping[str, Any]) -> Any:
+        verdict, error = judge_all({"_": cls}, history, {"_": opts})["_"]
+        if error is not None:
+            raise error
+        return verdict
+
+    check.judge = cls  # type: ignore[attr-defined]
+    check.__doc__ = cls.__doc__
+    return check

@@ -1,0 +1,248 @@
+"""Checker ``causal``: the causal graph of a run is real, acyclic and consistent.
+
+``trace`` asks whether every message leads back to its ingress; this one asks whether each
+link in that chain could have happened. Messages are nodes, ``causation_id`` the edge to the
+cause. For every message an agent published (producer other than ``workload``):
+
+- cause_not_delivered: its cause was never delivered to the producer before the publish (it
+  names a message the agent never consumed: a grandparent, another agent's input, a made-up id);
+- published_after_settle: every delivery of its cause to the producer had already been acked,
+  nacked or dead-lettered (an emission from a background task after the ack, lost on a crash);
+- id_reused: one message id published with another type, correlation, cause or producer;
+- cycle: following causes from it comes back to it (self-caused included).
+
+For every ``effect`` (applied or skipped as a duplicate):
+
+- effect_without_delivery: its message was never delivered to the agent that applied it;
+- effect_outside_delivery: applied while no delivery of its message to that agent was open
+  (after the ack: a deferred or batched effect under another input's turn);
+- effect_correlation_mismatch / effect_cause_mismatch: its correlation or causation id differs
+  from those of the delivered message it names.
+
+Deliveries of copies the harness made (``resubmit``) are deliveries like any other.
+Black-box agents (``run_start.black_boxes``: agent -> input queue) whose broker link is tapped
+(``run_start.tapped``) have ``deliver``/``ack``/``nack`` records from the tap, and an ``emit``
+at the moment they published: their emits are judged as SDK publishes (the router's later
+``publish`` of the same message is not judged again). Untapped black boxes have no delivery
+records: a cause counts as delivered to one when it was published to its queue; whether it
+published before its ack cannot be seen (counted as ``unobserved``, not judged). An effect a
+black box applied (read through a probe, no message id) counts as delivered when its
+correlation reached the agent's queue. One pass plus a linear walk of the cause chains (each
+node visited once): O(n) in the history.
+Options: ``require_open`` (default true) turns the two "outside the delivery" problems on.
+Counts: published, effects, deliveries, and one per problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tests.checkers.reference.base import Examples, Verdict, as_events, limit_of
+
+__all__ = ["PROBLEMS", "check"]
+
+PROBLEMS = (
+    "cause_not_delivered",
+    "published_after_settle",
+    "id_reused",
+    "cycle",
+    "effect_without_delivery",
+    "effect_outside_delivery",
+    "effect_correlation_mismatch",
+    "effect_cause_mismatch",
+)
+_SETTLE = ("ack", "nack", "dead_letter")
+
+
+def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
+    events = as_events(history)
+    ex = Examples(limit_of(opts))
+    require_open = bool(opts.get("require_open", True))
+    delivered: dict[tuple[Any, Any], tuple[Any, Any]] = {}  # (agent, mid) -> (cid, cause)
+    open_: dict[tuple[Any, Any], int] = {}
+    node: dict[str, tuple[Any, Any, Any, Any]] = {}  # mid -> (cause, type, cid, producer)
+    n_pub = n_eff = n_del = 0
+    black: dict[Any, Any] = {}
+    tapped: set[Any] = set()
+    routed: set[tuple[Any, Any]] = set()  # (queue, message id) and (queue, correlation id)
+    pending: list[dict[str, Any]] = []
+    for e in events:
+        kind = e.get("kind")
+        if kind == "run_start" and isinstance(e.get("black_boxes"), dict):
+            black = dict(e["black_boxes"])
+            tapped = set(e.get("tapped") or ()) & set(black)
+        if kind == "publish" and e.get("queue") in black.values():
+            routed.add((e["queue"], e.get("message_id")))
+            routed.add((e["queue"], "cid:" + str(e.get("correlation_id"))))
+        if kind == "emit" and e.get("agent") in tapped and e.get("message_id"):
+            n_pub += 1  # a tapped black box's publish, at the moment it left the agent
+            _publish(
+                {**e, "producer": e["agent"]},
+                e["message_id"],
+                e["agent"],
+                delivered,
+                open_,
+                node,
+                ex,
+                require_open,
+            )
+            continue
+        if kind == "publish" and e.get("producer") in tapped:
+            continue  # judged at its emit
+        if (
+            kind in ("publish", "effect")
+            and (e.get("producer") if kind == "publish" else e.get("agent")) in black
+        ):
+            pending.append(e)  # judged once every publish to the queues is known
+            continue
+        if kind == "deliver":
+            mid = e.get("message_id")
+            if not mid:
+                continue
+            n_del += 1
+            key = (e.get("agent"), mid)
+            delivered.setdefault(key, (e.get("correlation_id"), e.get("causation_id")))
+            open_[key] = open_.get(key, 0) + 1
+        elif kind in _SETTLE:
+            key = (e.get("agent"), e.get("message_id"))
+            if open_.get(key):
+                open_[key] -= 1
+        elif kind == "publish":
+            producer = e.get("producer")
+            mid = e.get("message_id")
+            if producer in (None, "workload") or not mid:
+                continue
+            n_pub += 1
+            _publish(e, mid, producer, delivered, open_, node, ex, require_open)
+        elif kind == "effect":
+            n_eff += 1
+            _effect(e, delivered, open_, ex, require_open)
+    for e in pending:  # black boxes: "delivered" = put on their queue (docstring)
+        if e["kind"] == "publish" and e.get("message_id"):
+            n_pub += 1
+            who = e["producer"]
+            key = (who, e.get("causation_id"))
+            if (black[who], e.get("causation_id")) in routed:
+                delivered.setdefault(key, (e.get("correlation_id"), None))
+                open_.setdefault(key, 1)
+            _publish(e, e["message_id"], who, delivered, open_, node, ex, require_open)
+        elif e["kind"] == "effect":
+            n_eff += 1
+            if (black[e["agent"]], "cid:" + str(e.get("correlation_id"))) not in routed:
+                ex.add(
+                    "effect_without_delivery",
+                    {
+                        "agent": e["agent"],
+                        "effect": e.get("effect"),
+                        "correlation_id": e.get("correlation_id"),
+                        "index": e.get("index"),
+                    },
+                )
+    _cycles(node, ex)
+    counts: dict[str, Any] = {"published": n_pub, "effects": n_eff, "deliveries": n_del}
+    if black:
+        counts["unobserved"] = len(pending)
+    counts.update({p: ex.n(p) for p in PROBLEMS})
+    return Verdict(not ex, counts, ex.items)
+
+
+def _publish(
+    e: dict[str, Any],
+    mid: str,
+    producer: Any,
+    delivered: dict[tuple[Any, Any], tuple[Any, Any]],
+    open_: dict[tuple[Any, Any], int],
+    node: dict[str, tuple[Any, Any, Any, Any]],
+    ex: Examples,
+    require_open: bool,
+) -> None:
+    cause, cid = e.get("causation_id"), e.get("correlation_id")
+    where = {
+        "message_id": mid,
+        "type": e.get("type"),
+        "producer": producer,
+        "correlation_id": cid,
+        "causation_id": cause,
+        "index": e.get("index"),
+    }
+    me = (cause, e.get("type"), cid, producer)
+    before = node.get(mid)
+    if before is None:
+        node[mid] = me
+    elif before != me:
+        ex.add(
+            "id_reused",
+            {
+                **where,
+                "first": dict(
+                    zip(("causation_id", "type", "correlation_id", "producer"), before, strict=True)
+                ),
+            },
+        )
+        return
+    if not cause:
+        return  # no cause at all: trace's missing_causation
+    key = (producer, cause)
+    if key not in delivered:
+        ex.add("cause_not_delivered", where)
+    elif require_open and not open_.get(key):
+        ex.add("published_after_settle", where)
+
+
+def _effect(
+    e: dict[str, Any],
+    delivered: dict[tuple[Any, Any], tuple[Any, Any]],
+    open_: dict[tuple[Any, Any], int],
+    ex: Examples,
+    require_open: bool,
+) -> None:
+    agent, mid = e.get("agent"), e.get("message_id")
+    where = {
+        "agent": agent,
+        "effect": e.get("effect"),
+        "message_id": mid,
+        "correlation_id": e.get("correlation_id"),
+        "index": e.get("index"),
+    }
+    key = (agent, mid)
+    seen = delivered.get(key)
+    if seen is None:
+        ex.add("effect_without_delivery", where)
+        return
+    if require_open and not open_.get(key):
+        ex.add("effect_outside_delivery", where)
+    if e.get("correlation_id") != seen[0]:
+        ex.add("effect_correlation_mismatch", {**where, "delivered_correlation_id": seen[0]})
+    if "causation_id" in e and e.get("causation_id") != seen[1]:
+        ex.add(
+            "effect_cause_mismatch",
+            {**where, "causation_id": e.get("causation_id"), "delivered_causation_id": seen[1]},
+        )
+
+
+def _cycles(node: dict[str, tuple[Any, Any, Any, Any]], ex: Examples) -> None:
+    """Each message is on at most one cause chain walk: 0 unseen, 1 on the current walk,
+    2 finished (known to end outside any cycle or already reported)."""
+    state: dict[str, int] = {}
+    for start in node:
+        if state.get(start):
+            continue
+        path: list[str] = []
+        mid: Any = start
+        while mid in node and not state.get(mid):
+            state[mid] = 1
+            path.append(mid)
+            mid = node[mid][0]
+        if mid in node and state.get(mid) == 1:  # came back onto this walk: a cycle
+            ring = path[path.index(mid) :]
+            ex.add(
+                "cycle",
+                {
+                    "messages": ring[:6],
+                    "length": len(ring),
+                    "types": [node[m][1] for m in ring[:6]],
+                },
+            )
+        for m in path:
+            state[m] = 2

@@ -1,0 +1,178 @@
+"""Checker ``exactly_once``: no effect happened twice and the ledger balances.
+
+From ``effect`` events (applied ones) and the end-of-run ``snapshot``:
+
+- duplicate_key: one idempotency key applied twice (the store did not deduplicate);
+- duplicate_effect: one logical effect (same correlation, agent and effect name) applied under
+  more than one key: the key was not derived from the input (fresh per try, or per delivery),
+  so a retry or a duplicate delivery did the work again. Effects an agent applies several times
+  per input on purpose need distinct names (``ctx.effect("ship:item-3")``);
+- duplicate_lineage: one effect (agent, effect name) applied under more than one key for
+  messages of one idempotency lineage (the same idempotency key: a resubmission, a client's
+  retry, an upstream that re-derived its output): the agent keyed the effect on something
+  else (the message id, the correlation id). Outcomes (``outcome:*``) are per correlation and
+  exempt;
+- duplicate_business_key: an effect declared unique per business key (the pipeline's
+  ``effects: {ledger.post: {unique: [payment_id]}}``, or the option ``unique``) applied more
+  than once for one value of that key, under any correlation; no_business_key: such an effect
+  whose recorded data lacks a field of the key;
+- unbalanced: the snapshot's ledger debits differ from its credits;
+- unrecorded: the store holds an effect the history never saw applied (done behind the SDK);
+- crash_unrecorded (not a problem): the store holds an effect whose agent process wrote its
+  ``intent`` and died (SIGKILL) before writing the ``effect`` line: it counts as applied once
+  (and still takes part in every duplicate check above, with the intent's identities);
+- undecided: such an intent whose process is not known to have died -> unknown.
+
+No snapshot -> the ledger cannot be checked -> unknown (unless ``require_snapshot: false``).
+
+Counts: applied, skipped_duplicates, duplicate_key, duplicate_effect, duplicate_lineage,
+duplicate_business_key, no_business_key, unbalanced, unrecorded, crash_unrecorded, undecided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tests.checkers.reference.base import UNKNOWN, Examples, Verdict, as_events, limit_of
+from tests.checkers.reference.facts import crash_gaps
+
+__all__ = ["PROBLEMS", "check"]
+
+PROBLEMS = ("duplicate_key", "duplicate_effect", "duplicate_lineage", "duplicate_business_key",
+            "no_business_key", "unbalanced", "unrecorded")
+
+
+def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
+    events = as_events(history)
+    ex = Examples(limit_of(opts))
+    by_key: dict[str, int] = {}
+    logical: dict[tuple[Any, Any, Any], set[str]] = {}
+    lineage: dict[tuple[Any, Any, Any], set[str]] = {}
+    unique = _unique_fields(opts.get("unique") or {})
+    business: dict[tuple[Any, ...], set[str]] = {}
+    snapshot: dict[str, Any] | None = None
+    skipped = 0
+    for e in events:
+        kind = e.get("kind")
+        if kind == "effect":
+            if not e.get("applied"):
+                skipped += 1
+                continue
+            key = str(e.get("key"))
+            by_key[key] = by_key.get(key, 0) + 1
+            _index(e, key, logical, lineage, unique, business, ex)
+        elif kind == "snapshot":
+            snapshot = e
+    counts: dict[str, Any] = {"applied": sum(by_key.values()), "skipped_duplicates": skipped,
+                              "duplicate_key": 0, "duplicate_effect": 0,
+                              "duplicate_lineage": 0, "duplicate_business_key": 0,
+                              "no_business_key": 0, "unbalanced": 0,
+                              "unrecorded": 0, "crash_unrecorded": 0, "undecided": 0}
+    error = None
+    if snapshot is None:
+        error = "no snapshot event: the ledger cannot be checked"
+    else:
+        ledger = snapshot.get("ledger") or {}
+        counts["ledger_debits"] = ledger.get("debits")
+        counts["ledger_credits"] = ledger.get("credits")
+        if ledger and (ledger.get("debits") != ledger.get("credits")
+                       or ledger.get("balanced") is False):
+            counts["unbalanced"] = 1
+            ex.add("unbalanced", {"debits": ledger.get("debits"),
+                                  "credits": ledger.get("credits")})
+        gaps = crash_gaps(events)
+        for eff in snapshot.get("effects") or []:
+            stored = eff.get("key") if isinstance(eff, dict) else None
+            if stored is None or stored in by_key:
+                continue
+            where = {"key": stored, "agent": eff.get("agent"), "effect": eff.get("effect"),
+                     "correlation_id": eff.get("correlation_id")}
+            if stored in gaps.effects_died:  # committed, then the process died: applied once
+                counts["crash_unrecorded"] += 1
+                e = gaps.effects_died[stored]
+                by_key[stored] = 1
+                _index(e, stored, logical, lineage, unique, business, ex)
+            elif stored in gaps.effects_open:
+                counts["undecided"] += 1
+                ex.add("undecided", {**where, "process": gaps.effects_open[stored].get("process")})
+            else:
+                counts["unrecorded"] += 1
+                ex.add("unrecorded", where)
+    counts["no_business_key"] = ex.n("no_business_key")
+    for key, n in by_key.items():
+        if n > 1:
+            counts["duplicate_key"] += 1
+            ex.add("duplicate_key", {"key": key, "applied": n})
+    for (cid, agent, effect), keys in logical.items():
+        if len(keys) > 1:
+            counts["duplicate_effect"] += 1
+            ex.add("duplicate_effect", {"correlation_id": cid, "agent": agent, "effect": effect,
+                                        "keys": sorted(keys)[:4], "times": len(keys)})
+    for (agent, effect, idem), keys in lineage.items():
+        if len(keys) > 1:
+            counts["duplicate_lineage"] += 1
+            ex.add("duplicate_lineage", {"agent": agent, "effect": effect,
+                                         "idempotency_key": idem, "keys": sorted(keys)[:4],
+                                         "times": len(keys)})
+    for (effect, *value), keys in business.items():
+        if len(keys) > 1:
+            counts["duplicate_business_key"] += 1
+            ex.add("duplicate_business_key", {"effect": effect, "key": dict(value),
+                                              "keys": sorted(keys)[:4], "times": len(keys)})
+    counts["applied"] = sum(by_key.values())
+    bad = any(counts[p] for p in PROBLEMS)
+    if bad:
+        valid: Any = False
+    elif snapshot is None and opts.get("require_snapshot", True):
+        valid = UNKNOWN
+    elif counts["undecided"]:
+        valid = UNKNOWN
+        error = (f"{counts['undecided']} effect(s) in the store were never recorded as applied "
+                 "and their process is not known to have died (cannot decide)")
+    else:
+        valid = True
+    return Verdict(valid, counts, ex.items, error)
+
+
+def _index(e: Mapping[str, Any], key: str, logical: dict[tuple[Any, Any, Any], set[str]],
+           lineage: dict[tuple[Any, Any, Any], set[str]], unique: dict[str, tuple[str, ...]],
+           business: dict[tuple[Any, ...], set[str]], ex: Examples) -> None:
+    """File one applied effect (or a crash gap's intent) under its logical, lineage and
+    business keys."""
+    name = e.get("effect")
+    logical.setdefault((e.get("correlation_id"), e.get("agent"), name), set()).add(key)
+    if e.get("idempotency_key") and not str(name).startswith("outcome:"):
+        lineage.setdefault((e.get("agent"), name, e["idempotency_key"]), set()).add(key)
+    if name in unique:
+        _business(e, key, unique[name], business, ex)
+
+
+def _unique_fields(spec: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """``{effect: field | [fields] | {unique: ...}}`` -> effect -> the key's fields."""
+    out: dict[str, tuple[str, ...]] = {}
+    for effect, fields in spec.items():
+        if isinstance(fields, Mapping):
+            fields = fields.get("unique")
+        if isinstance(fields, str):
+            fields = [fields]
+        if fields:
+            out[str(effect)] = tuple(str(f) for f in fields)
+    return out
+
+
+def _business(e: Mapping[str, Any], key: str, fields: tuple[str, ...],
+              business: dict[tuple[Any, ...], set[str]], ex: Examples) -> None:
+    data = e.get("data")
+    values = [(f, data.get(f)) if isinstance(data, Mapping) else (f, None) for f in fields]
+    if any(v is None for _, v in values):
+        ex.add("no_business_key", {"agent": e.get("agent"), "effect": e.get("effect"),
+                                   "key": key, "fields": list(fields),
+                                   "correlation_id": e.get("correlation_id")})
+        return
+    group = (e.get("effect"), *((f, _hashable(v)) for f, v in values))
+    business.setdefault(group, set()).add(key)
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) else repr(value)

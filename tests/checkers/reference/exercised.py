@@ -1,0 +1,89 @@
+"""Checker ``exercised``: the run did what its experiment planned, and what it covered.
+
+A fault that never fired proves nothing: a run whose planned fault never fired on the hop it
+targets is **vacuous**, so this checker says ``unknown`` (never valid) and names the fault. It
+always runs (like ``history``). Its report (:func:`report`, also in ``results.json``) says what
+the run exercised:
+
+- types: per hop (agent), the message types and versions delivered to it;
+- faults: per hop, how often each fault fired (``fault_start`` events);
+- plan: every planned fault with its firings; vacuous: those that never fired;
+- bands: per partitioned ingress field, how many inputs fell in each band (from the
+  ``experiment`` note; docs/detection.md).
+
+A history without an ``experiment`` note planned nothing: valid. Option ``allow_unfired``: fault
+ids or fault names that may legitimately not fire. One pass: O(n).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tests.checkers.reference.base import UNKNOWN, Examples, Verdict, as_events, limit_of
+
+__all__ = ["check", "report"]
+
+
+def report(history: Any) -> dict[str, Any]:
+    """What a run exercised, per hop (pure, one pass)."""
+    events = as_events(history)
+    plan: list[Mapping[str, Any]] = []
+    band_counts: dict[str, Any] = {}
+    queue_agent: dict[str, str] = {}
+    types: dict[str, dict[str, int]] = {}
+    faults: dict[str, dict[str, int]] = {}
+    fired: dict[str, int] = {}
+    for e in events:
+        kind = e.get("kind")
+        if kind == "deliver":
+            agent = str(e.get("agent"))
+            if e.get("queue"):
+                queue_agent.setdefault(str(e["queue"]), agent)
+            if e.get("type"):
+                label = f"{e['type']}@{e.get('schema_version')}"
+                hop = types.setdefault(agent, {})
+                hop[label] = hop.get(label, 0) + 1
+        elif kind == "fault_start":
+            fid = str(e.get("fault_id") or e.get("fault"))
+            fired[fid] = fired.get(fid, 0) + 1
+            target = str(e.get("agent") or e.get("target") or "*")
+            hop = faults.setdefault(target, {})
+            hop[str(e.get("fault"))] = hop.get(str(e.get("fault")), 0) + 1
+        elif kind == "note" and e.get("note") == "experiment":
+            plan = [p for p in e.get("plan") or [] if isinstance(p, Mapping)]
+            band_counts = e.get("bands") or {}
+    by_agent: dict[str, dict[str, int]] = {}
+    for target, counts in faults.items():  # message faults name the queue: name its agent
+        agent = queue_agent.get(target, target)
+        merged = by_agent.setdefault(agent, {})
+        for fault, n in counts.items():
+            merged[fault] = merged.get(fault, 0) + n
+    planned = [{"id": p.get("id"), "fault": p.get("fault"), "target": p.get("target"),
+                "fired": fired.get(str(p.get("id")), 0)} for p in plan]
+    return {"types": types, "faults": by_agent, "plan": planned,
+            "vacuous": [p for p in planned if not p["fired"]], "bands": band_counts}
+
+
+def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
+    ex = Examples(limit_of(opts))
+    rep = report(history)
+    allowed = {str(a) for a in opts.get("allow_unfired") or ()}
+    vacuous = [p for p in rep["vacuous"]
+               if str(p["id"]) not in allowed and str(p["fault"]) not in allowed]
+    for p in vacuous:
+        ex.add("vacuous", {"fault_id": p["id"], "fault": p["fault"], "target": p["target"]})
+    for name, band in (rep["bands"] or {}).items():
+        for label, n in (band or {}).items():
+            if not n:
+                ex.add("unexercised_band", {"field": name, "band": label})
+    counts: dict[str, Any] = {
+        "planned": len(rep["plan"]), "fired": sum(1 for p in rep["plan"] if p["fired"]),
+        "vacuous": len(vacuous), "hops": len(rep["types"]),
+        "types": sum(len(t) for t in rep["types"].values()),
+        "unexercised_bands": ex.n("unexercised_band")}
+    error = None
+    if vacuous:
+        error = "vacuous: planned faults never fired: " + ", ".join(
+            str(p["id"]) for p in vacuous[:5])
+    return Verdict(UNKNOWN if vacuous else True, counts, ex.items, error)

@@ -1,0 +1,116 @@
+"""Checker ``no_loss``: every accepted input reaches exactly one terminal outcome.
+
+Jepsen's total-queue idea over correlations: an input is *accepted* when an ``ingress`` event
+records it; its fate is the set of terminal outcomes its correlation reached: ``completed`` or
+``declined`` (``outcome`` events) or ``dead_lettered`` (a ``dead_letter`` event with a reason).
+
+- lost: no fate, and the history is complete with every dead letter attributed -> invalid;
+- indeterminate: no fate, but the history is cut short or some dead letters carry no
+  correlation id -> unknown (never passed);
+- conflicting: more than one fate (e.g. completed and dead-lettered) -> invalid;
+- unexpected: an outcome for a correlation that never entered -> invalid (a ``resubmit``
+  fault's new correlation entered; its fate is not required: the run does not wait for it).
+
+An outcome an agent process committed and then died (SIGKILL) before recording (its ``intent``
+line is alone) is read back from the end-of-run store snapshot (crash_recovered); without a
+snapshot, or if the process is not known to have died, that correlation is indeterminate.
+
+Counts: attempted, completed, declined, dead_lettered, lost, indeterminate, conflicting,
+unexpected, anonymous_dead_letters, crash_recovered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tests.checkers.reference.base import UNKNOWN, Examples, Verdict, as_events, limit_of
+from tests.checkers.reference.facts import (
+    complete,
+    crash_gaps,
+    dead_letter_injected,
+    fault_targets,
+    recovered_outcomes,
+    settle_fates,
+)
+
+__all__ = ["check"]
+
+
+def check(history: Any, opts: Mapping[str, Any]) -> Verdict:
+    events = as_events(history)
+    ex = Examples(limit_of(opts))
+    accepted: dict[str, dict[str, Any]] = {}
+    fates: dict[str, set[str]] = {}
+    anonymous = 0
+    _, mids, bodies = fault_targets(events)
+    injected: dict[str, set[str]] = {}
+    resubmitted: set[str] = set()  # correlations a resubmit fault started (a client's retry)
+    for e in events:
+        kind = e.get("kind")
+        if kind == "ingress":
+            cid = e.get("correlation_id")
+            if cid and cid not in accepted:
+                accepted[cid] = e
+        elif kind == "outcome":
+            cid = e.get("correlation_id")
+            if cid:
+                fates.setdefault(cid, set()).add(str(e.get("outcome")))
+        elif kind == "fault_start" and e.get("copy_correlation_id"):
+            resubmitted.add(e["copy_correlation_id"])
+        elif kind == "dead_letter":
+            cid = e.get("correlation_id")
+            if not e.get("reason"):
+                continue  # a dead letter without a reason is not a terminal outcome
+            if cid and dead_letter_injected(e, mids, bodies):
+                injected.setdefault(cid, set()).add("dead_lettered")
+            elif cid:
+                fates.setdefault(cid, set()).add("dead_lettered")
+            else:
+                anonymous += 1
+    settle_fates(fates, injected)
+    recovered, undecided = recovered_outcomes(events, crash_gaps(events),
+                                              {c for c, f in fates.items() if f})
+    for cid, got in recovered.items():
+        fates.setdefault(cid, set()).add(got)
+    whole, why = complete(history, events)
+    counts = {"attempted": len(accepted), "completed": 0, "declined": 0, "dead_lettered": 0,
+              "lost": 0, "indeterminate": 0, "conflicting": 0, "unexpected": 0,
+              "anonymous_dead_letters": anonymous, "crash_recovered": len(recovered)}
+    for cid, ev in accepted.items():
+        fate = fates.get(cid)
+        if not fate and cid in undecided:
+            counts["indeterminate"] += 1
+            ex.add("indeterminate", {"correlation_id": cid, "why": undecided[cid]})
+            continue
+        if not fate:
+            if whole and not anonymous:
+                counts["lost"] += 1
+                ex.add("lost", {"correlation_id": cid, "expect": ev.get("expect"),
+                                "ingress_index": ev.get("index")})
+            else:
+                counts["indeterminate"] += 1
+                ex.add("indeterminate", {"correlation_id": cid,
+                                         "why": why or "unattributed dead letters exist"})
+            continue
+        if len(fate) > 1:
+            counts["conflicting"] += 1
+            ex.add("conflicting", {"correlation_id": cid, "fates": sorted(fate)})
+            continue
+        only = next(iter(fate))
+        if only in counts:
+            counts[only] += 1
+    for cid, fate in fates.items():
+        if cid not in accepted and cid not in resubmitted:
+            counts["unexpected"] += 1
+            ex.add("unexpected", {"correlation_id": cid, "fates": sorted(fate)})
+    if counts["lost"] or counts["conflicting"] or counts["unexpected"]:
+        valid: Any = False
+    elif counts["indeterminate"] or not whole:
+        valid = UNKNOWN
+    else:
+        valid = True
+    error = None if whole else why
+    if error is None and valid is UNKNOWN:
+        error = "an outcome was cut by a process that stopped before recording it (undecided)"
+    return Verdict(valid, counts, ex.items, error)
