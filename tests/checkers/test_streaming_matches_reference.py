@@ -59,6 +59,7 @@ OPTS = {
         "budgets": {"fraud": {"p50_ms": 3, "fallback_rate": 0.1}},
         "fallbacks": {"fraud": ["memo-svc"]},
         "fallback_rate": 0.2,
+        "load_allowance": 3,
     },
 }
 
@@ -132,11 +133,26 @@ def history(seed: int) -> list[dict]:
             m = f"m{i}-{h + 1}" if rng.random() > 0.03 else f"m{i}-0"
             ids = {"message_id": prev, "correlation_id": cid, "causation_id": cause}
             w("deliver", queue=agent, agent=agent, delivery_count=1, type=mtype, **ids)
-            if agent == "ledger":
+            intent: dict = {}
+            if agent == "ledger" and rng.random() < 0.4:  # an agent process's intent line
+                intent = {"process": "ledger:7", "intent": 10_000 + i}
+                w(
+                    "intent",
+                    of="effect",
+                    key=f"e{i}",
+                    effect="ledger.post",
+                    agent="ledger",
+                    correlation_id=cid,
+                    process="ledger:7",
+                    index=10_000 + i,
+                    outcome=rng.choice([None, "completed"]),
+                )
+            if agent == "ledger" and (not intent or rng.random() < 0.5):  # else: a crash gap
                 key = f"e{i}" if rng.random() > 0.1 else f"e{max(0, i - 1)}"
                 keys.append(key)
                 w(
                     "effect",
+                    **intent,
                     agent="ledger",
                     effect="ledger.post",
                     key=key,
@@ -241,10 +257,15 @@ def history(seed: int) -> list[dict]:
                     "message_id": f"m{rng.randint(0, 5)}-1",
                 },
             )
+    if rng.random() < 0.5:
+        w("agent_crash", agent="ledger", pid=7, supervisor=True, process="ledger:7")
+    if rng.random() < 0.3:
+        w("note", note="load", loop_lag_p99_ms=rng.choice([3.5, -1, "x"]))
     w(
         "snapshot",
         ledger={"debits": 2, "credits": 2 if rng.random() > 0.1 else 1, "balanced": True},
         effects=[{"key": k, "agent": "ledger", "effect": "ledger.post"} for k in keys]
+        + [{"key": f"e{i}", "agent": "ledger", "effect": "outcome:completed"} for i in range(3)]
         + ([{"key": "ghost"}] if rng.random() < 0.1 else []),
     )
     if rng.random() > 0.1:

@@ -25,10 +25,10 @@ from typing import Any
 
 import orjson
 
-from tests.checkers.reference.base import UNKNOWN, Examples, Verdict, as_events, limit_of
-from tests.checkers.reference.facts import fault_targets
 from harness.contracts.compiled import compiled
 from harness.history import unb64
+from tests.checkers.reference.base import UNKNOWN, Examples, Verdict, as_events, limit_of
+from tests.checkers.reference.facts import fault_targets
 
 __all__ = ["check"]
 
