@@ -249,16 +249,27 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _bracketed(raw: bytes) -> bool:
+    """More opening brackets than ``MAX_DEPTH``: possibly nested too deep for orjson."""
+    return raw.count(b"{") + raw.count(b"[") > MAX_DEPTH
+
+
 def parse_event(raw: bytes, n: int, where: str) -> Event:
     """One history line (bytes, without its newline) as an event.
 
     orjson reads it (it also refuses invalid UTF-8 and nesting past 1024); what orjson refuses
     but the standard library reads (integers past 64 bits, NaN) is read as before.
 
+    A line with more than ``MAX_DEPTH`` brackets may be nested deeply: orjson (3.8) crashes the
+    process (SIGSEGV) on ~100,000 nested objects, so such a line goes to the standard library,
+    whose RecursionError is caught.
+
     Raises:
         HistoryError: not JSON, not UTF-8, nested too deeply, or not an event (names line n).
     """
     try:
+        if _bracketed(raw):
+            raise orjson.JSONDecodeError("many brackets: read by the standard library", "", 0)
         event = orjson.loads(raw)
     except orjson.JSONDecodeError:
         try:
@@ -282,7 +293,7 @@ def parse_event(raw: bytes, n: int, where: str) -> Event:
     kind = event["kind"]
     if not isinstance(kind, str) or kind not in KINDS:
         raise HistoryError(f"line {n} has unknown event kind {kind!r:.80}", where=where)
-    if (raw.count(b"{") + raw.count(b"[") > MAX_DEPTH) and _depth(event) > MAX_DEPTH:
+    if _bracketed(raw) and _depth(event) > MAX_DEPTH:
         raise HistoryError(f"line {n} is nested deeper than {MAX_DEPTH} levels", where=where)
     return event
 
@@ -351,6 +362,8 @@ def _event_chunks(fh: IO[bytes], where: str, state: _Reading,
             if cut is not None:  # a bad line that was not the last one
                 raise cut
             try:
+                if _bracketed(raw):  # maybe too deep for orjson: parse_event reads it safely
+                    raise decode_error("many brackets", "", 0)
                 event = loads(raw)
             except decode_error:
                 if not raw.strip():
@@ -364,9 +377,7 @@ def _event_chunks(fh: IO[bytes], where: str, state: _Reading,
                     continue
             else:
                 kind = event.get("kind") if type(event) is dict else None
-                if (type(kind) is not str or kind not in kinds or (
-                        raw.count(b"{") + raw.count(b"[") > MAX_DEPTH
-                        and _depth(event) > MAX_DEPTH)):
+                if type(kind) is not str or kind not in kinds:
                     event = parse_event(raw, n, where)  # raises the named error
             out.append(event)
             if len(out) >= size:

@@ -376,3 +376,27 @@ def test_a_snapshot_in_parts_is_judged_as_the_whole_snapshot(seed: int) -> None:
     split = events[:at] + parts + events[at + 1 :]
     expected = _dicts(reference_compose(REFERENCE, events, OPTS))
     assert _dicts(compose(CHECKERS, split, OPTS))["exactly_once"] == expected["exactly_once"]
+
+
+def test_a_history_line_nested_100000_deep_is_refused_not_a_crash(tmp_path: Path) -> None:
+    """orjson (3.8) dies with SIGSEGV on ~100,000 nested objects: such a line never reaches it;
+    `harness check` ends with exit 2 naming the line (run in a child: a crash would be -11)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "deep.jsonl"
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    path.write_text(
+        '{"index":0,"time":0,"kind":"run_start"}\n'
+        f'{{"index":1,"time":0.1,"kind":"note","x":{deep}}}\n'
+    )
+    code = "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "check", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2, (done.returncode, done.stderr[-500:])
+    assert "line 2 is nested deeper than 200 levels" in done.stderr
