@@ -358,9 +358,12 @@ def peek_identities(data: bytes) -> dict[str, Any]:
     if len(data) > 4 * MAX_ENVELOPE_BYTES:
         return {}
     try:
-        raw = json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError):
-        return {}
+        raw = orjson.loads(data)  # the router's hot path; what orjson refuses, json may read
+    except orjson.JSONDecodeError:
+        try:
+            raw = json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError):
+            return {}
     if not isinstance(raw, dict):
         return {}
     out: dict[str, Any] = {}

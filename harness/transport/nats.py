@@ -36,7 +36,7 @@ import logging
 import re
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import nats
 import nats.errors
@@ -47,7 +47,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 
 from harness.errors import ServiceUnavailable, TransportError
-from harness.transport.base import DeadLetter, Handler, Subscription, Transport, dlq_name
+from harness.redact import redact_url
+from harness.transport.base import DeadLetter, Handler, Subscription, dlq_name
 from harness.transport.pulling import (
     CID,
     DETAIL,
@@ -55,6 +56,9 @@ from harness.transport.pulling import (
     SOURCE,
     PullDelivery,
     PullSubscription,
+    PullTransport,
+    number,
+    query_of,
     reason_headers,
 )
 
@@ -197,7 +201,7 @@ class _NatsSubscription(PullSubscription):
                     await msg.nak()
 
 
-class NatsTransport(Transport):
+class NatsTransport(PullTransport):
     """NATS JetStream through nats-py.
 
     Args:
@@ -208,21 +212,18 @@ class NatsTransport(Transport):
     """
 
     name = "nats"
+    errors = _ERRORS
 
     def __init__(self, url: str, *, prefix: str = "") -> None:
-        parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        self.url = urlunsplit(parts._replace(query=""))
+        super().__init__()
+        query = query_of(url)
+        self.url = urlunsplit(urlsplit(url)._replace(query=""))
         self.prefix = prefix
-        try:
-            self.ack_wait = float(query.get("ack_wait", 3.0))
-            self.poll = float(query.get("poll", 0.25))
-            self.connect_timeout = float(query.get("connect_timeout", 8))
-        except ValueError as exc:
-            raise TransportError(f"bad query in broker URL {_redact(url)}: {exc}") from exc
+        self.ack_wait = number(query, "ack_wait", 3.0, url)
+        self.poll = number(query, "poll", 0.25, url)
+        self.connect_timeout = number(query, "connect_timeout", 8, url)
         self._conn: NATS | None = None
         self._jsc: JetStreamContext | None = None
-        self._subs: list[_NatsSubscription] = []
         self._streams: set[str] = set()
 
     # -- connections ---------------------------------------------------------------------------
@@ -234,9 +235,9 @@ class NatsTransport(Transport):
 
         async def quiet(exc: Exception) -> None:
             errors.append(exc)
-            log.debug("nats %s: %r", _redact(self.url), exc)
+            log.debug("nats %s: %r", redact_url(self.url), exc)
 
-        where = _redact(self.url)
+        where = redact_url(self.url)
         try:
             # nats-py keeps retrying a first connect that fails; bound it
             async with asyncio.timeout(self.connect_timeout):
@@ -271,7 +272,7 @@ class NatsTransport(Transport):
 
     def _nc(self) -> NATS:
         if self._conn is None or self._conn.is_closed:
-            raise TransportError(f"NatsTransport({_redact(self.url)}) is not connected "
+            raise TransportError(f"NatsTransport({redact_url(self.url)}) is not connected "
                                  "(use `async with` or connect())")
         return self._conn
 
@@ -279,12 +280,6 @@ class NatsTransport(Transport):
         self._nc()
         assert self._jsc is not None
         return self._jsc
-
-    async def _call(self, what: str, op: Any) -> Any:
-        try:
-            return await op
-        except _ERRORS as exc:
-            raise TransportError(f"{what} failed: {exc!r}") from exc
 
     async def _ensure_stream(self, stream: str, queue: str) -> None:
         if stream in self._streams:
@@ -368,9 +363,7 @@ class NatsTransport(Transport):
         sub = _NatsSubscription(self, queue, handler, prefetch=prefetch,
                                 delivery_limit=max_deliver - 1 if max_deliver > 0 else None)
         await self._call(f"consume from {queue!r}", sub.open())
-        sub.start()
-        self._subs.append(sub)
-        return sub
+        return self._running(sub)
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
         stream, subject = stream_of(queue), subject_of(dlq_name(queue))
@@ -421,18 +414,9 @@ class NatsTransport(Transport):
             raise TransportError(f"delete {queue!r} failed: {exc!r}") from exc
 
     async def close(self) -> None:
-        for sub in list(self._subs):
-            await sub.cancel()
-        self._subs.clear()
+        await self._cancel_all()
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed:
             with contextlib.suppress(Exception):
                 await conn.drain()
 
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url

@@ -26,11 +26,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from harness.errors import TransportError
-from harness.transport.base import Delivery, Handler, Subscription
+from harness.redact import redact_url
+from harness.transport.base import Delivery, Handler, Subscription, Transport
 
-__all__ = ["Coalescer", "PullDelivery", "PullSubscription", "reason_headers"]
+__all__ = ["Coalescer", "PullDelivery", "PullSubscription", "PullTransport", "number",
+           "query_of", "reason_headers"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,51 @@ def reason_headers(headers: dict[str, Any], queue: str, reason: str, detail: str
     if cid:
         out[CID] = str(cid)
     return out
+
+
+def query_of(url: str) -> dict[str, str]:
+    """The options in a broker URL's query (the last value of each name)."""
+    return {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def number(query: dict[str, str], name: str, default: float, url: str) -> float:
+    """Option ``name`` of a broker URL as a number.
+
+    Raises:
+        TransportError: it is not a number (names the option and the URL, password hidden).
+    """
+    try:
+        return float(query.get(name, default))
+    except ValueError as exc:
+        raise TransportError(f"bad query in broker URL {redact_url(url)}: {name}="
+                             f"{query[name]!r} is not a number") from exc
+
+
+class PullTransport(Transport):
+    """What the pull adapters share: their running subscriptions (cancelled on close) and the
+    broker client's errors mapped to :class:`TransportError` (``errors``)."""
+
+    #: the client library's exceptions that mean "this call failed"
+    errors: tuple[type[BaseException], ...] = (OSError,)
+
+    def __init__(self) -> None:
+        self._subs: list[PullSubscription] = []
+
+    async def _call(self, what: str, op: Any) -> Any:
+        try:
+            return await op
+        except self.errors as exc:
+            raise TransportError(f"{what} failed: {exc!r}") from exc
+
+    def _running(self, sub: PullSubscription) -> PullSubscription:
+        sub.start()
+        self._subs.append(sub)
+        return sub
+
+    async def _cancel_all(self) -> None:
+        for sub in list(self._subs):
+            await sub.cancel()
+        self._subs.clear()
 
 
 class Coalescer:

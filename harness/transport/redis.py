@@ -31,13 +31,14 @@ import json
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
 
 from harness.errors import ServiceUnavailable, TransportError
-from harness.transport.base import DeadLetter, Handler, Subscription, Transport, dlq_name
+from harness.redact import redact_url
+from harness.transport.base import DeadLetter, Handler, Subscription, dlq_name
 from harness.transport.pulling import (
     CID,
     DETAIL,
@@ -46,6 +47,9 @@ from harness.transport.pulling import (
     Coalescer,
     PullDelivery,
     PullSubscription,
+    PullTransport,
+    number,
+    query_of,
 )
 
 __all__ = ["RedisTransport"]
@@ -164,7 +168,7 @@ class _RedisSubscription(PullSubscription):
             await r.xgroup_delconsumer(self.queue, GROUP, self.consumer)
 
 
-class RedisTransport(Transport):
+class RedisTransport(PullTransport):
     """Redis Streams through redis-py asyncio.
 
     Args:
@@ -175,20 +179,17 @@ class RedisTransport(Transport):
     """
 
     name = "redis"
+    errors = (rexc.RedisError, OSError)
 
     def __init__(self, url: str, *, prefix: str = "") -> None:
-        parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        self.url = urlunsplit(parts._replace(query=""))
+        super().__init__()
+        query = query_of(url)
+        self.url = urlunsplit(urlsplit(url)._replace(query=""))
         self.prefix = prefix
-        try:
-            self.claim_idle = float(query.get("claim_idle", 3.0))
-            self.block = float(query.get("block", 0.2))
-        except ValueError as exc:
-            raise TransportError(f"bad query in broker URL {_redact(url)}: {exc}") from exc
+        self.claim_idle = number(query, "claim_idle", 3.0, url)
+        self.block = number(query, "block", 0.2, url)
         self.claim_interval = max(0.05, min(0.5, self.claim_idle / 2))
         self._r: aioredis.Redis | None = None
-        self._subs: list[_RedisSubscription] = []
         self._wakes: dict[str, asyncio.Event] = {}
         self._limits: dict[str, int | None] = {}
         self._ack_script: Any = None
@@ -207,18 +208,18 @@ class RedisTransport(Transport):
             await r.ping()
         except rexc.AuthenticationError as exc:
             await r.aclose()
-            raise ServiceUnavailable(f"Redis at {_redact(self.url)} refused the credentials: "
+            raise ServiceUnavailable(f"Redis at {redact_url(self.url)} refused the credentials: "
                                      f"{exc}") from exc
         except (rexc.RedisError, OSError) as exc:
             await r.aclose()
-            raise ServiceUnavailable(f"cannot connect to Redis at {_redact(self.url)}: "
+            raise ServiceUnavailable(f"cannot connect to Redis at {redact_url(self.url)}: "
                                      f"{exc!r}") from exc
         self._r = r
         self._ack_script = r.register_script(_ACK)
 
     def _redis(self) -> aioredis.Redis:
         if self._r is None:
-            raise TransportError(f"RedisTransport({_redact(self.url)}) is not connected "
+            raise TransportError(f"RedisTransport({redact_url(self.url)}) is not connected "
                                  "(use `async with` or connect())")
         return self._r
 
@@ -244,12 +245,6 @@ class RedisTransport(Transport):
             p.xack(queue, GROUP, entry_id)
             p.xdel(queue, entry_id)
             await p.execute()
-
-    async def _call(self, what: str, op: Any) -> Any:
-        try:
-            return await op
-        except (rexc.RedisError, OSError) as exc:
-            raise TransportError(f"{what} failed: {exc!r}") from exc
 
     # -- the interface -------------------------------------------------------------------------
     async def declare(self, queue: str, *, delivery_limit: int | None = None) -> None:
@@ -284,9 +279,7 @@ class RedisTransport(Transport):
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 1) -> Subscription:
         sub = _RedisSubscription(self, queue, handler, prefetch=prefetch,
                                  delivery_limit=await self._limit(queue))
-        sub.start()
-        self._subs.append(sub)
-        return sub
+        return self._running(sub)
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
         r, name = self._redis(), dlq_name(queue)
@@ -325,9 +318,7 @@ class RedisTransport(Transport):
         self._limits.pop(queue, None)
 
     async def close(self) -> None:
-        for sub in list(self._subs):
-            await sub.cancel()
-        self._subs.clear()
+        await self._cancel_all()
         r, self._r = self._r, None
         if r is not None:
             try:
@@ -335,10 +326,3 @@ class RedisTransport(Transport):
             except (rexc.RedisError, OSError):
                 pass
 
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url

@@ -39,7 +39,7 @@ import time
 import uuid
 from collections import deque
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -47,7 +47,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from harness.errors import ServiceUnavailable, TransportError
-from harness.transport.base import DeadLetter, Handler, Subscription, Transport, dlq_name
+from harness.transport.base import DeadLetter, Handler, Subscription, dlq_name
 from harness.transport.pulling import (
     CID,
     DETAIL,
@@ -55,6 +55,9 @@ from harness.transport.pulling import (
     SOURCE,
     PullDelivery,
     PullSubscription,
+    PullTransport,
+    number,
+    query_of,
 )
 
 __all__ = ["SqsTransport", "sqs_name"]
@@ -172,7 +175,7 @@ class _SqsSubscription(PullSubscription):
                     VisibilityTimeout=0)
 
 
-class SqsTransport(Transport):
+class SqsTransport(PullTransport):
     """SQS through aiobotocore (moto's server locally, AWS for real).
 
     Args:
@@ -181,10 +184,12 @@ class SqsTransport(Transport):
     """
 
     name = "sqs"
+    errors = _ERRORS
 
     def __init__(self, url: str, *, prefix: str = "") -> None:
+        super().__init__()
         parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        query = query_of(url)
         self.url = url
         self.prefix = prefix
         self.region = parts.hostname or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -194,17 +199,13 @@ class SqsTransport(Transport):
         self.secret = unquote(parts.password) if parts.password else None
         self.fifo = query.get("fifo", "0").lower() in ("1", "true", "yes")
         self.bucket = query.get("bucket", "harness-sqs-large")
-        try:
-            self.visibility = max(1, int(float(query.get("visibility", 5))))
-            self.poll = float(query.get("poll", 0.05))
-            self.read_ahead = max(1, min(10, int(query.get("read_ahead", 10))))
-        except ValueError as exc:
-            raise TransportError(f"bad query in broker URL {_redact(url)}: {exc}") from exc
+        self.visibility = max(1, int(number(query, "visibility", 5, url)))
+        self.poll = number(query, "poll", 0.05, url)
+        self.read_ahead = max(1, min(10, int(number(query, "read_ahead", 10, url))))
         self._stack: contextlib.AsyncExitStack | None = None
         self._sqs: Any = None
         self._s3: Any = None
         self._urls: dict[str, str] = {}
-        self._subs: list[_SqsSubscription] = []
         self._bucket_ready = False
         self._client_kw: dict[str, Any] = {}
         self._pending: set[asyncio.Future[Any]] = set()
@@ -262,12 +263,6 @@ class SqsTransport(Transport):
         if self._sqs is None:
             raise TransportError("SqsTransport is not connected (use `async with` or connect())")
         return self._sqs
-
-    async def _call(self, what: str, op: Any) -> Any:
-        try:
-            return await op
-        except _ERRORS as exc:
-            raise TransportError(f"{what} failed: {exc!r}") from exc
 
     def _name(self, queue: str) -> str:
         return sqs_name(queue, fifo=self.fifo)
@@ -391,9 +386,7 @@ class SqsTransport(Transport):
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 1) -> Subscription:
         sub = _SqsSubscription(self, queue, handler, prefetch=prefetch,
                                delivery_limit=await self._limit(queue))
-        sub.start()
-        self._subs.append(sub)
-        return sub
+        return self._running(sub)
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
         name = dlq_name(queue)
@@ -440,9 +433,7 @@ class SqsTransport(Transport):
             self._urls.pop(name, None)
 
     async def close(self) -> None:
-        for sub in list(self._subs):
-            await sub.cancel()
-        self._subs.clear()
+        await self._cancel_all()
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         stack, self._stack = self._stack, None
@@ -451,10 +442,3 @@ class SqsTransport(Transport):
             with contextlib.suppress(Exception):
                 await stack.aclose()
 
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url
