@@ -290,12 +290,23 @@ class Envelope:
 _FAST_MAX_OBJECTS = 200
 
 
+#: bytes with more opening brackets than this skip orjson (3.8 crashes the process, SIGSEGV, on
+#: ~100,000 nested objects; the standard library raises RecursionError, a clean dead letter)
+_ORJSON_BRACKETS = 200
+
+
+def _bracketed(data: bytes) -> bool:
+    return data.count(b"{") + data.count(b"[") > _ORJSON_BRACKETS
+
+
 def _fast_parse(data: bytes) -> dict[str, Any] | None:
     """The JSON object in ``data`` when orjson reads it and writes it back byte for byte (so no
     key was duplicated: the hot path of every hop, since the harness writes compact JSON);
     None sends the bytes to the strict parser, which names what is wrong."""
     if data.count(b"{") > _FAST_MAX_OBJECTS:  # orjson 3.8 crashes (SIGSEGV) on ~100,000
         return None                              # nested objects: the strict parser refuses
+    if _bracketed(data):
+        return None
     try:
         raw = orjson.loads(data)
         if type(raw) is not dict or orjson.dumps(raw) != data:
@@ -358,6 +369,8 @@ def peek_identities(data: bytes) -> dict[str, Any]:
     if len(data) > 4 * MAX_ENVELOPE_BYTES:
         return {}
     try:
+        if _bracketed(data):  # maybe too deep for orjson
+            raise orjson.JSONDecodeError("many brackets", "", 0)
         raw = orjson.loads(data)  # the router's hot path; what orjson refuses, json may read
     except orjson.JSONDecodeError:
         try:

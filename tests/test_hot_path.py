@@ -9,8 +9,8 @@ import pytest
 from harness.contracts.compiled import fast_valid, plain_json
 from harness.contracts.registry import SchemaRegistry
 from harness.demo import default_pipeline_path
-from harness.envelope import Envelope, Producer
-from harness.errors import ValidationFailed
+from harness.envelope import Envelope, Producer, peek_identities
+from harness.errors import EnvelopeError, ValidationFailed
 from harness.pipeline import load_pipeline
 from harness.workload import payments_workload
 
@@ -61,3 +61,16 @@ def test_a_payload_nested_deeper_than_orjson_writes_takes_the_strict_parser():
     deep = "[" * 300 + "]" * 300
     body = env.to_bytes().replace(b'"payload":{}', b'"payload":' + deep.encode())
     assert Envelope.from_bytes(body).payload == json.loads(deep)
+
+
+def test_an_envelope_nested_100000_deep_is_refused_not_a_crash():
+    """orjson 3.8 crashes the process on ~100,000 nested objects: such bytes must reach the
+    standard library (a clean not_json), on the runtime's and the router's paths alike."""
+    env = Envelope.ingress(type="payment.requested", schema_version=1, payload={},
+                           correlation_id="deep-2")
+    for deep in ('{"a":' * 100_000 + "1" + "}" * 100_000, "[" * 100_000 + "]" * 100_000):
+        body = env.to_bytes().replace(b'"payload":{}', b'"payload":' + deep.encode())
+        with pytest.raises(EnvelopeError) as caught:
+            Envelope.from_bytes(body)
+        assert caught.value.reason == "not_json"
+        assert peek_identities(body) == {}
