@@ -15,6 +15,7 @@ Everything goes through the same :class:`AgentRuntime` as a real run, on the mem
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,13 @@ from harness.transport.memory import MemoryTransport
 __all__ = ["AgentProbe", "ProbeResult"]
 
 _OUT = "probe.out"
+#: history events that end an input's delivery
+_SETTLED = frozenset({"ack", "dead_letter", "nack", "agent_crash"})
+
+
+def _resolve(future: asyncio.Future[str], kind: str) -> None:
+    if not future.done():
+        future.set_result(kind)
 
 
 @dataclass
@@ -116,18 +124,32 @@ class AgentProbe:
         if isinstance(message, Envelope):
             hdrs.setdefault("x-correlation-id", message.correlation_id)
         first = len(self.recorder.events)
-        await self.transport.publish(self.queue, body, headers=hdrs)
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[str] = loop.create_future()
+        owner = threading.get_ident()
+
+        def on_event(event: dict[str, Any]) -> None:  # woken by the event, not by polling
+            kind = event["kind"]
+            if kind in _SETTLED and not settled.done():
+                if threading.get_ident() == owner:
+                    settled.set_result(kind)
+                else:  # recorded from a handler's worker thread
+                    loop.call_soon_threadsafe(_resolve, settled, kind)
+
+        self.recorder.listeners.append(on_event)
+        try:
+            await self.transport.publish(self.queue, body, headers=hdrs)
+            timer = loop.call_later(self.timeout, _resolve, settled, "timeout")
+            await settled
+            timer.cancel()
+        finally:
+            self.recorder.listeners.remove(on_event)
         result = ProbeResult()
-        deadline = asyncio.get_running_loop().time() + self.timeout
-        while asyncio.get_running_loop().time() < deadline:
-            events = self.recorder.events[first:]
-            kinds = {e["kind"] for e in events}
-            if kinds & {"ack", "dead_letter", "nack", "agent_crash"}:
-                result.settled = True
-                result.outcome = ("acked" if "ack" in kinds else
-                                  "dead_lettered" if "dead_letter" in kinds else "requeued")
-                break
-            await asyncio.sleep(0.001)
+        kinds = {e["kind"] for e in self.recorder.events[first:]}
+        if kinds & _SETTLED:
+            result.settled = True
+            result.outcome = ("acked" if "ack" in kinds else
+                              "dead_lettered" if "dead_letter" in kinds else "requeued")
         await asyncio.sleep(0)
         result.events = self.recorder.events[first:]
         result.effects = [e for e in result.events if e["kind"] == "effect"]

@@ -15,7 +15,7 @@ bad_envelope_field, invalid_utf8, nul_byte, duplicate_key, truncated, nan_litera
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -54,13 +54,19 @@ class MutationContext:
 _OTHER_TYPE_VALUES: list[Any] = [None, True, 0, -1, 1.5, "", "1", [], {}, ["x"], {"a": 1}]
 
 
+def _pick(draw: Draw, choices: Sequence[Any]) -> Any:
+    """One of ``choices`` (shrinks towards the first), drawn through a cached integer strategy:
+    a ``sampled_from`` built inside a draw is re-validated by Hypothesis on every draw."""
+    return choices[draw(st.integers(0, len(choices) - 1))]
+
+
 def _payload(env: Envelope) -> dict[str, Any]:
     return dict(env.payload) if isinstance(env.payload, dict) else {}
 
 
 def _pick_key(draw: Draw, payload: dict[str, Any], prefer: list[str]) -> str | None:
     keys = [k for k in prefer if k in payload] or list(payload)
-    return draw(st.sampled_from(sorted(keys))) if keys else None
+    return _pick(draw, sorted(keys)) if keys else None
 
 
 def missing_required(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
@@ -79,7 +85,7 @@ def wrong_type(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
         return env.with_payload([]), "payload []"
     current = p[key]
     choices = [v for v in _OTHER_TYPE_VALUES if type(v) is not type(current)]
-    p[key] = draw(st.sampled_from(choices))
+    p[key] = _pick(draw, choices)
     return env.with_payload(p), f"{key} = {p[key]!r}"
 
 
@@ -88,8 +94,8 @@ def renamed_field(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     key = _pick_key(draw, p, ctx.required)
     if key is None:
         return env.with_payload({"x": 1}), "payload {x: 1}"
-    suffix = draw(st.sampled_from(["_v2", "Id", "_", "2"]))
-    new = draw(st.sampled_from([key + suffix, key.upper(), key.replace("_", "")]))
+    suffix = _pick(draw, ["_v2", "Id", "_", "2"])
+    new = _pick(draw, [key + suffix, key.upper(), key.replace("_", "")])
     if new == key:
         new = key + "_v2"
     p[new] = p.pop(key)
@@ -98,10 +104,10 @@ def renamed_field(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
 
 def extra_field(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     p = _payload(env)
-    name = draw(st.sampled_from(["extra", "__proto__", "risk_score", "constructor", "$where"]))
+    name = _pick(draw, ["extra", "__proto__", "risk_score", "constructor", "$where"])
     if name in ctx.properties:
         name = name + "_x"
-    p[name] = draw(st.sampled_from(_OTHER_TYPE_VALUES))
+    p[name] = _pick(draw, _OTHER_TYPE_VALUES)
     return env.with_payload(p), f"added {name}"
 
 
@@ -109,7 +115,7 @@ def boundary_number(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     p = _payload(env)
     numeric = [k for k, s in ctx.properties.items()
                if isinstance(s, dict) and s.get("type") in ("integer", "number")]
-    key = draw(st.sampled_from(sorted(numeric))) if numeric else _pick_key(draw, p, [])
+    key = _pick(draw, sorted(numeric)) if numeric else _pick_key(draw, p, [])
     if key is None:
         return env.with_payload(0), "payload 0"
     sub = ctx.properties.get(key, {})
@@ -118,15 +124,15 @@ def boundary_number(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
         value = sub.get(bound) if isinstance(sub, dict) else None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             candidates.extend([value - 1, value, value + 1, value + 0.5])
-    p[key] = draw(st.sampled_from(candidates))
+    p[key] = _pick(draw, candidates)
     return env.with_payload(p), f"{key} = {p[key]!r}"
 
 
 def huge_string(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     p = _payload(env)
     key = _pick_key(draw, p, [k for k, v in p.items() if isinstance(v, str)])
-    size = draw(st.sampled_from([10_000, 100_000, 400_000]))
-    char = draw(st.sampled_from(["a", "é", "😀", " "]))
+    size = _pick(draw, [10_000, 100_000, 400_000])
+    char = _pick(draw, ["a", "é", "😀", " "])
     key = key or "huge"
     p[key] = char * size
     return env.with_payload(p), f"{key} = {char!r} * {size}"
@@ -136,9 +142,9 @@ def huge_array(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     p = _payload(env)
     arrays = [k for k, s in ctx.properties.items() if isinstance(s, dict) and s.get("type") ==
               "array"]
-    key = draw(st.sampled_from(sorted(arrays))) if arrays else _pick_key(draw, p, ctx.required)
+    key = _pick(draw, sorted(arrays)) if arrays else _pick_key(draw, p, ctx.required)
     key = key or "huge"
-    size = draw(st.sampled_from([1_000, 10_000]))
+    size = _pick(draw, [1_000, 10_000])
     p[key] = ["x"] * size if draw(st.booleans()) else [0] * size
     return env.with_payload(p), f"{key} = array of {size}"
 
@@ -146,8 +152,8 @@ def huge_array(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
 def deep_nesting(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     p = _payload(env)
     key = _pick_key(draw, p, ctx.required) or "deep"
-    depth = draw(st.sampled_from([64, 1_000, 100_000]))
-    open_, close = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+    depth = _pick(draw, [64, 1_000, 100_000])
+    open_, close = _pick(draw, [("[", "]"), ('{"a":', "}")])
     p[key] = "__HARNESS_DEEP__"
     body = env.with_payload(p).to_bytes().replace(
         b'"__HARNESS_DEEP__"', (open_ * depth + "1" + close * depth).encode())
@@ -164,7 +170,7 @@ def nul_in_string(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
 
 
 def payload_not_object(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
-    value = draw(st.sampled_from([None, [], "payload", 0, True, [env.payload]]))
+    value = _pick(draw, [None, [], "payload", 0, True, [env.payload]])
     return env.with_payload(value), f"payload = {type(value).__name__}"
 
 
@@ -175,7 +181,7 @@ def _subject_versions(ctx: MutationContext) -> list[int]:
 
 def unknown_version(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     top = max(_subject_versions(ctx))
-    version = draw(st.sampled_from([top + 1, top + 2, 999, 2**31]))
+    version = _pick(draw, [top + 1, top + 2, 999, 2**31])
     return replace(env, schema_version=version), f"schema_version = {version}"
 
 
@@ -184,7 +190,7 @@ def wrong_version(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     others = [v for v in _subject_versions(ctx) if v not in consumed]
     if not others:
         return unknown_version(draw, env, ctx)
-    version = draw(st.sampled_from(others))
+    version = _pick(draw, others)
     return replace(env, schema_version=version), f"schema_version = {version} (not consumed)"
 
 
@@ -192,12 +198,12 @@ def unexpected_type(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     consumed = {r.type for r in ctx.consumes}
     others = sorted(s for s in ctx.registry.subjects if s not in consumed)
     others += [ctx.ref.type + ".v2", ctx.ref.type.upper(), "unknown.type"]
-    new = draw(st.sampled_from(others))
+    new = _pick(draw, others)
     return replace(env, type=new), f"type = {new}"
 
 
 def bad_schema_version(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
-    value = draw(st.sampled_from([0, -1, "1", 1.5, True, None, "v1"]))
+    value = _pick(draw, [0, -1, "1", 1.5, True, None, "v1"])
     data = env.to_dict()
     data["schema_version"] = value
     return _dump(data), f"schema_version = {value!r}"
@@ -208,7 +214,7 @@ _ENVELOPE_FIELDS = ("message_id", "correlation_id", "type", "schema_version", "i
 
 
 def missing_envelope_field(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
-    name = draw(st.sampled_from([f for f in _ENVELOPE_FIELDS if f != "correlation_id"]))
+    name = _pick(draw, [f for f in _ENVELOPE_FIELDS if f != "correlation_id"])
     data = env.to_dict()
     del data[name]
     return _dump(data), f"envelope without {name}"
@@ -216,20 +222,20 @@ def missing_envelope_field(draw: Draw, env: Envelope, ctx: MutationContext) -> M
 
 def bad_envelope_field(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     data = env.to_dict()
-    name, value = draw(st.sampled_from([
+    name, value = _pick(draw, [
         ("envelope", 2), ("message_id", ""), ("message_id", 7), ("idempotency_key", None),
         ("producer", "fuzz"), ("producer", {"agent": 1}), ("trace", {"traceparent": "00-x"}),
         ("trace", None), ("causation_id", ""), ("produced_at", ["now"]),
         ("message_id", "m\x00id"), ("idempotency_key", "k" * 600),
-    ]))
+    ])
     data[name] = value
     return _dump(data), f"envelope {name} = {str(value)[:30]!r}"
 
 
 def invalid_utf8(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     body = env.to_bytes()
-    junk = draw(st.sampled_from([b"\xff", b"\xc3", b"\x80", b"\xed\xa0\x80", b"\xc0\xaf",
-                                 b"\xf8\x88\x80\x80\x80"]))
+    junk = _pick(draw, [b"\xff", b"\xc3", b"\x80", b"\xed\xa0\x80", b"\xc0\xaf",
+                                 b"\xf8\x88\x80\x80\x80"])
     pos = draw(st.integers(0, len(body)))
     return body[:pos] + junk + body[pos:], f"{junk!r} at byte {pos}"
 
@@ -243,13 +249,13 @@ def nul_byte(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
 def duplicate_key(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     body = env.to_bytes()
     if draw(st.booleans()) and isinstance(env.payload, dict) and env.payload:
-        key = draw(st.sampled_from(sorted(env.payload)))
+        key = _pick(draw, sorted(env.payload))
         value = json.dumps(env.payload[key], ensure_ascii=False).encode()
         marker = b'"payload":{'
         at = body.rfind(marker) + len(marker)
         return (body[:at] + json.dumps(key).encode() + b":" + value + b"," + body[at:],
                 f"payload key {key} twice")
-    key = draw(st.sampled_from(["type", "schema_version", "correlation_id", "payload"]))
+    key = _pick(draw, ["type", "schema_version", "correlation_id", "payload"])
     value = json.dumps(env.to_dict()[key], ensure_ascii=False).encode()
     return b"{" + json.dumps(key).encode() + b":" + value + b"," + body[1:], f"key {key} twice"
 
@@ -263,7 +269,7 @@ def truncated(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
 def nan_literal(draw: Draw, env: Envelope, ctx: MutationContext) -> Mutated:
     p = _payload(env)
     key = _pick_key(draw, p, ctx.required) or "n"
-    literal = draw(st.sampled_from([b"NaN", b"Infinity", b"-Infinity"]))
+    literal = _pick(draw, [b"NaN", b"Infinity", b"-Infinity"])
     p[key] = "__HARNESS_NAN__"
     body = env.with_payload(p).to_bytes().replace(b'"__HARNESS_NAN__"', literal)
     return body, f"{key} = {literal.decode()}"

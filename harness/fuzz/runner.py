@@ -42,6 +42,8 @@ __all__ = ["AgentReport", "Failure", "FuzzReport", "case_strategy", "fuzz_agent"
            "fuzz_pipeline", "replay", "reproducer"]
 
 Progress = Callable[[str, int, int], None]
+#: the hex digits of an injection's canary token
+_TOKENS = st.text("0123456789abcdef", min_size=8, max_size=8)
 
 
 @dataclass
@@ -138,26 +140,32 @@ def case_strategy(agent: Agent, registry: SchemaRegistry,
         raise InputError(f"agent {agent.name} consumes nothing the registry knows "
                          f"({', '.join(map(str, agent.consumes))})", where=str(registry.root))
     labels = st.sampled_from(["valid"] * 16 + ["injection"] * 6 + sorted(MUTATIONS))
+    # every strategy built once here: one built inside the draw is re-validated on every draw
+    pick_ref, cids, kinds, templates = (st.sampled_from(refs), correlation_ids(),
+                                        st.sampled_from(sorted(MUTATIONS)), st.sampled_from(CORPUS))
+    schemas = {ref: payloads.inlined(ref) for ref in refs}
+    fields = {ref: [f for f in llm_fields(schemas[ref]) if len(f) == 1] for ref in refs}
+    pick_field = {ref: st.sampled_from(f) for ref, f in fields.items() if f}
+    contexts = {ref: MutationContext(registry, ref, schemas[ref], list(agent.consumes))
+                for ref in refs}
 
     @st.composite
     def cases(draw: Any) -> Case:
         bucket = draw(labels)
-        ref = draw(st.sampled_from(refs))
-        cid = draw(correlation_ids())
+        ref = draw(pick_ref)
+        cid = draw(cids)
         env = envelope_for(ref, draw(payloads.valid(ref)), cid)
-        schema = payloads.inlined(ref)
         if bucket == "valid":
             return _case("valid", ref, env, cid, agent, registry)
-        fields = [f for f in llm_fields(schema) if len(f) == 1]
-        if bucket == "injection" and fields and isinstance(env.payload, dict):
-            name = draw(st.sampled_from(fields))[0]
-            variant, template = draw(st.sampled_from(CORPUS))
-            token = "CANARY-" + draw(st.text("0123456789abcdef", min_size=8, max_size=8))
-            return _injection_case(agent, registry, ref, env, schema, name, variant, template,
-                                   token) or _case("valid", ref, env, cid, agent, registry)
-        kind = bucket if bucket in MUTATIONS else draw(st.sampled_from(sorted(MUTATIONS)))
-        ctx = MutationContext(registry, ref, schema, list(agent.consumes))
-        mutated, note = MUTATIONS[kind](draw, env, ctx)
+        if bucket == "injection" and ref in pick_field and isinstance(env.payload, dict):
+            name = draw(pick_field[ref])[0]
+            variant, template = draw(templates)
+            token = "CANARY-" + draw(_TOKENS)
+            return _injection_case(agent, registry, ref, env, schemas[ref], name, variant,
+                                   template, token) or _case("valid", ref, env, cid, agent,
+                                                             registry)
+        kind = bucket if bucket in MUTATIONS else draw(kinds)
+        mutated, note = MUTATIONS[kind](draw, env, contexts[ref])
         return _case(kind, ref, mutated, cid, agent, registry, note=note)
 
     return cases()
@@ -282,6 +290,10 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
     sweep = injections + boundary_cases(agent, registry, payloads)[: examples // 4
                                                                    - len(injections)]
 
+    async def one(case: Case) -> CaseResult:  # one loop entry per input
+        await probe.store.reset()
+        return await check_case(probe, case, heartbeat=beat)
+
     @settings(max_examples=max(1, examples - len(sweep)), deadline=None, database=None,
               derandomize=False,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
@@ -289,8 +301,7 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
     @seed(seed_)
     @given(case=strategy)
     def prop(case: Case) -> None:
-        loop.run_until_complete(probe.store.reset())
-        result = loop.run_until_complete(check_case(probe, case, heartbeat=beat))
+        result = loop.run_until_complete(one(case))
         if state["failed"] is None:
             report.add(result)
             if progress is not None:

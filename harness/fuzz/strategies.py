@@ -27,6 +27,7 @@ from jsonschema import validators
 from harness.agents.sdk import MessageRef
 from harness.contracts.registry import SchemaRegistry
 from harness.envelope import Envelope, Producer
+from harness.fuzz.patterns import simple_pattern
 
 __all__ = [
     "FIXED_TIME",
@@ -49,6 +50,10 @@ _UNUSUAL_TEXT = ["", " ", "\u0000", "\t\n", "é", "\u202e", "😀", "\ufeff", "n
                  "'\"", "<b>", "%s", "\\", "a" * 1000, "None", "true", "NaN", "${x}", "{{x}}",
                  "../", "\r\n", "\u00a0", "İ", "ß", "\ud7ff", "\U0010ffff", "a\u0300",
                  "DROP TABLE", "admin", "test"]
+
+
+#: what :meth:`PayloadStrategies._edge` draws for a payload the registry refuses (filtered out)
+_REJECTED = object()
 
 
 def correlation_ids() -> st.SearchStrategy[str]:
@@ -142,10 +147,7 @@ class PayloadStrategies:
             cached = self._cache[key] = payload_strategy(self.registry, ref.type, ref.version,
                                                          self._base)
         if cached is None:
-            base = self._base(self.inlined(ref))
-            cached = self._edge(ref, base).filter(
-                lambda p: self.registry.is_valid(ref.type, ref.version, p))
-            self._cache[key] = cached
+            cached = self._cache[key] = self._edge(ref, self._base(self.inlined(ref)))
         return cached
 
     def plain(self, ref: MessageRef) -> st.SearchStrategy[Any]:
@@ -179,8 +181,8 @@ class PayloadStrategies:
             return from_schema(_strip(schema))
         props = schema.get("properties") or {}
         required = set(schema.get("required") or [])
-        fixed = {k: from_schema(_strip(v)) for k, v in props.items() if k in required}
-        optional = {k: from_schema(_strip(v)) for k, v in props.items() if k not in required}
+        fixed = {k: _property(v) for k, v in props.items() if k in required}
+        optional = {k: _property(v) for k, v in props.items() if k not in required}
         return st.fixed_dictionaries(fixed, optional=optional)
 
     def edges(self, ref: MessageRef) -> dict[str, list[Any]]:
@@ -243,21 +245,24 @@ class PayloadStrategies:
         return out
 
     def _edge(self, ref: MessageRef, base: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-        """``base`` with up to four properties set to edge values their schema allows."""
+        """``base`` with up to four properties set to edge values their schema allows; only
+        payloads the registry accepts (each validated once)."""
         edges = self.edges(ref)
-        if not edges:
-            return base
-        one = st.sampled_from(sorted(edges)).flatmap(
-            lambda name: st.tuples(st.just(name), st.sampled_from(edges[name])))
+        registry = self.registry
 
-        def apply(payload: Any, chosen: list[tuple[str, Any]]) -> Any:
-            if not isinstance(payload, dict):
-                return payload
-            candidate = {**payload, **dict(chosen)}
-            return candidate if self.registry.is_valid(ref.type, ref.version, candidate) \
-                else payload
+        def check(payload: Any, chosen: list[tuple[str, Any]]) -> Any:
+            if chosen and isinstance(payload, dict):
+                candidate = {**payload, **dict(chosen)}
+                if registry.is_valid(ref.type, ref.version, candidate):
+                    return candidate
+            return payload if registry.is_valid(ref.type, ref.version, payload) \
+                else _REJECTED
 
-        return st.builds(apply, base, st.lists(one, min_size=0, max_size=4))
+        # one strategy per property, built once (not a flatmap that builds one per draw)
+        one = st.one_of([st.tuples(st.just(name), st.sampled_from(values))
+                         for name, values in edges.items()]) if edges else st.nothing()
+        return st.builds(check, base, st.lists(one, min_size=0, max_size=4 if edges else 0)) \
+            .filter(lambda p: p is not _REJECTED)
 
     def minimal(self, ref: MessageRef) -> Any:
         """A deterministic valid payload: the first (simplest) one the strategy makes."""
@@ -274,6 +279,22 @@ class PayloadStrategies:
 
         grab()
         return out[0]
+
+
+#: keywords a patterned string property may have and still use :func:`simple_pattern`
+_PATTERN_ONLY = {"type", "pattern", "title", "description", "$comment", "examples"}
+
+
+def _property(schema: Any) -> st.SearchStrategy[Any]:
+    """One property's strategy: a simple anchored pattern drawn directly
+    (:mod:`harness.fuzz.patterns`), else hypothesis-jsonschema's."""
+    stripped = _strip(schema)
+    if isinstance(stripped, dict) and stripped.get("type") == "string" \
+            and "pattern" in stripped and set(stripped) <= _PATTERN_ONLY:
+        fast = simple_pattern(stripped["pattern"])
+        if fast is not None:
+            return fast
+    return from_schema(stripped)
 
 
 def _inline(schema: Any, resolver: Any, depth: int) -> Any:

@@ -212,3 +212,25 @@ async def test_an_emission_over_the_envelope_limit_is_not_forwarded(registry):
     assert not result.emitted
     (dl,) = result.dead_letters
     assert dl.reason == "emitted_invalid" and "envelope limit" in dl.detail
+
+
+async def test_the_probe_waits_for_the_settling_event_and_times_out_on_a_hang(registry):
+    release = asyncio.Event()
+    agent = Agent("holder", "1", consumes=["payment.accepted@1"],
+                  emits=["payment.risk_assessed@1"], timeout=30)
+
+    @agent.handler
+    async def hold(ctx: Context, msg: Envelope) -> None:
+        if msg.payload["customer_id"] == "c-hold":
+            await release.wait()  # held until the test lets it go
+
+    async with AgentProbe(agent, registry, timeout=0.3) as probe:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        held = await probe.send(accepted(customer_id="c-hold"))
+        assert not held.settled and held.outcome == "timeout"
+        assert 0.25 <= loop.time() - started < 10
+        release.set()
+        quick = await probe.send(accepted())  # settles on an ack, far before the timeout
+        assert quick.settled and quick.outcome == "acked"
+        assert not probe.recorder.listeners  # nothing left listening after each input
