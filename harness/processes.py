@@ -80,6 +80,7 @@ async def run_agent(
             recorder,
             transport,
             queue_of=lambda a: prefix + (spec.agents[a].queue if a in spec.agents else a),
+            prefix=prefix,
         )
 
     async def restart(runtime: AgentRuntime, reason: str) -> None:
@@ -161,6 +162,7 @@ class ProcessAgents:
         restart_delay: seconds before a dead process is started again.
         faults: planned process faults applied inside the agents' processes (crash points,
             dependency faults, message faults on what they publish), with the run's seed.
+        run_tag: the workload's run tag, left out of the faults' per-message decisions.
     """
 
     def __init__(
@@ -170,11 +172,13 @@ class ProcessAgents:
         restart_delay: float = 0.2,
         faults: list[dict[str, Any]] | None = None,
         seed: int = 0,
+        run_tag: str = "",
     ) -> None:
         self.history_path = history_path
         self.restart_delay = restart_delay
         self.faults = list(faults or [])
         self.seed = seed
+        self.run_tag = run_tag
         self.tail = HistoryTail(history_path)
         self.supervisor: Supervisor | None = None
         self._run: PipelineRun | None = None
@@ -224,6 +228,7 @@ class ProcessAgents:
             env[FAULTS_ENV] = json.dumps(
                 {
                     "seed": self.seed,
+                    "run_tag": self.run_tag,
                     "markers": str(markers),
                     "clock": str(self.clock_file),
                     "faults": self.faults,
@@ -338,6 +343,7 @@ class ProcessRun(PipelineRun):
         transport: Any = None,
         prefix: str | None = None,
         recorder: Recorder | None = None,
+        run_tag: str = "",
     ) -> None:
         if broker == "memory" or "://" not in broker:
             raise PipelineError(
@@ -362,7 +368,11 @@ class ProcessRun(PipelineRun):
                 }
             )
         host = ProcessAgents(
-            self.history_path, restart_delay=restart_delay, faults=planned, seed=seed or 0
+            self.history_path,
+            restart_delay=restart_delay,
+            faults=planned,
+            seed=seed or 0,
+            run_tag=run_tag,
         )
         super().__init__(
             spec,

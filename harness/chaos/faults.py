@@ -33,7 +33,7 @@ from typing import Any
 
 from harness.agents.runtime import AgentCrash, AgentRuntime
 from harness.chaos.fault_registry import FAULTS
-from harness.chaos.schedule import MESSAGE_FAULTS, PlannedFault, decide, fraction
+from harness.chaos.schedule import MESSAGE_FAULTS, PlannedFault, decide, fraction, message_key
 from harness.envelope import Envelope, derive_id
 from harness.errors import TransportError
 from harness.history import Recorder, b64
@@ -99,14 +99,20 @@ class FaultyTransport(Transport):
         seed: the run's seed (per-message decisions).
         queue_of: maps a fault target (agent name) to the broker queue name.
         clock: seconds since the run started.
+        run_tag: the random tag in the workload's correlation ids on a real broker, and
+        prefix: the run's queue prefix: both left out of per-message decisions, so the seed
+            alone decides (:func:`harness.chaos.schedule.message_key`).
     """
 
     records_publish = True
 
     def __init__(self, inner: Transport, recorder: Recorder, plan: list[PlannedFault],
                  seed: int, *, queue_of: Callable[[str], str] = lambda name: name,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, run_tag: str = "",
+                 prefix: str = "") -> None:
         self.inner = inner
+        self.run_tag = run_tag
+        self.prefix = prefix
         self.name = inner.name
         self.recorder = recorder
         self.seed = seed
@@ -172,6 +178,8 @@ class FaultyTransport(Transport):
         hop = self.hops.see(ids)
         t = self.clock()
         chosen = None
+        key = message_key(ids, mid, run_tag=self.run_tag, hop=hop)
+        where = queue.removeprefix(self.prefix) if self.prefix else queue
         if self.enabled:
             for fault in self.faults:
                 if not fault.active(t) or not self._targets(fault, queue):
@@ -182,7 +190,7 @@ class FaultyTransport(Transport):
                     continue  # a retry of a message this fault already hit passes through
                 if fault.max is not None and self.fired.get(fault.id, 0) >= fault.max:
                     continue
-                if decide(self.seed, fault.probability, fault.id, mid, queue):
+                if decide(self.seed, fault.probability, fault.id, key, where):
                     chosen = fault
                     self._done.add((fault.id, mid))
                     self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
@@ -191,10 +199,10 @@ class FaultyTransport(Transport):
             await self.inner.publish(queue, body, headers=headers)
             await self._flush_held(queue)
             return
-        await self._apply(chosen, queue, body, headers, ids, mid)
+        await self._apply(chosen, queue, body, headers, ids, mid, key)
 
     async def _apply(self, fault: PlannedFault, queue: str, body: bytes,
-                     headers: dict[str, Any], ids: dict[str, Any], mid: str) -> None:
+                     headers: dict[str, Any], ids: dict[str, Any], mid: str, key: str) -> None:
         kind, p = fault.fault, fault.params
         if kind == "duplicate":
             copies = int(p.get("copies", 1))
@@ -205,7 +213,7 @@ class FaultyTransport(Transport):
             self._record("fault_end", fault, ids, queue)
         elif kind == "delay":
             lo, hi = _range(p.get("ms", 100))
-            ms = lo + (hi - lo) * fraction(self.seed, fault.id, mid, "delay")
+            ms = lo + (hi - lo) * fraction(self.seed, fault.id, key, "delay")
             self._record("fault_start", fault, ids, queue, params={"ms": round(ms, 1)})
             self._hold(queue, body, headers, fault, ids, due=time.monotonic() + ms / 1000)
         elif kind == "reorder":
@@ -359,9 +367,10 @@ class ChaosHooks:
     """
 
     def __init__(self, recorder: Recorder, plan: list[PlannedFault], seed: int, *,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, run_tag: str = "") -> None:
         self.recorder = recorder
         self.seed = seed
+        self.run_tag = run_tag  # left out of decisions, as in FaultyTransport
         self.crashes = [f for f in plan if f.fault in _CRASH_POINTS]
         self._t0 = time.monotonic()
         self.clock = clock or (lambda: time.monotonic() - self._t0)
@@ -382,7 +391,8 @@ class ChaosHooks:
             await gate.wait()
         if envelope is None:
             return
-        hop = self.hops.see(envelope.identities())
+        ids = envelope.identities()
+        hop = self.hops.see(ids)
         if not self.enabled:
             return
         t = self.clock()
@@ -395,16 +405,18 @@ class ChaosHooks:
                 continue
             if fault.max is not None and self.fired.get(fault.id, 0) >= fault.max:
                 continue
-            if not decide(self.seed, fault.probability, fault.id, envelope.message_id, agent):
+            key = message_key(ids, envelope.message_id, run_tag=self.run_tag, hop=hop)
+            if not decide(self.seed, fault.probability, fault.id, key, agent):
                 continue
             if not self.claim(fault, envelope.message_id, agent):
                 continue
             self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
-            ids = {"message_id": envelope.message_id, "correlation_id": envelope.correlation_id}
+            which = {"message_id": envelope.message_id,
+                     "correlation_id": envelope.correlation_id}
             self.recorder.record("fault_start", fault=fault.fault, fault_id=fault.id,
-                                 target=agent, agent=agent, point=point, **ids)
+                                 target=agent, agent=agent, point=point, **which)
             self.recorder.record("fault_end", fault=fault.fault, fault_id=fault.id,
-                                 target=agent, agent=agent, **ids)
+                                 target=agent, agent=agent, **which)
             self.crash(f"{fault.fault} ({fault.id})")
 
     def claim(self, fault: PlannedFault, message_id: str, agent: str) -> bool:

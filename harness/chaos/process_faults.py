@@ -53,8 +53,8 @@ class ProcessFaultHooks(ChaosHooks):
     marker files, dependency windows come from the plan and the clock."""
 
     def __init__(self, recorder: Recorder, plan: list[PlannedFault], seed: int, *,
-                 markers: Path, clock: Callable[[], float]) -> None:
-        super().__init__(recorder, plan, seed, clock=clock)
+                 markers: Path, clock: Callable[[], float], run_tag: str = "") -> None:
+        super().__init__(recorder, plan, seed, clock=clock, run_tag=run_tag)
         self.markers = markers
         self.windows = [f for f in plan if FAULTS[f.fault].target == "agent.dependency"]
 
@@ -92,14 +92,17 @@ class ProcessFaultHooks(ChaosHooks):
 
 
 def inside_process(config: dict[str, Any], recorder: Recorder, transport: Transport, *,
-                   queue_of: Callable[[str], str]) -> tuple[ProcessFaultHooks, Transport]:
-    """The hooks and the (fault-wrapped) transport of an agent process from ``config``."""
+                   queue_of: Callable[[str], str],
+                   prefix: str = "") -> tuple[ProcessFaultHooks, Transport]:
+    """The hooks and the (fault-wrapped) transport of an agent process from ``config``
+    (``prefix``: the run's queue prefix, left out of per-message decisions)."""
     plan = [PlannedFault(**f) for f in config.get("faults") or []]
     seed = int(config.get("seed") or 0)
+    run_tag = str(config.get("run_tag") or "")
     clock = _FaultClock(Path(config["clock"]))
     hooks = ProcessFaultHooks(recorder, plan, seed, markers=Path(config["markers"]),
-                              clock=clock)
+                              clock=clock, run_tag=run_tag)
     if any(FAULTS[f.fault].family == "message" for f in plan):
         transport = FaultyTransport(transport, recorder, plan, seed, queue_of=queue_of,
-                                    clock=clock)
+                                    clock=clock, run_tag=run_tag, prefix=prefix)
     return hooks, transport

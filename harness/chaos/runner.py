@@ -137,6 +137,8 @@ class Prepared:
     items: list[WorkItem]
     planned: list[PlannedFault]
     partitions: Any = None
+    #: the random tag in the workload's correlation ids on a real broker ("" on memory)
+    run_tag: str = ""
 
 
 @dataclass
@@ -206,7 +208,7 @@ def prepare(exp: Experiment, *, seed: int | None = None, broker: str | None = No
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="harness-chaos-"))
     prefix = "" if broker == "memory" else f"h{uuid.uuid4().hex[:8]}."
     return Prepared(exp, spec, seed, broker, processes, out, prefix, items,
-                    plan(exp.faults, seed), partitions)
+                    plan(exp.faults, seed), partitions, run_tag=tag)
 
 
 def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired:
@@ -227,20 +229,21 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
 
         recorder = Recorder(hist_path, process=f"supervisor:{os.getpid()}")
         faulty = FaultyTransport(open_transport(p.broker, prefix=prefix), recorder, p.planned,
-                                 p.seed, queue_of=queue_of)
+                                 p.seed, queue_of=queue_of, run_tag=p.run_tag, prefix=prefix)
         inside = [f.to_dict() for f in p.planned
                   if FAULTS[f.fault].family in ("message", "crash")
                   or FAULTS[f.fault].target == "agent.dependency"]
         prun = ProcessRun(spec, broker=p.broker, run_dir=p.out, seed=p.seed,
                           faults=inside, transport=faulty, prefix=prefix, recorder=recorder,
+                          run_tag=p.run_tag,
                           store=_sqlite(store_dir) if spec.store == "sqlite" else None)
         driver = ProcessDriver(prun.host, network, prun)
         return Wired(prun, recorder, faulty, None, Nemesis(driver, recorder, p.planned),
                      store_dir)
     recorder = Recorder(hist_path, keep=False)  # on disk only: a soak holds no events
     faulty = FaultyTransport(open_transport(p.broker, prefix=prefix), recorder, p.planned,
-                             p.seed, queue_of=queue_of)
-    hooks = ChaosHooks(recorder, p.planned, p.seed)
+                             p.seed, queue_of=queue_of, run_tag=p.run_tag, prefix=prefix)
+    hooks = ChaosHooks(recorder, p.planned, p.seed, run_tag=p.run_tag)
     run = PipelineRun(spec, broker=p.broker, recorder=recorder, run_dir=run_dir, hooks=hooks,
                       transport=faulty, seed=p.seed, prefix=prefix, network=network)
     if run.blackbox is not None:  # the black boxes' own output, beside the history

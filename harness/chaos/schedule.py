@@ -17,7 +17,8 @@ from typing import Any
 from harness.chaos.fault_registry import names
 
 __all__ = ["MESSAGE_FAULTS", "NETWORK_FAULTS", "PINNABLE_FAULTS", "PROCESS_FAULTS",
-           "WINDOW_FAULTS", "FaultSpec", "PlannedFault", "decide", "fraction", "plan"]
+           "WINDOW_FAULTS", "FaultSpec", "PlannedFault", "decide", "fraction", "message_key",
+           "plan"]
 
 #: faults the harness applies to each published message (harness/chaos/faults.py)
 MESSAGE_FAULTS = names("message")
@@ -146,6 +147,18 @@ def fraction(seed: int, *parts: object) -> float:
     """A number in [0, 1) from the seed and parts (stable across runs and processes)."""
     text = "\x1f".join(map(str, (seed, *parts))).encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big") / 2**64
+
+
+def message_key(ids: dict[str, Any], fallback: str, *, run_tag: str = "",
+                hop: int | None = None) -> str:
+    """The identity a per-message fault decision is made on: the message id on memory (no run
+    tag); on a real broker, where the workload's correlation ids carry a random run tag (and
+    every message id derived from them changes with it), the correlation id without the tag,
+    the message type and its hop, so the same seed makes the same decisions on every run."""
+    if not run_tag:
+        return fallback
+    cid = str(ids.get("correlation_id") or fallback).replace(run_tag, "", 1)
+    return f"{cid}|{ids.get('type')}|{hop}"
 
 
 def decide(seed: int, probability: float, *parts: object) -> bool:
