@@ -39,8 +39,14 @@ from harness.errors import TransportError
 from harness.history import Recorder, b64
 from harness.transport.base import DeadLetter, Handler, Subscription, Transport
 
-__all__ = ["ChaosHooks", "FaultyTransport", "Hops", "dependency_delay", "poison_bytes",
-           "resubmission"]
+__all__ = [
+    "ChaosHooks",
+    "FaultyTransport",
+    "Hops",
+    "dependency_delay",
+    "poison_bytes",
+    "resubmission",
+]
 
 MAX_BODY = 65536
 _CRASH_POINTS = {k.name: k.point for k in FAULTS.values() if k.family == "crash"}
@@ -50,11 +56,15 @@ def _identities(body: bytes) -> dict[str, Any]:
     try:
         raw = json.loads(body)
         producer = raw.get("producer") or {}
-        return {"message_id": raw.get("message_id"), "correlation_id": raw.get("correlation_id"),
-                "causation_id": raw.get("causation_id"), "type": raw.get("type"),
-                "schema_version": raw.get("schema_version"),
-                "idempotency_key": raw.get("idempotency_key"),
-                "producer": producer.get("agent") if isinstance(producer, dict) else None}
+        return {
+            "message_id": raw.get("message_id"),
+            "correlation_id": raw.get("correlation_id"),
+            "causation_id": raw.get("causation_id"),
+            "type": raw.get("type"),
+            "schema_version": raw.get("schema_version"),
+            "idempotency_key": raw.get("idempotency_key"),
+            "producer": producer.get("agent") if isinstance(producer, dict) else None,
+        }
     except Exception:
         return {}
 
@@ -106,10 +116,18 @@ class FaultyTransport(Transport):
 
     records_publish = True
 
-    def __init__(self, inner: Transport, recorder: Recorder, plan: list[PlannedFault],
-                 seed: int, *, queue_of: Callable[[str], str] = lambda name: name,
-                 clock: Callable[[], float] | None = None, run_tag: str = "",
-                 prefix: str = "") -> None:
+    def __init__(
+        self,
+        inner: Transport,
+        recorder: Recorder,
+        plan: list[PlannedFault],
+        seed: int,
+        *,
+        queue_of: Callable[[str], str] = lambda name: name,
+        clock: Callable[[], float] | None = None,
+        run_tag: str = "",
+        prefix: str = "",
+    ) -> None:
         self.inner = inner
         self.run_tag = run_tag
         self.prefix = prefix
@@ -157,23 +175,54 @@ class FaultyTransport(Transport):
     def _targets(self, fault: PlannedFault, queue: str) -> bool:
         return fault.target in ("*", "") or self.queue_of(fault.target) == queue
 
-    def _record(self, kind: str, fault: PlannedFault, ids: dict[str, Any], queue: str,
-                **extra: Any) -> None:
-        self.recorder.record(kind, fault=fault.fault, fault_id=fault.id, target=queue,
-                             message_id=ids.get("message_id"),
-                             correlation_id=ids.get("correlation_id"), **extra)
+    def _eligible(
+        self,
+        fault: PlannedFault,
+        queue: str,
+        ids: dict[str, Any],
+        mid: str,
+        hop: int | None,
+        t: float,
+    ) -> bool:
+        """Whether ``fault`` may be drawn for this message (window, target, pin, max; a retry
+        of a message it already hit passes through)."""
+        if not fault.active(t) or not self._targets(fault, queue):
+            return False
+        if not fault.matches(ids.get("message_id"), ids.get("correlation_id"), hop):
+            return False
+        if (fault.id, mid) in self._done:
+            return False
+        return fault.max is None or self.fired.get(fault.id, 0) < fault.max
 
-    async def publish(self, queue: str, body: bytes, *,
-                      headers: dict[str, Any] | None = None) -> None:
+    def _record(
+        self, kind: str, fault: PlannedFault, ids: dict[str, Any], queue: str, **extra: Any
+    ) -> None:
+        self.recorder.record(
+            kind,
+            fault=fault.fault,
+            fault_id=fault.id,
+            target=queue,
+            message_id=ids.get("message_id"),
+            correlation_id=ids.get("correlation_id"),
+            **extra,
+        )
+
+    async def publish(
+        self, queue: str, body: bytes, *, headers: dict[str, Any] | None = None
+    ) -> None:
         headers = dict(headers or {})
         ids = _identities(body)
         if not ids.get("correlation_id") and headers.get("x-correlation-id"):
             ids["correlation_id"] = headers["x-correlation-id"]
         if headers.get("x-harness-producer"):  # routed by the harness: it knows the publisher
             ids["producer"] = headers["x-harness-producer"]
-        self.recorder.record("publish", queue=queue,
-                             body=b64(body) if len(body) <= MAX_BODY else None,
-                             body_len=len(body), **{k: v for k, v in ids.items()})
+        self.recorder.record(
+            "publish",
+            queue=queue,
+            body=b64(body) if len(body) <= MAX_BODY else None,
+            body_len=len(body),
+            **{k: v for k, v in ids.items()},
+        )
         mid = ids.get("message_id") or ids.get("correlation_id") or b64(body[:48])
         hop = self.hops.see(ids)
         t = self.clock()
@@ -181,28 +230,32 @@ class FaultyTransport(Transport):
         key = message_key(ids, mid, run_tag=self.run_tag, hop=hop)
         where = queue.removeprefix(self.prefix) if self.prefix else queue
         if self.enabled:
-            for fault in self.faults:
-                if not fault.active(t) or not self._targets(fault, queue):
-                    continue
-                if not fault.matches(ids.get("message_id"), ids.get("correlation_id"), hop):
-                    continue
-                if (fault.id, mid) in self._done:
-                    continue  # a retry of a message this fault already hit passes through
-                if fault.max is not None and self.fired.get(fault.id, 0) >= fault.max:
-                    continue
-                if decide(self.seed, fault.probability, fault.id, key, where):
-                    chosen = fault
-                    self._done.add((fault.id, mid))
-                    self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
-                    break
+            drawn = [
+                f
+                for f in self.faults
+                if self._eligible(f, queue, ids, mid, hop, t)
+                and decide(self.seed, f.probability, f.id, key, where)
+            ]
+            if drawn:  # one fault per message: the one that has fired least (then file order)
+                chosen = min(drawn, key=lambda f: self.fired.get(f.id, 0))
+                self._done.add((chosen.id, mid))
+                self.fired[chosen.id] = self.fired.get(chosen.id, 0) + 1
         if chosen is None:
             await self.inner.publish(queue, body, headers=headers)
             await self._flush_held(queue)
             return
         await self._apply(chosen, queue, body, headers, ids, mid, key)
 
-    async def _apply(self, fault: PlannedFault, queue: str, body: bytes,
-                     headers: dict[str, Any], ids: dict[str, Any], mid: str, key: str) -> None:
+    async def _apply(
+        self,
+        fault: PlannedFault,
+        queue: str,
+        body: bytes,
+        headers: dict[str, Any],
+        ids: dict[str, Any],
+        mid: str,
+        key: str,
+    ) -> None:
         kind, p = fault.fault, fault.params
         if kind == "duplicate":
             copies = int(p.get("copies", 1))
@@ -219,8 +272,7 @@ class FaultyTransport(Transport):
         elif kind == "reorder":
             self._record("fault_start", fault, ids, queue)
             hold = float(p.get("max_hold_ms", 100)) / 1000
-            self._hold(queue, body, headers, fault, ids, due=time.monotonic() + hold,
-                       reorder=True)
+            self._hold(queue, body, headers, fault, ids, due=time.monotonic() + hold, reorder=True)
         elif kind == "drop":
             mode = p.get("mode", "confirm")
             self._record("fault_start", fault, ids, queue, mode=mode)
@@ -238,34 +290,72 @@ class FaultyTransport(Transport):
         elif kind == "resubmit":
             copy = resubmission(body, p, fault.id)
             if copy is None:  # not an envelope: nothing to resubmit
-                self._done.discard((fault.id, mid))
+                self._unfire(fault, mid)
                 await self.inner.publish(queue, body, headers=headers)
                 return
             new_body, copy_mid, copy_cid = copy
-            self._record("fault_start", fault, ids, queue, copy_message_id=copy_mid,
-                         copy_correlation_id=copy_cid, body=b64(new_body))
+            self._record(
+                "fault_start",
+                fault,
+                ids,
+                queue,
+                copy_message_id=copy_mid,
+                copy_correlation_id=copy_cid,
+                body=b64(new_body),
+            )
             await self.inner.publish(queue, body, headers=headers)
-            await self.inner.publish(queue, new_body,
-                                     headers={**headers, "x-correlation-id": copy_cid})
+            await self.inner.publish(
+                queue, new_body, headers={**headers, "x-correlation-id": copy_cid}
+            )
             self._record("fault_end", fault, ids, queue)
         elif kind == "drift":
             drifted = _drift(body, p)
             if drifted is None:  # not an envelope: nothing to drift
-                self._done.discard((fault.id, mid))
+                self._unfire(fault, mid)
                 await self.inner.publish(queue, body, headers=headers)
                 return
             new_body, version = drifted
-            self._record("fault_start", fault, ids, queue, body=b64(new_body),
-                         params={"schema_version": version})
+            self._record(
+                "fault_start",
+                fault,
+                ids,
+                queue,
+                body=b64(new_body),
+                params={"schema_version": version},
+            )
             await self.inner.publish(queue, new_body, headers=headers)
             self._record("fault_end", fault, ids, queue)
         else:  # pragma: no cover - plan() only lets MESSAGE_FAULTS through
             await self.inner.publish(queue, body, headers=headers)
 
-    def _hold(self, queue: str, body: bytes, headers: dict[str, Any], fault: PlannedFault,
-              ids: dict[str, Any], *, due: float, reorder: bool = False) -> None:
-        self._pending.append({"queue": queue, "body": body, "headers": headers, "fault": fault,
-                              "ids": ids, "due": due, "reorder": reorder, "done": False})
+    def _unfire(self, fault: PlannedFault, mid: str) -> None:
+        """``fault`` was drawn for a message it cannot act on: it did not fire."""
+        self._done.discard((fault.id, mid))
+        self.fired[fault.id] -= 1
+
+    def _hold(
+        self,
+        queue: str,
+        body: bytes,
+        headers: dict[str, Any],
+        fault: PlannedFault,
+        ids: dict[str, Any],
+        *,
+        due: float,
+        reorder: bool = False,
+    ) -> None:
+        self._pending.append(
+            {
+                "queue": queue,
+                "body": body,
+                "headers": headers,
+                "fault": fault,
+                "ids": ids,
+                "due": due,
+                "reorder": reorder,
+                "done": False,
+            }
+        )
         if self._releaser is None or self._releaser.done():
             self._releaser = asyncio.ensure_future(self._release_loop())
 
@@ -323,8 +413,9 @@ def _range(value: Any) -> tuple[float, float]:
     return float(value), float(value)
 
 
-def resubmission(body: bytes, params: dict[str, Any],
-                 fault_id: str) -> tuple[bytes, str, str] | None:
+def resubmission(
+    body: bytes, params: dict[str, Any], fault_id: str
+) -> tuple[bytes, str, str] | None:
     """A resubmitted copy of an envelope: same payload and idempotency key, a new message id
     (and a new correlation id with ``correlation: new``); None when ``body`` is no envelope."""
     try:
@@ -366,8 +457,15 @@ class ChaosHooks:
     HTTP dependencies get the same faults from Toxiproxy, see network.py).
     """
 
-    def __init__(self, recorder: Recorder, plan: list[PlannedFault], seed: int, *,
-                 clock: Callable[[], float] | None = None, run_tag: str = "") -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        plan: list[PlannedFault],
+        seed: int,
+        *,
+        clock: Callable[[], float] | None = None,
+        run_tag: str = "",
+    ) -> None:
         self.recorder = recorder
         self.seed = seed
         self.run_tag = run_tag  # left out of decisions, as in FaultyTransport
@@ -411,12 +509,24 @@ class ChaosHooks:
             if not self.claim(fault, envelope.message_id, agent):
                 continue
             self.fired[fault.id] = self.fired.get(fault.id, 0) + 1
-            which = {"message_id": envelope.message_id,
-                     "correlation_id": envelope.correlation_id}
-            self.recorder.record("fault_start", fault=fault.fault, fault_id=fault.id,
-                                 target=agent, agent=agent, point=point, **which)
-            self.recorder.record("fault_end", fault=fault.fault, fault_id=fault.id,
-                                 target=agent, agent=agent, **which)
+            which = {"message_id": envelope.message_id, "correlation_id": envelope.correlation_id}
+            self.recorder.record(
+                "fault_start",
+                fault=fault.fault,
+                fault_id=fault.id,
+                target=agent,
+                agent=agent,
+                point=point,
+                **which,
+            )
+            self.recorder.record(
+                "fault_end",
+                fault=fault.fault,
+                fault_id=fault.id,
+                target=agent,
+                agent=agent,
+                **which,
+            )
             self.crash(f"{fault.fault} ({fault.id})")
 
     def claim(self, fault: PlannedFault, message_id: str, agent: str) -> bool:
