@@ -52,8 +52,16 @@ class ProcessFaultHooks(ChaosHooks):
     """:class:`ChaosHooks` for an agent in its own process: crashes are SIGKILLs, claims are
     marker files, dependency windows come from the plan and the clock."""
 
-    def __init__(self, recorder: Recorder, plan: list[PlannedFault], seed: int, *,
-                 markers: Path, clock: Callable[[], float], run_tag: str = "") -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        plan: list[PlannedFault],
+        seed: int,
+        *,
+        markers: Path,
+        clock: Callable[[], float],
+        run_tag: str = "",
+    ) -> None:
         super().__init__(recorder, plan, seed, clock=clock, run_tag=run_tag)
         self.markers = markers
         self.windows = [f for f in plan if FAULTS[f.fault].target == "agent.dependency"]
@@ -68,8 +76,9 @@ class ProcessFaultHooks(ChaosHooks):
             if sum(1 for p in self.markers.iterdir() if p.name.startswith(tag)) >= fault.max:
                 return False
         try:
-            fd = os.open(self._marker(fault, f"{agent}--{message_id}"),
-                         os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(
+                self._marker(fault, f"{agent}--{message_id}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY
+            )
         except FileExistsError:
             return False  # this message already crashed this agent once
         os.close(fd)
@@ -91,18 +100,32 @@ class ProcessFaultHooks(ChaosHooks):
         return None
 
 
-def inside_process(config: dict[str, Any], recorder: Recorder, transport: Transport, *,
-                   queue_of: Callable[[str], str],
-                   prefix: str = "") -> tuple[ProcessFaultHooks, Transport]:
+def inside_process(
+    config: dict[str, Any],
+    recorder: Recorder,
+    transport: Transport,
+    *,
+    queue_of: Callable[[str], str],
+    prefix: str = "",
+) -> tuple[ProcessFaultHooks, Transport]:
     """The hooks and the (fault-wrapped) transport of an agent process from ``config``
     (``prefix``: the run's queue prefix, left out of per-message decisions)."""
     plan = [PlannedFault(**f) for f in config.get("faults") or []]
     seed = int(config.get("seed") or 0)
     run_tag = str(config.get("run_tag") or "")
     clock = _FaultClock(Path(config["clock"]))
-    hooks = ProcessFaultHooks(recorder, plan, seed, markers=Path(config["markers"]),
-                              clock=clock, run_tag=run_tag)
+    hooks = ProcessFaultHooks(
+        recorder, plan, seed, markers=Path(config["markers"]), clock=clock, run_tag=run_tag
+    )
     if any(FAULTS[f.fault].family == "message" for f in plan):
-        transport = FaultyTransport(transport, recorder, plan, seed, queue_of=queue_of,
-                                    clock=clock, run_tag=run_tag, prefix=prefix)
+        transport = FaultyTransport(
+            transport,
+            recorder,
+            plan,
+            seed,
+            queue_of=queue_of,
+            clock=clock,
+            run_tag=run_tag,
+            prefix=prefix,
+        )
     return hooks, transport

@@ -55,8 +55,20 @@ from harness.transport import open_transport
 from harness.workload import WorkItem
 from harness.workload import make_workload as pipeline_workload
 
-__all__ = ["Prepared", "RunResult", "Wired", "checker_options", "drive", "expectation_met",
-           "heal", "judge", "make_workload", "prepare", "run_experiment", "wire"]
+__all__ = [
+    "Prepared",
+    "RunResult",
+    "Wired",
+    "checker_options",
+    "drive",
+    "expectation_met",
+    "heal",
+    "judge",
+    "make_workload",
+    "prepare",
+    "run_experiment",
+    "wire",
+]
 
 
 @dataclass
@@ -103,14 +115,22 @@ class RunResult:
         return {True: 0, False: 1}.get(self.valid, 2)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"experiment": self.experiment, "seed": self.seed, "broker": self.broker,
-                "valid": self.valid, "expected": self.expected,
-                "expectation_met": self.expectation_met,
-                "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
-                "plan": self.plan, "fired": self.fired, "exercised": self.exercised,
-                "summary": self.summary,
-                "out_dir": self.out_dir, "elapsed_s": self.elapsed_s,
-                "simulation": self.simulation}
+        return {
+            "experiment": self.experiment,
+            "seed": self.seed,
+            "broker": self.broker,
+            "valid": self.valid,
+            "expected": self.expected,
+            "expectation_met": self.expectation_met,
+            "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
+            "plan": self.plan,
+            "fired": self.fired,
+            "exercised": self.exercised,
+            "summary": self.summary,
+            "out_dir": self.out_dir,
+            "elapsed_s": self.elapsed_s,
+            "simulation": self.simulation,
+        }
 
 
 def expectation_met(verdicts: dict[str, Verdict], valid: Any, expected: dict[str, Any]) -> bool:
@@ -119,8 +139,9 @@ def expectation_met(verdicts: dict[str, Verdict], valid: Any, expected: dict[str
     if want is True:
         return valid is True
     caught_by = expected.get("caught_by") or []
-    return valid is False and all(verdicts.get(c) is not None and verdicts[c].valid is False
-                                  for c in caught_by)
+    return valid is False and all(
+        verdicts.get(c) is not None and verdicts[c].valid is False for c in caught_by
+    )
 
 
 @dataclass
@@ -158,14 +179,30 @@ def make_workload(exp: Experiment, spec: PipelineSpec, seed: int, run_tag: str) 
     else its ``workload.generator`` or the pipeline's workload (harness.workload)."""
     if exp.inputs is not None:
         return list(exp.inputs)
-    return list(pipeline_workload(spec, exp.count, seed, mix=exp.mix, run_tag=run_tag,
-                                  generator=exp.generator, base=exp.path.parent,
-                                  where=f"{exp.path}: workload.generator"))
+    return list(
+        pipeline_workload(
+            spec,
+            exp.count,
+            seed,
+            mix=exp.mix,
+            run_tag=run_tag,
+            generator=exp.generator,
+            base=exp.path.parent,
+            where=f"{exp.path}: workload.generator",
+        )
+    )
 
 
 #: faults applied through the SDK's runtime hooks, which a black box does not have
-BLACK_BOX_UNSUPPORTED = frozenset({"crash_before_ack", "crash_after_effect", "crash_on_delivery",
-                                   "slow_dependency", "dependency_down"})
+BLACK_BOX_UNSUPPORTED = frozenset(
+    {
+        "crash_before_ack",
+        "crash_after_effect",
+        "crash_on_delivery",
+        "slow_dependency",
+        "dependency_down",
+    }
+)
 
 
 def _check_targets(exp: Experiment, spec: PipelineSpec, processes: bool) -> None:
@@ -173,33 +210,46 @@ def _check_targets(exp: Experiment, spec: PipelineSpec, processes: bool) -> None
         kind = FAULTS[f.fault]
         where = f"{exp.path}:{f.line or '?'}: method"
         if processes and not kind.processes:
-            raise PipelineError(f"fault {f.fault} is not supported with --processes",
-                                where=where)
+            raise PipelineError(f"fault {f.fault} is not supported with --processes", where=where)
         if kind.family == "network" or f.target in ("*", ""):
             continue
         agent = f.target.rpartition(".")[0] if kind.target == "agent.dependency" else f.target
         if agent and agent not in spec.agents:
-            raise PipelineError(f"fault target {agent!r} is not an agent of pipeline "
-                                f"{spec.name} (agents: {', '.join(spec.agents)})", where=where)
+            raise PipelineError(
+                f"fault target {agent!r} is not an agent of pipeline "
+                f"{spec.name} (agents: {', '.join(spec.agents)})",
+                where=where,
+            )
         target = spec.agents.get(agent)
         black_box = target is not None and target.is_black_box
         if black_box and f.fault in BLACK_BOX_UNSUPPORTED:
-            raise PipelineError(f"{f.fault} needs the harness SDK inside the agent; {agent} is a "
-                                "black box (use kill, pause or restart on a command: agent)",
-                                where=where)
+            raise PipelineError(
+                f"{f.fault} needs the harness SDK inside the agent; {agent} is a "
+                "black box (use kill, pause or restart on a command: agent)",
+                where=where,
+            )
         if f.fault == "kill" and black_box and target is not None and target.command is None:
-            raise PipelineError(f"kill needs an agent the harness runs; {agent} is external",
-                                where=where)
+            raise PipelineError(
+                f"kill needs an agent the harness runs; {agent} is external", where=where
+            )
 
 
-def prepare(exp: Experiment, *, seed: int | None = None, broker: str | None = None,
-            out_dir: str | Path | None = None, processes: bool = False) -> Prepared:
+def prepare(
+    exp: Experiment,
+    *,
+    seed: int | None = None,
+    broker: str | None = None,
+    out_dir: str | Path | None = None,
+    processes: bool = False,
+) -> Prepared:
     """Step 1: pipeline, targets, workload and plan (nothing started, nothing written)."""
     seed = exp.seed if seed is None else seed
     broker = broker or exp.broker or "memory"
     if processes and (broker == "memory" or "://" not in broker):
-        raise InputError("agents in separate processes need a real broker "
-                         "(--broker amqp://...)", where="--processes")
+        raise InputError(
+            "agents in separate processes need a real broker (--broker amqp://...)",
+            where="--processes",
+        )
     spec = load_pipeline(exp.pipeline, overrides=exp.variants or None)
     _check_targets(exp, spec, processes)
     tag = "" if broker == "memory" else f"{uuid.uuid4().hex[:6]}-"
@@ -207,8 +257,19 @@ def prepare(exp: Experiment, *, seed: int | None = None, broker: str | None = No
     items = bands.cover(make_workload(exp, spec, seed, tag), partitions, seed)
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="harness-chaos-"))
     prefix = "" if broker == "memory" else f"h{uuid.uuid4().hex[:8]}."
-    return Prepared(exp, spec, seed, broker, processes, out, prefix, items,
-                    plan(exp.faults, seed), partitions, run_tag=tag)
+    return Prepared(
+        exp,
+        spec,
+        seed,
+        broker,
+        processes,
+        out,
+        prefix,
+        items,
+        plan(exp.faults, seed),
+        partitions,
+        run_tag=tag,
+    )
 
 
 def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired:
@@ -228,28 +289,67 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
         from harness.processes import ProcessRun
 
         recorder = Recorder(hist_path, process=f"supervisor:{os.getpid()}")
-        faulty = FaultyTransport(open_transport(p.broker, prefix=prefix), recorder, p.planned,
-                                 p.seed, queue_of=queue_of, run_tag=p.run_tag, prefix=prefix)
-        inside = [f.to_dict() for f in p.planned
-                  if FAULTS[f.fault].family in ("message", "crash")
-                  or FAULTS[f.fault].target == "agent.dependency"]
-        prun = ProcessRun(spec, broker=p.broker, run_dir=p.out, seed=p.seed,
-                          faults=inside, transport=faulty, prefix=prefix, recorder=recorder,
-                          run_tag=p.run_tag,
-                          store=_sqlite(store_dir) if spec.store == "sqlite" else None)
+        faulty = FaultyTransport(
+            open_transport(p.broker, prefix=prefix),
+            recorder,
+            p.planned,
+            p.seed,
+            queue_of=queue_of,
+            run_tag=p.run_tag,
+            prefix=prefix,
+        )
+        inside = [
+            f.to_dict()
+            for f in p.planned
+            if FAULTS[f.fault].family in ("message", "crash")
+            or FAULTS[f.fault].target == "agent.dependency"
+        ]
+        prun = ProcessRun(
+            spec,
+            broker=p.broker,
+            run_dir=p.out,
+            seed=p.seed,
+            faults=inside,
+            transport=faulty,
+            prefix=prefix,
+            recorder=recorder,
+            run_tag=p.run_tag,
+            store=_sqlite(store_dir) if spec.store == "sqlite" else None,
+        )
         driver = ProcessDriver(prun.host, network, prun)
-        return Wired(prun, recorder, faulty, None, Nemesis(driver, recorder, p.planned),
-                     store_dir)
+        return Wired(prun, recorder, faulty, None, Nemesis(driver, recorder, p.planned), store_dir)
     recorder = Recorder(hist_path, keep=False)  # on disk only: a soak holds no events
-    faulty = FaultyTransport(open_transport(p.broker, prefix=prefix), recorder, p.planned,
-                             p.seed, queue_of=queue_of, run_tag=p.run_tag, prefix=prefix)
+    faulty = FaultyTransport(
+        open_transport(p.broker, prefix=prefix),
+        recorder,
+        p.planned,
+        p.seed,
+        queue_of=queue_of,
+        run_tag=p.run_tag,
+        prefix=prefix,
+    )
     hooks = ChaosHooks(recorder, p.planned, p.seed, run_tag=p.run_tag)
-    run = PipelineRun(spec, broker=p.broker, recorder=recorder, run_dir=run_dir, hooks=hooks,
-                      transport=faulty, seed=p.seed, prefix=prefix, network=network)
+    run = PipelineRun(
+        spec,
+        broker=p.broker,
+        recorder=recorder,
+        run_dir=run_dir,
+        hooks=hooks,
+        transport=faulty,
+        seed=p.seed,
+        prefix=prefix,
+        network=network,
+    )
     if run.blackbox is not None:  # the black boxes' own output, beside the history
         run.blackbox.log_dir = p.out
-    return Wired(run, recorder, faulty, hooks,
-                 Nemesis(InProcessDriver(run, hooks, network), recorder, p.planned), store_dir)
+    return Wired(
+        run,
+        recorder,
+        faulty,
+        hooks,
+        Nemesis(InProcessDriver(run, hooks, network), recorder, p.planned),
+        store_dir,
+    )
 
 
 def _sqlite(folder: Path) -> str:
@@ -263,10 +363,15 @@ async def drive(p: Prepared, w: Wired, *, progress: Progress | None = None) -> N
     described = {**exp.describe(), "checkers": opts}
     described["broker_tolerance"]["applied"] = p.broker != "memory"
     described["simulated"] = simulated()
-    w.recorder.record("note", note="experiment", experiment=described,
-                      plan=[f.to_dict() for f in p.planned], workload=len(p.items),
-                      bands=bands.exercised(p.items, p.partitions),
-                      processes=p.processes or None)
+    w.recorder.record(
+        "note",
+        note="experiment",
+        experiment=described,
+        plan=[f.to_dict() for f in p.planned],
+        workload=len(p.items),
+        bands=bands.exercised(p.items, p.partitions),
+        processes=p.processes or None,
+    )
     w.faulty.start_clock()
     if w.hooks is not None:
         w.hooks.start_clock()
@@ -279,8 +384,13 @@ async def drive(p: Prepared, w: Wired, *, progress: Progress | None = None) -> N
         probe.start()
     try:
         await feed(w.run, p.items, rate=exp.rate, progress=progress, every=10)
-        await settle(w.run, settle_timeout(exp, p.processes), progress=progress,
-                     total=len(p.items), pending=_pending(w.faulty))
+        await settle(
+            w.run,
+            settle_timeout(exp, p.processes),
+            progress=progress,
+            total=len(p.items),
+            pending=_pending(w.faulty),
+        )
     finally:
         if probe is not None:
             w.recorder.record("note", note="load", **await probe.stop())
@@ -322,10 +432,18 @@ def judge(p: Prepared, events: Any, registry: Any) -> dict[str, Verdict]:
     return run_checkers(events, p.exp.checker_names(), opts)
 
 
-async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: str | None = None,
-                         out_dir: str | Path | None = None, progress: Progress | None = None,
-                         network: Any = None, keep_store: bool = False,
-                         processes: bool = False, coverage: bool = False) -> RunResult:
+async def run_experiment(
+    exp: Experiment,
+    *,
+    seed: int | None = None,
+    broker: str | None = None,
+    out_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    network: Any = None,
+    keep_store: bool = False,
+    processes: bool = False,
+    coverage: bool = False,
+) -> RunResult:
     """Run one experiment and check its history.
 
     Args:
@@ -403,28 +521,48 @@ async def run_experiment(exp: Experiment, *, seed: int | None = None, broker: st
     valid = overall(verdicts)
     expected = {"valid": exp.expect_valid, "caught_by": list(exp.caught_by)}
     if p.processes:
-        fired = dict(Counter(e["fault_id"] for e in events if e.get("kind") == "fault_start"
-                             and FAULTS.get(e.get("fault", ""), None) is not None
-                             and FAULTS[e["fault"]].family in ("message", "crash")))
+        fired = dict(
+            Counter(
+                e["fault_id"]
+                for e in events
+                if e.get("kind") == "fault_start"
+                and FAULTS.get(e.get("fault", ""), None) is not None
+                and FAULTS[e["fault"]].family in ("message", "crash")
+            )
+        )
     else:
         fired = {**w.faulty.fired, **(w.hooks.fired if w.hooks else {})}
     opened = Counter(e["fault_id"] for e in events if e.get("kind") == "fault_start")
     for f in p.planned:  # window faults (kill, pause, latency...): each window opened counts
         if f.id not in fired and opened.get(f.id):
             fired[f.id] = opened[f.id]
-    summary = summarise(events, verdicts=verdicts, pipeline=p.spec.name, seed=p.seed,
-                        broker=redact_url(p.broker), store=redact_url(w.run.store_url),
-                        elapsed_s=round(time.monotonic() - started, 3))
+    summary = summarise(
+        events,
+        verdicts=verdicts,
+        pipeline=p.spec.name,
+        seed=p.seed,
+        broker=redact_url(p.broker),
+        store=redact_url(w.run.store_url),
+        elapsed_s=round(time.monotonic() - started, 3),
+    )
     exercised = exercised_report(events)
     if measured is not None:
         exercised["coverage"] = measured.report()
     return RunResult(
-        experiment=exp.describe(), seed=p.seed, broker=summary.broker, verdicts=verdicts,
-        valid=valid, expected=expected,
+        experiment=exp.describe(),
+        seed=p.seed,
+        broker=summary.broker,
+        verdicts=verdicts,
+        valid=valid,
+        expected=expected,
         expectation_met=expectation_met(verdicts, valid, expected),
-        plan=[f.to_dict() for f in p.planned], fired=fired, exercised=exercised,
+        plan=[f.to_dict() for f in p.planned],
+        fired=fired,
+        exercised=exercised,
         summary=summary.to_dict(),
-        out_dir=str(p.out), elapsed_s=round(time.monotonic() - started, 3))
+        out_dir=str(p.out),
+        elapsed_s=round(time.monotonic() - started, 3),
+    )
 
 
 _MS_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -458,8 +596,10 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
 
     opts = {k: dict(v) for k, v in exp.checker_options().items()}
     if "exactly_once" in opts and spec.effects:  # business keys declared by the pipeline
-        opts["exactly_once"]["unique"] = {**spec.effects,
-                                          **(opts["exactly_once"].get("unique") or {})}
+        opts["exactly_once"]["unique"] = {
+            **spec.effects,
+            **(opts["exactly_once"].get("unique") or {}),
+        }
     factor = exp.broker_latency_factor * (latency_scale(broker) if factor_applies(exp) else 1.0)
     if "latency" in opts and factor_applies(exp):  # on every broker, memory included
         opts["latency"].setdefault("load_allowance", LOAD_ALLOWANCE)
@@ -469,8 +609,10 @@ def checker_options(exp: Experiment, spec: PipelineSpec, broker: str) -> dict[st
     budgets = {a: dict(b) for a, b in spec.all_budgets().items()}
     for agent, limits in (lat.get("budgets") or {}).items():
         budgets[agent] = {**budgets.get(agent, {}), **limits}
-    lat["budgets"] = {a: {k: (round(v * factor, 3) if k in _MS_METRICS else v)
-                          for k, v in b.items()} for a, b in budgets.items()}
+    lat["budgets"] = {
+        a: {k: (round(v * factor, 3) if k in _MS_METRICS else v) for k, v in b.items()}
+        for a, b in budgets.items()
+    }
     lat["latency_factor"] = factor
     return opts
 

@@ -16,9 +16,19 @@ from typing import Any
 
 from harness.chaos.fault_registry import names
 
-__all__ = ["MESSAGE_FAULTS", "NETWORK_FAULTS", "PINNABLE_FAULTS", "PROCESS_FAULTS",
-           "WINDOW_FAULTS", "FaultSpec", "PlannedFault", "decide", "fraction", "message_key",
-           "plan"]
+__all__ = [
+    "MESSAGE_FAULTS",
+    "NETWORK_FAULTS",
+    "PINNABLE_FAULTS",
+    "PROCESS_FAULTS",
+    "WINDOW_FAULTS",
+    "FaultSpec",
+    "PlannedFault",
+    "decide",
+    "fraction",
+    "message_key",
+    "plan",
+]
 
 #: faults the harness applies to each published message (harness/chaos/faults.py)
 MESSAGE_FAULTS = names("message")
@@ -98,8 +108,7 @@ class PlannedFault:
     def pinned(self) -> bool:
         return self.message is not None or self.correlation is not None
 
-    def matches(self, message_id: str | None, correlation_id: str | None,
-                hop: int | None) -> bool:
+    def matches(self, message_id: str | None, correlation_id: str | None, hop: int | None) -> bool:
         """Whether this fault may fire on that message (always, when it is not pinned)."""
         if self.message is not None and message_id != self.message:
             return False
@@ -108,9 +117,16 @@ class PlannedFault:
         return self.hop is None or hop == self.hop
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"id": self.id, "fault": self.fault, "target": self.target, "start": self.start,
-                "end": self.end, "probability": self.probability, "max": self.max,
-                "params": self.params}
+        data = {
+            "id": self.id,
+            "fault": self.fault,
+            "target": self.target,
+            "start": self.start,
+            "end": self.end,
+            "probability": self.probability,
+            "max": self.max,
+            "params": self.params,
+        }
         for key in ("message", "correlation", "hop"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
@@ -135,11 +151,21 @@ def plan(specs: list[FaultSpec], seed: int) -> list[PlannedFault]:
             if spec.repeat > 1 and not isinstance(spec.at, tuple) and r:
                 start = start + r * (_draw(rng, spec.duration) or 0.0) * 2
             dur = _draw(rng, spec.duration)
-            out.append(PlannedFault(
-                id=f"f{i}.{r}:{spec.fault}@{spec.target}", fault=spec.fault, target=spec.target,
-                start=round(start, 4), end=None if dur is None else round(start + dur, 4),
-                probability=spec.probability, max=spec.max, params=dict(spec.params),
-                message=spec.message, correlation=spec.correlation, hop=spec.hop))
+            out.append(
+                PlannedFault(
+                    id=f"f{i}.{r}:{spec.fault}@{spec.target}",
+                    fault=spec.fault,
+                    target=spec.target,
+                    start=round(start, 4),
+                    end=None if dur is None else round(start + dur, 4),
+                    probability=spec.probability,
+                    max=spec.max,
+                    params=dict(spec.params),
+                    message=spec.message,
+                    correlation=spec.correlation,
+                    hop=spec.hop,
+                )
+            )
     return out
 
 
@@ -149,8 +175,9 @@ def fraction(seed: int, *parts: object) -> float:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big") / 2**64
 
 
-def message_key(ids: dict[str, Any], fallback: str, *, run_tag: str = "",
-                hop: int | None = None) -> str:
+def message_key(
+    ids: dict[str, Any], fallback: str, *, run_tag: str = "", hop: int | None = None
+) -> str:
     """The identity a per-message fault decision is made on: the message id on memory (no run
     tag); on a real broker, where the workload's correlation ids carry a random run tag (and
     every message id derived from them changes with it), the correlation id without the tag,
