@@ -126,10 +126,12 @@ def values_validator(registry: SchemaRegistry, sv: SchemaVersion) -> Any:
         else:
             from jsonschema import validators
 
+            from harness.contracts.ecma import ecma_validator_class
             from harness.contracts.registry import load_json_file
 
             schema = load_json_file(path)
-            cls = validators.validator_for(schema, default=validators.Draft7Validator)
+            cls = ecma_validator_class(validators.validator_for(schema,
+                                                                default=validators.Draft7Validator))
             _RULES[key] = cls(schema, format_checker=cls.FORMAT_CHECKER)
     return _RULES[key]
 

@@ -42,6 +42,7 @@ from referencing.exceptions import NoSuchResource
 from referencing.jsonschema import DRAFT7
 
 from harness.contracts.compiled import compiled, fast_valid
+from harness.contracts.ecma import ecma_validator_class
 from harness.errors import InputError, SchemaError, ValidationFailed
 
 __all__ = ["MODES", "SchemaRegistry", "SchemaVersion", "Subject", "check_meta_schema",
@@ -281,7 +282,8 @@ class SchemaRegistry:
             self._validators[key] = BinaryValidator(self, sv)
             return self._validators[key]
         schema = sv.schema
-        cls = validators.validator_for(schema, default=validators.Draft7Validator)
+        cls = ecma_validator_class(validators.validator_for(schema,
+                                                            default=validators.Draft7Validator))
         try:
             cls.check_schema(schema)
         except JsonSchemaSchemaError as exc:

@@ -25,6 +25,7 @@ from hypothesis_jsonschema import from_schema
 from jsonschema import validators
 
 from harness.agents.sdk import MessageRef
+from harness.contracts.ecma import ecma_validator_class
 from harness.contracts.registry import SchemaRegistry
 from harness.envelope import Envelope, Producer
 from harness.fuzz.patterns import simple_pattern
@@ -193,7 +194,8 @@ class PayloadStrategies:
         for name, sub in (props or {}).items():
             if not isinstance(sub, dict):
                 continue
-            check = validators.validator_for(sub, default=validators.Draft7Validator)(_strip(sub))
+            cls = validators.validator_for(sub, default=validators.Draft7Validator)
+            check = ecma_validator_class(cls)(_strip(sub))
             values = [v for v in edge_values(sub) if _safe_is_valid(check, v)]
             if values:
                 edges[name] = values

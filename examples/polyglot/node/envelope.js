@@ -9,15 +9,49 @@ function deriveId(parts, length = 32) {
 const REQUIRED = ["message_id", "correlation_id", "causation_id", "type", "schema_version",
   "idempotency_key", "producer", "produced_at", "trace", "payload"];
 
+// True when an object in `text` (valid JSON) names a key twice: JSON.parse keeps the last one
+// silently, so two readers could see two payloads (docs/envelope.md refuses such bytes).
+function hasDuplicateKeys(text) {
+  const stack = []; // per open container: its keys (object) or null (array)
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)); // "\u0074ype" is "type"
+        const keys = stack[stack.length - 1];
+        if (keys.has(key)) return true;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === "{") {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === "[") {
+      stack.push(null);
+    } else if (c === "}" || c === "]") {
+      stack.pop();
+    } else if (c === ",") {
+      expectKey = stack[stack.length - 1] instanceof Set;
+    }
+  }
+  return false;
+}
+
 // Parse bytes into an envelope, or return null (the caller rejects the message).
 function parse(buffer) {
   if (buffer.length > 1000000) return null;
   let env;
+  const text = buffer.toString("utf8");
   try {
-    env = JSON.parse(buffer.toString("utf8"));
+    env = JSON.parse(text);
   } catch (err) {
     return null;
   }
+  if (hasDuplicateKeys(text)) return null;
   if (env === null || typeof env !== "object" || Array.isArray(env)) return null;
   for (const key of REQUIRED) if (!(key in env)) return null;
   if ("envelope" in env && env.envelope !== 1) return null;
