@@ -215,16 +215,18 @@ async def test_outcome_and_publish_cut_by_sigkill_are_explained_not_failures(tmp
     events = list(run.recorder.events)
     verdicts = _judge(run)
     held_outcome = _held(outcome_marker)
-    assert [e["key"] for e in _cut_intents(events, "orchestrator", "effect")] == [
-        held_outcome["what"]
-    ]
-    assert verdicts["no_loss"].counts["crash_recovered"] == 1
+    # The held handler's intent is cut; a process handles several deliveries at once, so on a
+    # slow machine another handler may have written its intent too before the kill (seen once
+    # in a whole-suite run beside CPU load): every cut intent must be explained, not only one.
+    cut_effects = [e["key"] for e in _cut_intents(events, "orchestrator", "effect")]
+    assert held_outcome["what"] in cut_effects  # _judge above: every verdict valid
+    assert verdicts["no_loss"].counts["crash_recovered"] >= 1
     assert not any(
         e["kind"] == "outcome" and e["correlation_id"] == held_outcome["correlation_id"]
         for e in events
     )
-    assert [e["message_id"] for e in _cut_intents(events, "ledger", "publish")] == [
-        _held(publish_marker)["what"]
+    assert _held(publish_marker)["what"] in [
+        e["message_id"] for e in _cut_intents(events, "ledger", "publish")
     ]
     deaths = [
         (e["agent"], e["exit_code"])
