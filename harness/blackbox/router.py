@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from aiormq.abc import DeliveredMessage
 
 from harness.envelope import peek_identities
 from harness.errors import ServiceUnavailable, TransportError
@@ -94,24 +95,28 @@ class Router:
                     for queue in queues:
                         target = await self._channel.get_queue(queue, ensure=False)
                         await target.bind(exchange, routing_key=mtype)
-            self._tag = await self._queue.consume(self._on_message, no_ack=False)
+            # straight on aiormq (no aio-pika message object and second task per message)
+            raw = await self._channel.get_underlay_channel()
+            self._tag = (await raw.basic_consume(self.queue_name, self._on_message,
+                                                 no_ack=False)).consumer_tag
         except (aio_pika.exceptions.AMQPException, ConnectionError, OSError) as exc:
             await self.close()
             raise ServiceUnavailable(f"router cannot set up on the broker: {exc!r}") from exc
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+    async def _on_message(self, message: DeliveredMessage) -> None:
         self.in_flight += 1
         try:
             await self._route(message)
         finally:
             self.in_flight -= 1
 
-    async def _route(self, message: AbstractIncomingMessage) -> None:
+    async def _route(self, message: DeliveredMessage) -> None:
         body = bytes(message.body)
         agent = self.exchanges.get(message.exchange or "", message.exchange or "?")
         ids = peek_identities(body)
         mtype = message.routing_key or ids.get("type") or ""
-        headers = {k: v for k, v in (message.headers or {}).items()
+        tag = int(message.delivery_tag or 0)
+        headers = {k: v for k, v in (message.header.properties.headers or {}).items()
                    if not str(k).startswith("x-death")}
         headers.update({PRODUCER_HEADER: agent, "x-message-type": mtype})
         if ids.get("correlation_id"):
@@ -135,14 +140,14 @@ class Router:
                     if attempt == 5:
                         log.warning("router gave up forwarding to %s", queue)
                         with contextlib.suppress(Exception):
-                            await message.nack(requeue=True)
+                            await message.channel.basic_nack(tag, requeue=True)
                         return
                     await asyncio.sleep(0.01 * (attempt + 1))
         if mtype in self.outcomes:
             self._outcome(mtype, body, ids, agent)
         self.routed += 1
         with contextlib.suppress(Exception):
-            await message.ack()
+            await message.channel.basic_ack(tag)
 
     def _outcome(self, mtype: str, body: bytes, ids: dict[str, Any], agent: str) -> None:
         import json
@@ -176,8 +181,9 @@ class Router:
     async def close(self) -> None:
         if self._conn is not None and not self._conn.is_closed:
             with contextlib.suppress(Exception):
-                if self._queue is not None and self._tag is not None:
-                    await self._queue.cancel(self._tag)
+                if self._channel is not None and self._tag is not None:
+                    raw = await self._channel.get_underlay_channel()
+                    await raw.basic_cancel(self._tag)
             with contextlib.suppress(Exception):
                 assert self._channel is not None
                 for name in self.owned:
