@@ -145,21 +145,6 @@ def _render_run(args: argparse.Namespace, exp: Any, seed: int, out: Path, result
         con.print(f"files: {out}/history.jsonl results.json junit.xml report.html")
         con.print(result_line(data, name=exp.path.stem, exit_code=result.exit_code), soft_wrap=True)
     return result.exit_code
-    if args.json:
-        print_json(data)
-    else:
-        con = out_console()
-        con.print(
-            f"{result.failure.checker} ({result.failure.kind}): "
-            f"{result.before['inputs']} inputs, {result.before['faults']} faults -> "
-            f"[bold]{result.after['inputs']} inputs, {result.after['faults']} faults[/] "
-            f"in {result.runs} simulated runs ({result.wall_s} s)"
-        )
-        for f in data["faults"]:
-            con.print(
-                f"  fault {f['fault']} on {f['target']} pinned to {f['message'] or '-'} "
-                f"({f['correlation'] or '-'}) {f['params'] or ''}"
-            )
 
 
 def _sweep_flags(args: argparse.Namespace) -> list[int] | None:
