@@ -143,6 +143,10 @@ ZOO_DEFAULT = {
 ZOO_DEFAULT_SEEDS = 3
 
 
+#: brokers whose broker-link run CI makes by default (a few seconds each; SQS's moto: opt-in)
+LINK_DEFAULT = ("redis", "nats")
+
+
 def _asked(broker_id: str) -> bool:
     return f"HARNESS_CHAOS_SEEDS_{broker_id.upper()}" in os.environ
 
@@ -249,7 +253,7 @@ def test_payments_survive_faults_on_the_agent_broker_link(tmp_path: Path):
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", [pytest.param(n, marks=getattr(pytest.mark, n)) for n in NEW
-                                  if _asked(n)])
+                                  if _asked(n) or n in LINK_DEFAULT])
 def test_payments_survive_faults_on_the_agent_broker_link_of(name: str, tmp_path: Path):
     """The broker-link experiment on Redis, NATS and SQS: the same file with the proxy NAME on a
     free port (published as HARNESS_PROXY_<NAME>, which the broker URL names) in front of that
