@@ -285,11 +285,9 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
     def queue_of(name: str) -> str:
         return _queue_of(spec, prefix, name)
 
-    if p.processes:
-        from harness.processes import ProcessRun
-
-        recorder = Recorder(hist_path, process=f"supervisor:{os.getpid()}")
-        faulty = FaultyTransport(
+    def faulty_transport(recorder: Recorder) -> FaultyTransport:
+        """The broker's transport with the plan's message faults in front of it."""
+        return FaultyTransport(
             open_transport(p.broker, prefix=prefix),
             recorder,
             p.planned,
@@ -298,6 +296,12 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
             run_tag=p.run_tag,
             prefix=prefix,
         )
+
+    if p.processes:
+        from harness.processes import ProcessRun
+
+        recorder = Recorder(hist_path, process=f"supervisor:{os.getpid()}")
+        faulty = faulty_transport(recorder)
         inside = [
             f.to_dict()
             for f in p.planned
@@ -319,15 +323,7 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
         driver = ProcessDriver(prun.host, network, prun)
         return Wired(prun, recorder, faulty, None, Nemesis(driver, recorder, p.planned), store_dir)
     recorder = Recorder(hist_path, keep=False)  # on disk only: a soak holds no events
-    faulty = FaultyTransport(
-        open_transport(p.broker, prefix=prefix),
-        recorder,
-        p.planned,
-        p.seed,
-        queue_of=queue_of,
-        run_tag=p.run_tag,
-        prefix=prefix,
-    )
+    faulty = faulty_transport(recorder)
     hooks = ChaosHooks(recorder, p.planned, p.seed, run_tag=p.run_tag)
     run = PipelineRun(
         spec,
