@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import random
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -312,8 +313,14 @@ def _case(name: str, tmp: Path) -> Path | list[dict]:
     return path
 
 
+@cache
+def _recorded() -> dict:
+    """The recorded verdicts, read once per test process."""
+    return json.loads(GOLDEN.read_text())
+
+
 def _expect(name: str, actual: dict) -> None:
-    expected = json.loads(GOLDEN.read_text())[name]
+    expected = _recorded()[name]
     digest = _digest(actual)
     wrong = {k: _dicts(actual)[k] for k in digest if digest[k] != expected.get(k)}
     assert digest == expected, f"{name}: verdicts changed: {json.dumps(wrong, indent=1)[:4000]}"
