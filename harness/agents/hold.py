@@ -5,12 +5,13 @@ Set ``HARNESS_TEST_HOLD_AT`` (JSON) in an agent process's environment::
     {"agent": "notification", "point": "committed", "after": 10, "marker": "/tmp/x/held"}
 
 or a list of such objects (one per agent). The ``after``-th delivery of ``agent`` in this
-process that reaches ``point`` (``committed``: the store has committed an effect whose history
-line is not written yet; ``published``: the broker confirmed a publish whose history line is not
-written yet) creates ``marker`` exclusively (so only one process of a run ever holds), writes
-``{"correlation_id", "what": effect key or message id}`` into it, and waits forever. The test
-waits for the file (an event, not a time) and SIGKILLs the process while it holds. Meant for
-tests of crash gaps only: unset, nothing is held; only agents in their own processes read it.
+process that reaches ``point`` (``committed``: the store has committed a fresh effect, not a
+skipped duplicate, whose history line is not written yet; ``published``: the broker confirmed
+a publish whose history line is not written yet) creates ``marker`` exclusively (so only one
+process of a run ever holds), writes ``{"correlation_id", "what": effect key or message id}``
+into it, and waits forever. The test waits for the file (an event, not a time) and SIGKILLs
+the process while it holds. Meant for tests of crash gaps only: unset, nothing is held; only
+agents in their own processes read it.
 """
 
 from __future__ import annotations

@@ -296,7 +296,7 @@ class AgentRuntime:
                               **env.identities())
         applied = await self.store.apply(key, agent=self.agent.name, effect=name,
                                          correlation_id=env.correlation_id, data=data, rows=rows)
-        if self._hold is not None:
+        if self._hold is not None and applied:  # a skipped duplicate commits nothing
             await self._hold.at("committed", self.agent.name, env.correlation_id, key)
         self.record("effect", effect=name, key=key, applied=applied,
                     amount=sum(r.debit for r in rows) or None, data=small, intent=intent,

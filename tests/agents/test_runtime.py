@@ -234,3 +234,35 @@ async def test_the_probe_waits_for_the_settling_event_and_times_out_on_a_hang(re
         quick = await probe.send(accepted())  # settles on an ack, far before the timeout
         assert quick.settled and quick.outcome == "acked"
         assert not probe.recorder.listeners  # nothing left listening after each input
+
+
+async def test_a_committed_hold_counts_fresh_effects_not_skipped_duplicates(registry, tmp_path):
+    """``HARNESS_TEST_HOLD_AT`` point ``committed`` holds the n-th effect the store committed: a
+    redelivered duplicate (skipped by the store) commits nothing, so a test that kills the held
+    process always cuts a fresh effect (a crash gap), never one recorded earlier."""
+    from harness.agents.hold import Hold
+
+    bank = Agent("bank", "1.0.0", consumes=["payment.accepted@1"])
+
+    @bank.handler
+    async def post(ctx: Context, msg: Envelope) -> None:
+        await ctx.effect("bank.post", {"payment_id": msg.payload["payment_id"]})
+
+    marker = tmp_path / "held"
+    first = accepted()
+    second = Envelope.ingress(type="payment.accepted", schema_version=1,
+                              payload={**PAYMENT, "payment_id": "pay-2"}, correlation_id="pay-2")
+    async with AgentProbe(bank, registry) as probe:
+        probe.runtime._hold = Hold("bank", "committed", after=2, marker=str(marker))
+        assert (await probe.send(first)).outcome == "acked"
+        again = await asyncio.wait_for(probe.send(first), 30)  # the duplicate: not held
+        assert again.outcome == "acked" and not marker.exists()
+        held = asyncio.create_task(probe.send(second))
+        for _ in range(300):
+            if marker.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert marker.exists(), "the second fresh effect was not held"
+        held.cancel()
+    effects = [e for e in probe.recorder.events if e["kind"] == "effect"]
+    assert [e["applied"] for e in effects] == [True, False]
