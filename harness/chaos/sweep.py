@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from harness.errors import InputError
 __all__ = [
     "KIND",
     "MAX_SEEDS",
+    "errored_entry",
     "identity",
     "parse_seeds",
     "parse_shard",
@@ -164,8 +166,9 @@ def summarise(
     Returns:
         {kind, harness_version, experiment, broker, simulated, seeds (the whole sweep as
         ranges), shards, expected (seeds this result should cover), runs (by seed), missing
-        (seeds as ranges), missing_count, missing_shards, counts {valid, invalid, unknown,
-        missing, expectation_met}, checkers {name: {valid, invalid, unknown, invalid_seeds}},
+        (seeds as ranges), missing_count, missing_shards, errored (seeds whose run raised, as
+        ranges; each run's ``error`` says why), counts {valid, invalid, unknown, missing,
+        errored, expectation_met}, checkers {name: {valid, invalid, unknown, invalid_seeds}},
         valid (false > unknown > true; a missing seed makes it at best unknown),
         expectation_met, elapsed_s}.
     """
@@ -202,6 +205,8 @@ def summarise(
                 row["invalid_seeds"].append(r["seed"])
     for row in checkers.values():
         row["invalid_seeds"] = seed_ranges(row["invalid_seeds"])
+    errored = [r["seed"] for r in runs if r.get("error")]
+    counts["errored"] = len(errored)
     valid = merge_valid([*(r["valid"] for r in runs), *(["unknown"] if missing else [])])
     return {
         "kind": KIND,
@@ -213,6 +218,7 @@ def summarise(
         "missing": seed_ranges(missing),
         "missing_count": len(missing),
         "missing_shards": missing_shards,
+        "errored": seed_ranges(errored),
         "counts": counts,
         "checkers": checkers,
         "valid": valid,
@@ -232,18 +238,49 @@ def sweep(
     out: Path,
     run_one: Callable[[int, Path], dict[str, Any]],
     on_seed: Callable[[dict[str, Any], int, int], None] | None = None,
+    write: Callable[[dict[str, Any]], Any] | None = None,
 ) -> dict[str, Any]:
     """Run the shard's seeds one after another, each into ``out/seed-S``; return the summary.
 
     ``run_one(seed, folder)`` runs one seed and returns its ``RunResult.to_dict()`` (after
     writing its files); ``on_seed(entry, done, total)`` reports progress.
+
+    A seed whose run raises is not the end of the sweep: it is reported with ``valid:
+    "unknown"`` and its ``error`` (a broker that died, a harness bug), and the next seed runs.
+    Bad input (:class:`InputError`: the same for every seed) or an interrupt stops the sweep,
+    but first the seeds already run are summarised and passed to ``write`` (the rest are
+    missing, so that verdict is at best unknown; ``stopped`` says why): nothing run is lost.
     """
     mine = shard_seeds(seeds, *shard) if shard else list(seeds)
-    runs = []
+    shards = [{"k": shard[0], "n": shard[1], "seeds": len(mine)}] if shard else []
+    runs: list[dict[str, Any]] = []
     for i, seed in enumerate(mine, 1):
-        entry = run_entry(run_one(seed, out / f"seed-{seed}"), f"seed-{seed}")
+        started = time.monotonic()
+        try:
+            entry = run_entry(run_one(seed, out / f"seed-{seed}"), f"seed-{seed}")
+        except (KeyboardInterrupt, InputError) as exc:
+            if write is not None and runs:
+                summary = summarise(ident, seeds, runs, shards=shards, expected=mine)
+                why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+                write({**summary, "stopped": f"at seed {seed}: {why}"})
+            raise
+        except Exception as exc:  # one seed's failure is that seed's unknown, not the sweep's end
+            entry = errored_entry(seed, f"seed-{seed}", exc, time.monotonic() - started)
         runs.append(entry)
         if on_seed:
             on_seed(entry, i, len(mine))
-    shards = [{"k": shard[0], "n": shard[1], "seeds": len(mine)}] if shard else []
     return summarise(ident, seeds, runs, shards=shards, expected=mine)
+
+
+def errored_entry(seed: int, run_dir: str, exc: BaseException, elapsed_s: float) -> dict[str, Any]:
+    """A seed whose run raised: unknown (never valid), with the error it ended in."""
+    text = str(exc).strip().splitlines()
+    return {
+        "seed": seed,
+        "valid": "unknown",
+        "expectation_met": False,
+        "verdicts": {},
+        "dir": run_dir,
+        "elapsed_s": round(elapsed_s, 3),
+        "error": f"{type(exc).__name__}: {text[0][:500] if text else '(no message)'}",
+    }

@@ -194,12 +194,18 @@ def _sweep(args: argparse.Namespace, exp: Any, seeds: list[int], simulate: bool)
     def on_seed(entry: dict[str, Any], done: int, total: int) -> None:
         from harness.report.words import verdict_label
 
+        error = f": {entry['error']}" if entry.get("error") else ""
         err.print(
-            f"  seed {entry['seed']}: {verdict_label(entry['valid'])} "
-            f"({entry['elapsed_s']} s) [{done}/{total}]"
+            f"  seed {entry['seed']}: {verdict_label(entry['valid'])}{error} "
+            f"({entry['elapsed_s']} s) [{done}/{total}]",
+            soft_wrap=True,
         )
 
-    summary = sweep(ident, seeds, shard, out, run_one, on_seed)
+    def write_partial(summary: dict[str, Any]) -> None:
+        files = write_sweep_files(summary, out)
+        err.print(f"sweep stopped; the seeds run so far are in {files['results']}", soft_wrap=True)
+
+    summary = sweep(ident, seeds, shard, out, run_one, on_seed, write_partial)
     return _render_sweep(args, summary, write_sweep_files(summary, out))
 
 

@@ -20,7 +20,12 @@ def sweep_junit(summary: Mapping[str, Any]) -> str:
     seed range, so a CI's test view shows the gap."""
     name = summary["experiment"]["name"]
     suites = [
-        (f"{name}-seed{r['seed']}", r["verdicts"], float(r.get("elapsed_s") or 0))
+        (
+            f"{name}-seed{r['seed']}",
+            # a seed whose run raised has no verdicts: one test case in error says so
+            {"run": {"valid": "unknown", "error": r["error"]}} if r.get("error") else r["verdicts"],
+            float(r.get("elapsed_s") or 0),
+        )
         for r in summary["runs"]
     ]
     errors = []
@@ -59,6 +64,9 @@ def render_sweep_html(summary: Mapping[str, Any], *, links: bool = True) -> str:
         f"{len(summary.get('shards') or []) or 'no'} shards &middot; expectation met on "
         f"{c['expectation_met']} seeds</p></div>",
     ]
+    for key, what in (("errored", "seeds whose run raised"), ("stopped", "sweep stopped")):
+        if summary.get(key):
+            out.append(f'<p class="unknown">{what}: {_e(summary[key])}</p>')
     if summary.get("missing"):
         shards = summary.get("missing_shards") or []
         out.append(

@@ -240,3 +240,58 @@ def test_merge_refuses_shards_that_do_not_belong_together(sweeps, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and "results.json" in err[0], err
     assert not out.exists()  # nothing half-written
+
+
+def _one_seed(valid=True):
+    return lambda seed, folder: {"seed": seed, "valid": valid, "expectation_met": True,
+                                 "verdicts": {"no_loss": {"valid": valid}}, "elapsed_s": 0.1}
+
+
+def test_a_seed_that_raises_is_unknown_with_its_error_and_the_sweep_goes_on(tmp_path):
+    from harness.chaos.sweep import sweep
+    from harness.report.sweep import render_sweep_html, sweep_junit
+
+    ok = _one_seed()
+
+    def run_one(seed: int, folder: Path) -> dict:
+        if seed == 2:
+            raise ConnectionResetError("broker went away\nsecond line")
+        return ok(seed, folder)
+
+    ident = {"experiment": {"name": "x", "sha256": "0" * 64}, "harness_version": "t"}
+    summary = sweep(ident, [1, 2, 3], None, tmp_path, run_one)
+    assert [r["seed"] for r in summary["runs"]] == [1, 2, 3]
+    bad = summary["runs"][1]
+    assert bad["valid"] == "unknown" and bad["error"] == "ConnectionResetError: broker went away"
+    assert summary["valid"] == "unknown" and summary["errored"] == "2"
+    assert summary["counts"]["errored"] == 1 and summary["counts"]["valid"] == 2
+    junit = ET.fromstring(sweep_junit(summary))
+    assert junit.get("errors") == "1"
+    (case,) = junit.findall(".//testsuite[@name='x-seed2']/testcase")
+    assert "broker went away" in case.find("error").get("message")
+    assert "seeds whose run raised: 2" in render_sweep_html(summary)
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [KeyboardInterrupt(), InputError("bad broker URL", where="--broker")],
+    ids=["interrupt", "input_error"],
+)
+def test_a_sweep_stopped_midway_writes_the_seeds_it_ran_then_stops(tmp_path, stop):
+    from harness.chaos.sweep import sweep
+
+    ok = _one_seed()
+
+    def run_one(seed: int, folder: Path) -> dict:
+        if seed == 3:
+            raise stop
+        return ok(seed, folder)
+
+    written = []
+    ident = {"experiment": {"name": "x", "sha256": "0" * 64}, "harness_version": "t"}
+    with pytest.raises(type(stop)):
+        sweep(ident, [1, 2, 3, 4], None, tmp_path, run_one, write=written.append)
+    (partial,) = written
+    assert [r["seed"] for r in partial["runs"]] == [1, 2]
+    assert partial["missing"] == "3-4" and partial["valid"] == "unknown"
+    assert partial["stopped"].startswith("at seed 3: ")
