@@ -21,7 +21,7 @@ from typing import Any
 
 from harness import __version__
 from harness.checkers.base import merge_valid
-from harness.errors import InputError
+from harness.errors import HarnessError, InputError
 
 __all__ = [
     "KIND",
@@ -246,7 +246,9 @@ def sweep(
     writing its files); ``on_seed(entry, done, total)`` reports progress.
 
     A seed whose run raises is not the end of the sweep: it is reported with ``valid:
-    "unknown"`` and its ``error`` (a broker that died, a harness bug), and the next seed runs.
+    "unknown"`` and its ``error`` (a broker that died, a harness bug), and the next seed runs;
+    but when the first seed cannot run for the harness's own reason (a broker down, wrong
+    credentials: :class:`HarnessError`) the sweep stops there, as a single run would.
     Bad input (:class:`InputError`: the same for every seed) or an interrupt stops the sweep,
     but first the seeds already run are summarised and passed to ``write`` (the rest are
     missing, so that verdict is at best unknown; ``stopped`` says why): nothing run is lost.
@@ -264,6 +266,10 @@ def sweep(
                 why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
                 write({**summary, "stopped": f"at seed {seed}: {why}"})
             raise
+        except HarnessError as exc:
+            if not runs:  # the first seed cannot run (a broker down, wrong credentials): stop
+                raise
+            entry = errored_entry(seed, f"seed-{seed}", exc, time.monotonic() - started)
         except Exception as exc:  # one seed's failure is that seed's unknown, not the sweep's end
             entry = errored_entry(seed, f"seed-{seed}", exc, time.monotonic() - started)
         runs.append(entry)

@@ -295,3 +295,34 @@ def test_a_sweep_stopped_midway_writes_the_seeds_it_ran_then_stops(tmp_path, sto
     assert [r["seed"] for r in partial["runs"]] == [1, 2]
     assert partial["missing"] == "3-4" and partial["valid"] == "unknown"
     assert partial["stopped"].startswith("at seed 3: ")
+
+
+def test_a_broker_down_stops_a_sweep_at_its_first_seed_with_one_line(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: bound, then closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "out"
+    argv = ["chaos", "run", str(ZOO), "--seeds", "1-3", "--broker", f"redis://127.0.0.1:{port}/0"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and "cannot connect to Redis" in err[0]
+    assert not (out / "results.json").exists() and not (out / "seed-2").exists()
+
+
+def test_a_harness_error_after_the_first_seed_is_that_seeds_unknown(tmp_path):
+    from harness.chaos.sweep import sweep
+    from harness.errors import ServiceUnavailable
+
+    ok = _one_seed()
+
+    def run_one(seed: int, folder: Path) -> dict:
+        if seed == 2:
+            raise ServiceUnavailable("RabbitMQ went away")
+        return ok(seed, folder)
+
+    ident = {"experiment": {"name": "x", "sha256": "0" * 64}, "harness_version": "t"}
+    summary = sweep(ident, [1, 2, 3], None, tmp_path, run_one)
+    assert [r["valid"] for r in summary["runs"]] == [True, "unknown", True]
+    assert summary["runs"][1]["error"].startswith("ServiceUnavailable: ")
