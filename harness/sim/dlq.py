@@ -35,16 +35,36 @@ def read_dlq_file(path: Path) -> list[dict[str, Any]]:
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        where = f"{path}:{n}"
         try:
-            raw = json.loads(line)
-            body = base64.b64decode(str(raw["body"]), validate=True)
-        except (json.JSONDecodeError, KeyError, TypeError, binascii.Error, ValueError) as exc:
-            raise InputError(f"not a dead letter {{body: base64, headers}}: {exc}",
-                             where=f"{path}:{n}") from exc
-        out.append({"body": body, "headers": dict(raw.get("headers") or {}),
-                    "reason": raw.get("reason") or (raw.get("headers") or {}).get(
-                        "x-harness-reason")})
+            raw = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            what = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise InputError(f"not a dead letter {{body: base64, headers}}: {what}",
+                             where=where) from exc
+        if not isinstance(raw, dict) or not isinstance(raw.get("body"), str):
+            raise InputError("not a dead letter {body: base64, headers}: needs a string 'body'",
+                             where=where)
+        headers = raw.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise InputError("'headers' must be an object", where=where)
+        try:
+            body = base64.b64decode(raw["body"], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InputError(f"'body' is not base64: {exc}", where=where) from exc
+        reason = raw.get("reason") or headers.get("x-harness-reason")
+        out.append({"body": body, "headers": headers,
+                    "reason": reason if isinstance(reason, str) else None})
     return out
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
 
 
 async def peek_amqp(url: str, queue: str, *, limit: int = 10_000) -> list[dict[str, Any]]:

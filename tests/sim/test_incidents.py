@@ -9,6 +9,7 @@ import os
 import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 
 from harness.chaos.analyze import write_run_files
@@ -125,3 +126,28 @@ def test_a_rabbitmq_dead_letter_queue_is_read_without_consuming_it():
 
     seen, left = asyncio.run(go())
     assert seen == 3 and left == 3
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"body": "eyJhIjoxfQ==", "body": "e30="}', "duplicate key 'body'"),
+        (b'{"a": 1}', "needs a string 'body'"),
+        (b'[1, 2]', "needs a string 'body'"),
+        (b'{"body": "eyJhIjoxfQ==", "headers": [1, 2]}', "'headers' must be an object"),
+        (b'{"body": "not base64!"}', "'body' is not base64"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+    ids=["duplicate_key", "no_body", "not_object", "bad_headers", "bad_base64", "deep"],
+)
+def test_a_bad_dead_letter_file_is_one_line_naming_its_line(tmp_path, capsys, line, message):
+    dlq = tmp_path / "dlq.jsonl"
+    dlq.write_bytes(b'{"body": "eyJhIjoxfQ=="}\n' + line + b"\n")
+    pipeline = str(ROOT / "examples" / "payments" / "pipeline.yaml")
+    out = tmp_path / "incident.yaml"
+    argv = ["incident", "from-dlq", str(dlq), "--pipeline", pipeline, "--out", str(out)]
+    assert main(argv) == 2
+    text = capsys.readouterr().err
+    (err,) = [line for line in text.splitlines() if "error:" in line]
+    assert f"{dlq}:2" in err and message in err and "Traceback" not in text
+    assert not out.exists()
