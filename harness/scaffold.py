@@ -208,12 +208,12 @@ EXPERIMENT = """\
 title: orders ship exactly once under duplicates, crashes after the effect and a kill
 pipeline: ../pipeline.yaml
 seed: 1
-workload: {count: 40, rate: 200, mix: {valid: 0.9, invalid: 0.1}}
+workload: {count: 60, rate: 200, mix: {valid: 0.9, invalid: 0.1}}
 steady-state-hypothesis:
   probes: [no_loss, outcomes, exactly_once, trace, wire, dead_letters]
 method:
   - {fault: duplicate, target: shipping, probability: 0.3}
-  - {fault: crash_after_effect, target: shipping, probability: 0.2, max: 4}
+  - {fault: crash_after_effect, target: shipping, probability: 0.3, max: 4}
   - {fault: kill, target: inventory, at: 0.05}
 expect: {valid: true}
 settle_timeout: 30
