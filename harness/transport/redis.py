@@ -9,9 +9,11 @@ Layout on the server (``q`` = the queue name, run prefix included):
 - hash ``q.meta``: the queue's ``delivery_limit``.
 
 Semantics (see pulling.py for the shared part): new entries come from ``XREADGROUP >``; an ack
-is ``XACK`` + ``XDEL`` in one Lua script (atomic, one round trip), and the acks (and ``XADD``
-publishes, pipelined) that handlers make in the same event-loop turn share one round trip per
-queue; each caller still returns only once Redis has done its own command; a return (nack, cancel,
+is ``XACK`` + ``XDEL`` in one Lua script (atomic); the acks and ``XADD`` publishes go through
+one connection with one round trip in flight, and what handlers submit meanwhile shares the next
+one (the acks of a queue as one script call; redis_wire.py); each caller still returns only once
+Redis has done its own command; each subscription reads on a connection of its own (its
+``XREADGROUP BLOCK`` waits there without holding up the writes); a return (nack, cancel,
 close) re-claims the entry with ``IDLE`` set far in the past so the next ``XAUTOCLAIM`` by any
 consumer takes it at once; a consumer that crashes stops its heartbeat (``XCLAIM JUSTID``, which
 resets the idle time) and its entries are taken by ``XAUTOCLAIM`` after ``claim_idle`` seconds.
@@ -44,13 +46,13 @@ from harness.transport.pulling import (
     DETAIL,
     REASON,
     SOURCE,
-    Coalescer,
     PullDelivery,
     PullSubscription,
     PullTransport,
     number,
     query_of,
 )
+from harness.transport.redis_wire import GroupWriter, Wire, pack
 
 __all__ = ["RedisTransport"]
 
@@ -92,7 +94,7 @@ class _RedisDelivery(PullDelivery):
         self.fields = fields
 
     async def _remove(self) -> None:
-        await self.sub.transport._acks.submit(self.queue, self.entry_id)
+        await self.sub.transport._ack(self.queue, self.entry_id)
 
     async def _release(self) -> None:
         await self.sub.transport._redis().xclaim(
@@ -116,6 +118,8 @@ class _RedisSubscription(PullSubscription):
         self.transport = transport
         self.consumer = f"c-{uuid.uuid4().hex[:12]}"
         self._next_claim = 0.0
+        #: this subscription's own connection for its (blocking) reads
+        self.wire = Wire(transport._redis(), transport.socket_timeout)
 
     async def fetch(self, n: int) -> list[PullDelivery]:
         t = self.transport
@@ -126,12 +130,16 @@ class _RedisSubscription(PullSubscription):
             self._next_claim = time.monotonic() + t.claim_interval
             out += await self._claim(n)
         if len(out) < n:
-            block = None if out else max(1, int(t.block * 1000))
-            reply = await t._redis().xreadgroup(GROUP, self.consumer, {self.queue: ">"},
-                                                count=n - len(out), block=block)
+            block = () if out else (b"BLOCK", max(1, int(t.block * 1000)))
+            command = pack(b"XREADGROUP", b"GROUP", GROUP, self.consumer, b"COUNT", n - len(out),
+                           *block, b"STREAMS", self.queue, b">")
+            [reply] = await self.wire.round_trip(command, 1)
+            if isinstance(reply, Exception):
+                raise reply
             for _stream, entries in reply or []:
-                for entry_id, fields in entries:
-                    out.append(_RedisDelivery(self, entry_id, fields or {}, 1))
+                for entry_id, flat in entries:
+                    fields = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {}
+                    out.append(_RedisDelivery(self, entry_id, fields, 1))
         return out
 
     async def _claim(self, n: int) -> list[PullDelivery]:
@@ -163,6 +171,7 @@ class _RedisSubscription(PullSubscription):
 
     async def stopped(self) -> None:
         """Forget this consumer unless it still owns entries (DELCONSUMER would drop them)."""
+        await self.wire.drop()
         r = self.transport._redis()
         if not await r.xpending_range(self.queue, GROUP, "-", "+", 1, consumername=self.consumer):
             await r.xgroup_delconsumer(self.queue, GROUP, self.consumer)
@@ -189,21 +198,21 @@ class RedisTransport(PullTransport):
         self.claim_idle = number(query, "claim_idle", 3.0, url)
         self.block = number(query, "block", 0.2, url)
         self.claim_interval = max(0.05, min(0.5, self.claim_idle / 2))
+        self.socket_timeout = max(10.0, self.block * 5)
         self._r: aioredis.Redis | None = None
         self._wakes: dict[str, asyncio.Event] = {}
         self._limits: dict[str, int | None] = {}
         self._ack_script: Any = None
-        #: acks and publishes made in one loop turn go as one round trip per queue (each
-        #: caller still returns only once Redis has its own command done)
-        self._acks = Coalescer(self._ack_many)
-        self._adds = Coalescer(self._add_many)
+        #: acks and publishes go out together on one connection, one round trip in flight
+        #: (each caller still returns only once Redis has its own command done)
+        self._writer: GroupWriter | None = None
 
     # -- connections ---------------------------------------------------------------------------
     async def connect(self) -> None:
         if self._r is not None:
             return
         r = aioredis.from_url(self.url, socket_connect_timeout=5,
-                              socket_timeout=max(10.0, self.block * 5), decode_responses=False)
+                              socket_timeout=self.socket_timeout, decode_responses=False)
         try:
             await r.ping()
         except rexc.AuthenticationError as exc:
@@ -216,6 +225,7 @@ class RedisTransport(PullTransport):
                                      f"{exc!r}") from exc
         self._r = r
         self._ack_script = r.register_script(_ACK)
+        self._writer = GroupWriter(r, self.socket_timeout)
 
     def _redis(self) -> aioredis.Redis:
         if self._r is None:
@@ -223,17 +233,22 @@ class RedisTransport(PullTransport):
                                  "(use `async with` or connect())")
         return self._r
 
-    async def _ack_many(self, queue: str, entry_ids: list[bytes]) -> list[None]:
-        await self._ack_script(keys=[queue], args=[GROUP, *entry_ids])
-        return [None] * len(entry_ids)
+    def _group(self) -> GroupWriter:
+        self._redis()  # not connected: say so
+        assert self._writer is not None
+        return self._writer
 
-    async def _add_many(self, queue: str, fields: list[Any]) -> list[Any]:
-        if len(fields) == 1:
-            return [await self._redis().xadd(queue, fields[0], nomkstream=True)]
-        async with self._redis().pipeline(transaction=False) as p:
-            for f in fields:
-                p.xadd(queue, f, nomkstream=True)
-            return list(await p.execute(raise_on_error=False))
+    async def _ack(self, queue: str, entry_id: bytes) -> None:
+        """XACK + XDEL of ``entry_id``: one script call per queue and batch."""
+        sha = self._ack_script.sha
+
+        def build(ids: list[bytes]) -> bytes:
+            return pack(b"EVALSHA", sha, 1, queue, GROUP, *ids)
+
+        try:
+            await self._group().merged(("ack", queue), entry_id, build)
+        except rexc.NoScriptError:  # a restarted or flushed server: load it, then once more
+            await self._ack_script(keys=[queue], args=[GROUP, entry_id])
 
     def _wake(self, queue: str) -> None:
         self._wakes.setdefault(queue, asyncio.Event()).set()
@@ -269,9 +284,9 @@ class RedisTransport(PullTransport):
 
     async def publish(self, queue: str, body: bytes, *,
                       headers: dict[str, Any] | None = None) -> None:
-        fields: Any = {"body": bytes(body), "headers": _encode_headers(headers)}
-        self._redis()  # not connected: say so, not a batch error
-        entry = await self._call(f"publish to {queue!r}", self._adds.submit(queue, fields))
+        command = pack(b"XADD", queue, b"NOMKSTREAM", b"*", b"body", bytes(body), b"headers",
+                       _encode_headers(headers))
+        entry = await self._call(f"publish to {queue!r}", self._group().call(command))
         if entry is None:
             raise TransportError(f"publish to {queue!r} not confirmed: no such stream "
                                  "(declare the queue first)")
@@ -319,6 +334,9 @@ class RedisTransport(PullTransport):
 
     async def close(self) -> None:
         await self._cancel_all()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.close()
         r, self._r = self._r, None
         if r is not None:
             try:
