@@ -49,6 +49,7 @@ from typing import IO, Any
 import orjson
 
 from harness.errors import HistoryError
+from harness.fastjson import EXACT, exact_json
 
 __all__ = ["KINDS", "History", "HistoryFile", "Recorder", "b64", "open_history", "parse_event",
            "read_history", "unb64"]
@@ -137,14 +138,27 @@ class Recorder:
             return None
         if kind not in KINDS:
             raise ValueError(f"unknown history event kind {kind!r}")
+        # placeholders fix the key order: index, time, kind, process, then the fields
+        event: Event = {"index": 0, "time": 0.0, "kind": kind}
+        if self.process is not None:
+            event["process"] = self.process
+        plain = True  # every value one orjson writes exactly as the standard library does
+        for key, value in fields.items():
+            if value is None:
+                continue
+            event[key] = value
+            if plain:
+                t = type(value)
+                if t is float:
+                    plain = value - value == 0  # not NaN or infinite
+                elif t is not str and t is not int and t is not bool:
+                    plain = exact_json(value, floats=True)
         with self._lock:
-            event: Event = {"index": self._index, "time": round(self.now(), 6), "kind": kind}
-            if self.process is not None:
-                event["process"] = self.process
-            event.update({k: v for k, v in fields.items() if v is not None})
+            event["index"] = self._index
+            event["time"] = round(self.now(), 6)
             self._index += 1
             if self._fd is not None:
-                _write_all(self._fd, (_encode(event) + "\n").encode("utf-8"))
+                _write_all(self._fd, _line(event, plain))
             if self.keep:
                 self.events.append(event)
         for listener in self.listeners:
@@ -169,6 +183,25 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: one JSON line, refusing (TypeError) what the standard library would write otherwise
+_LINE_OPTS = orjson.OPT_APPEND_NEWLINE | EXACT
+
+
+def _line(event: Event, plain: bool) -> bytes:
+    """One history line: orjson's bytes when they are the standard library's (plain values,
+    ASCII but DEL: the standard library escapes the rest), else ``_encode``'s. The values read
+    back are the same either way (a float may be written 1e-5 rather than 1e-05)."""
+    if plain:
+        try:
+            line = orjson.dumps(event, option=_LINE_OPTS)
+        except TypeError:  # a non-str key, an int past 64 bits, a lone surrogate, deep nesting
+            pass
+        else:
+            if line.isascii() and b"\x7f" not in line:  # the standard library escapes DEL
+                return line
+    return (_encode(event) + "\n").encode("utf-8")
 
 
 def _write_all(fd: int, data: bytes) -> None:

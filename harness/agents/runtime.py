@@ -34,6 +34,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import orjson
+
 from harness.agents.context import Context, Dependency
 from harness.agents.hold import hold_from_env
 from harness.agents.sdk import Agent
@@ -41,6 +43,7 @@ from harness.agents.stores import EffectStore, LedgerRow
 from harness.contracts.registry import SchemaRegistry
 from harness.envelope import MAX_ENVELOPE_BYTES, Envelope, peek_correlation_id
 from harness.errors import EnvelopeError, ValidationFailed
+from harness.fastjson import EXACT, exact_json
 from harness.history import Recorder, b64
 from harness.transport.base import Delivery, Subscription, Transport
 
@@ -213,19 +216,20 @@ class AgentRuntime:
             await delivery.nack(requeue=True)
             return
         try:
+            recorded = not getattr(self.transport, "records_publish", False)
             for emitted, body in zip(ctx.emitted, bodies, strict=True):
                 headers = {"x-correlation-id": emitted.correlation_id,
                            "x-message-type": emitted.type}
-                intent = self._intent(of="publish", producer=self.agent.name,
-                                      **emitted.identities())
+                eids = emitted.identities()
+                intent = self._intent(of="publish", producer=self.agent.name, **eids)
                 for queue in self.route(emitted.type):
                     await self.transport.publish(queue, body, headers=headers)
                     if self._hold is not None:
                         await self._hold.at("published", self.agent.name,
                                             emitted.correlation_id, emitted.message_id)
-                    if not getattr(self.transport, "records_publish", False):
+                    if recorded:
                         self.record("publish", queue=queue, producer=self.agent.name,
-                                    intent=intent, **emitted.identities())
+                                    intent=intent, **eids)
             await self._hook("before_ack", envelope)
         except AgentCrash as exc:
             await self.crash(str(exc))
@@ -317,6 +321,14 @@ def _small_json(data: Any, limit: int = 2048) -> Any:
     invariants from it): JSON values up to ``limit`` bytes, else None."""
     if data is None or isinstance(data, (str, int, float, bool)):
         return data
+    if exact_json(data, floats=False):  # orjson writes json.dumps's text (when ASCII)
+        try:
+            raw = orjson.dumps(data, option=EXACT)
+        except TypeError:
+            pass
+        else:
+            if raw.isascii() and b"\x7f" not in raw:  # json.dumps escapes the rest
+                return orjson.loads(raw) if len(raw) <= limit else None
     try:
         text = json.dumps(data, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
