@@ -155,10 +155,13 @@ class Recorder:
                     plain = exact_json(value, floats=True)
         with self._lock:
             event["index"] = self._index
-            event["time"] = round(self.now(), 6)
+            event["time"] = round(self._clock() - self._origin, 6)
             self._index += 1
             if self._fd is not None:
-                _write_all(self._fd, _line(event, plain))
+                line = _line(event, plain)
+                written = os.write(self._fd, line)  # the whole line, unless the disk is full
+                if written < len(line):
+                    _write_all(self._fd, line[written:])
             if self.keep:
                 self.events.append(event)
         for listener in self.listeners:
