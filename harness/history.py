@@ -40,6 +40,7 @@ import base64
 import io
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -334,6 +335,9 @@ def parse_event(raw: bytes, n: int, where: str) -> Event:
     return event
 
 
+#: each kind's name -> the one str object of that name (what a read event's ``kind`` holds)
+_KIND_NAMES = {sys.intern(k): sys.intern(k) for k in KINDS}
+
 #: bytes read at a time when streaming a history
 BLOCK = 1 << 20
 
@@ -362,10 +366,11 @@ def _blocks(fh: IO[bytes], where: str) -> Iterator[tuple[list[bytes], bytes | No
             pieces.append(head)
             head = b"".join(pieces)
         lines = head.split(b"\n")
-        for i, raw in enumerate(lines):
-            if len(raw) > MAX_LINE_BYTES:
-                raise HistoryError(f"line {n + i + 1} is longer than {MAX_LINE_BYTES} bytes",
-                                   where=where)
+        if len(head) > MAX_LINE_BYTES:  # else no line in it can be
+            for i, raw in enumerate(lines):
+                if len(raw) > MAX_LINE_BYTES:
+                    raise HistoryError(f"line {n + i + 1} is longer than {MAX_LINE_BYTES} "
+                                       "bytes", where=where)
         n += len(lines)
         yield lines, None
         tail = block[cut + 1:]
@@ -383,45 +388,86 @@ class _Reading:
 
 def _event_chunks(fh: IO[bytes], where: str, state: _Reading,
                   size: int = 4096) -> Iterator[list[Event]]:
-    """The events of a history file in lists of about ``size``; a bad line raises (named),
+    """The events of a history file in lists of at most ``size``; a bad line raises (named),
     except an unparsable last line without a newline (a writer died mid-line): dropped, and
     ``state.truncated`` set."""
-    loads, decode_error, kinds = orjson.loads, orjson.JSONDecodeError, KINDS
-    out: list[Event] = []
     n = 0
-    cut: HistoryError | None = None
+    cut: list[HistoryError] = []
     for lines, last in _blocks(fh, where):
         if last is not None:
             lines = [last]
-        for raw in lines:
-            n += 1
-            if cut is not None:  # a bad line that was not the last one
-                raise cut
+        for at in range(0, len(lines), size):
+            batch = lines[at:at + size]
+            events = None if last is not None else _plain_batch(batch)
+            if events is None:
+                events = _lines(batch, n, where, last is not None, cut)
+            n += len(batch)
+            if events:
+                yield events
+    state.truncated = bool(cut)
+
+
+def _plain_batch(batch: list[bytes]) -> list[Event] | None:
+    """The events of whole lines, or None when any needs a closer look (:func:`_lines`): a
+    line that is not an event, or one with more than ``MAX_DEPTH`` brackets (it may be too
+    deep for orjson). Each event's kind is made the one str of its name (:data:`_KIND_NAMES`),
+    which the checkers compare by identity."""
+    # a line with at most its opening bracket is flat (memchr finds that fast)
+    for raw in [raw for raw in batch if raw.find(b"[") >= 0 or raw.find(b"{", 1) >= 0]:
+        if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:
+            return None
+    loads = orjson.loads
+    try:
+        events = [loads(raw) for raw in batch]
+    except orjson.JSONDecodeError:
+        return None
+    names = _KIND_NAMES
+    for e in events:
+        if type(e) is not dict:
+            return None
+        kind = e.get("kind")
+        name = names.get(kind) if type(kind) is str else None
+        if name is None:
+            return None
+        e["kind"] = name
+    return events
+
+
+def _lines(batch: list[bytes], n: int, where: str, last: bool,
+           cut: list[HistoryError]) -> list[Event]:
+    """The events of ``batch`` (lines ``n + 1``...) one line at a time; a bad line raises
+    (named), except an unparsable ``last`` line (a writer died mid-line): put in ``cut``."""
+    loads, decode_error, kinds = orjson.loads, orjson.JSONDecodeError, _KIND_NAMES
+    out: list[Event] = []
+    for raw in batch:
+        n += 1
+        if cut:  # a bad line that was not the last one
+            raise cut[0]
+        try:
+            # a line with at most its opening bracket is flat (memchr finds that fast); one
+            # with many may be too deep for orjson: parse_event reads it safely
+            if (raw.find(b"[") >= 0 or raw.find(b"{", 1) >= 0) and _bracketed(raw):
+                raise decode_error("many brackets", "", 0)
+            event = loads(raw)
+        except decode_error:
+            if not raw.strip():
+                continue
             try:
-                if _bracketed(raw):  # maybe too deep for orjson: parse_event reads it safely
-                    raise decode_error("many brackets", "", 0)
-                event = loads(raw)
-            except decode_error:
-                if not raw.strip():
-                    continue
-                try:
-                    event = parse_event(raw, n, where)
-                except HistoryError as exc:
-                    if last is None or not getattr(exc, "unparsable", False):
-                        raise
-                    cut = exc
-                    continue
+                event = parse_event(raw, n, where)
+            except HistoryError as exc:
+                if not last or not getattr(exc, "unparsable", False):
+                    raise
+                cut.append(exc)
+                continue
+        else:
+            kind = event.get("kind") if type(event) is dict else None
+            name = kinds.get(kind) if type(kind) is str else None
+            if name is None:
+                event = parse_event(raw, n, where)  # raises the named error
             else:
-                kind = event.get("kind") if type(event) is dict else None
-                if type(kind) is not str or kind not in kinds:
-                    event = parse_event(raw, n, where)  # raises the named error
-            out.append(event)
-            if len(out) >= size:
-                yield out
-                out = []
-    if out:
-        yield out
-    state.truncated = cut is not None
+                event["kind"] = name
+        out.append(event)
+    return out
 
 
 def _parse(fh: IO[bytes], where: str) -> History:

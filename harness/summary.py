@@ -129,6 +129,8 @@ class _Extra(Judge):
     """Reason of each correlation's first dead letter (anonymous ones counted each), and
     whether a snapshot was recorded."""
 
+    kinds = frozenset({"snapshot", "dead_letter"})
+
     def __init__(self, opts: Mapping[str, Any], facts: Facts) -> None:
         super().__init__(opts, facts)
         self.seen: set[str] = set()

@@ -73,27 +73,6 @@ class Judge(stream.Judge):
         tapped = self.tapped
         for e in events:
             kind = e.get("kind")
-            if kind == "run_start" and isinstance(e.get("black_boxes"), dict):
-                black = self.black = dict(e["black_boxes"])
-                tapped = self.tapped = set(e.get("tapped") or ()) & set(black)
-            if kind == "publish":
-                if e.get("queue") in black.values():
-                    self.routed.add((e["queue"], e.get("message_id")))
-                    self.routed.add((e["queue"], "cid:" + str(e.get("correlation_id"))))
-                if e.get("producer") in tapped:
-                    continue  # judged at its emit
-                if e.get("producer") in black:
-                    self.pending.append(e)  # judged once every publish to the queues is known
-                    continue
-            elif kind == "emit":
-                if e.get("agent") in tapped and e.get("message_id"):
-                    self.n_pub += 1  # a tapped black box's publish, as it left the agent
-                    _publish({**e, "producer": e["agent"]}, e["message_id"], e["agent"],
-                             delivered, open_, node, ex, require_open)
-                continue
-            elif kind == "effect" and e.get("agent") in black:
-                self.pending.append(e)
-                continue
             if kind == "deliver":
                 mid = e.get("message_id")
                 if not mid:
@@ -102,21 +81,43 @@ class Judge(stream.Judge):
                 key = (e.get("agent"), mid)
                 if key not in delivered:
                     delivered[key] = (e.get("correlation_id"), e.get("causation_id"))
-                open_[key] = open_.get(key, 0) + 1
-            elif kind in _SETTLE:
+                    open_[key] = 1
+                else:
+                    open_[key] = open_.get(key, 0) + 1
+            elif kind == "ack" or kind == "nack" or kind == "dead_letter":  # _SETTLE
                 key = (e.get("agent"), e.get("message_id"))
                 if open_.get(key):
                     open_[key] -= 1
             elif kind == "publish":
                 producer = e.get("producer")
+                if black and e.get("queue") in black.values():
+                    self.routed.add((e["queue"], e.get("message_id")))
+                    self.routed.add((e["queue"], "cid:" + str(e.get("correlation_id"))))
+                if producer in tapped:
+                    continue  # judged at its emit
+                if producer in black:
+                    self.pending.append(e)  # judged once every publish to the queues is known
+                    continue
                 mid = e.get("message_id")
                 if producer in (None, "workload") or not mid:
                     continue
                 self.n_pub += 1
                 _publish(e, mid, producer, delivered, open_, node, ex, require_open)
             elif kind == "effect":
+                if e.get("agent") in black:
+                    self.pending.append(e)
+                    continue
                 self.n_eff += 1
                 _effect(e, delivered, open_, ex, require_open)
+            elif kind == "run_start":
+                if isinstance(e.get("black_boxes"), dict):
+                    black = self.black = dict(e["black_boxes"])
+                    tapped = self.tapped = set(e.get("tapped") or ()) & set(black)
+            elif kind == "emit":
+                if e.get("agent") in tapped and e.get("message_id"):
+                    self.n_pub += 1  # a tapped black box's publish, as it left the agent
+                    _publish({**e, "producer": e["agent"]}, e["message_id"], e["agent"],
+                             delivered, open_, node, ex, require_open)
 
     def verdict(self, info: stream.Info) -> Verdict:
         ex, require_open, black = self.ex, self.require_open, self.black
@@ -154,36 +155,40 @@ def _publish(e: dict[str, Any], mid: str, producer: Any,
              node: dict[str, tuple[Any, Any, Any, Any]], ex: Examples,
              require_open: bool) -> None:
     cause, cid = e.get("causation_id"), e.get("correlation_id")
-
-    def where() -> dict[str, Any]:
-        return {"message_id": mid, "type": e.get("type"), "producer": producer,
-                "correlation_id": cid, "causation_id": cause, "index": e.get("index")}
-
     me = (cause, e.get("type"), cid, producer)
     before = node.get(mid)
     if before is None:
         node[mid] = me
     elif before != me:
-        ex.add("id_reused", {**where(), "first": dict(zip(("causation_id", "type",
-                                                           "correlation_id", "producer"),
-                                                          before, strict=True))})
+        ex.add("id_reused", {**_where(e, mid, producer, cid, cause),
+                             "first": dict(zip(("causation_id", "type", "correlation_id",
+                                                "producer"), before, strict=True))})
         return
     if not cause:
         return  # no cause at all: trace's missing_causation
     key = (producer, cause)
     if key not in delivered:
-        ex.add("cause_not_delivered", where())
+        ex.add("cause_not_delivered", _where(e, mid, producer, cid, cause))
     elif require_open and not open_.get(key):
-        ex.add("published_after_settle", where())
+        ex.add("published_after_settle", _where(e, mid, producer, cid, cause))
+
+
+def _where(e: dict[str, Any], mid: Any, producer: Any, cid: Any, cause: Any) -> dict[str, Any]:
+    return {"message_id": mid, "type": e.get("type"), "producer": producer,
+            "correlation_id": cid, "causation_id": cause, "index": e.get("index")}
 
 
 def _effect(e: dict[str, Any], delivered: dict[tuple[Any, Any], tuple[Any, Any]],
             open_: dict[tuple[Any, Any], int], ex: Examples, require_open: bool) -> None:
     agent, mid = e.get("agent"), e.get("message_id")
-    where = {"agent": agent, "effect": e.get("effect"), "message_id": mid,
-             "correlation_id": e.get("correlation_id"), "index": e.get("index")}
     key = (agent, mid)
     seen = delivered.get(key)
+    cid = e.get("correlation_id")
+    if seen is not None and (not require_open or open_.get(key)) and cid == seen[0] and (
+            "causation_id" not in e or e["causation_id"] == seen[1]):
+        return  # inside an open delivery of its message, with its identities: the usual case
+    where = {"agent": agent, "effect": e.get("effect"), "message_id": mid,
+             "correlation_id": cid, "index": e.get("index")}
     if seen is None:
         ex.add("effect_without_delivery", where)
         return

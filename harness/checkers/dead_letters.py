@@ -31,6 +31,15 @@ class Judge(stream.Judge):
     """Every dead letter keeps its bytes, correlation id and reason (module docstring). Only
     the bodies sent under the ids that dead letters name are kept."""
 
+    kinds = frozenset({"ingress", "publish", "fault_start", "dead_letter"})
+
+    def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
+        # the bodies sent are looked up only at the end: each kind on its own
+        for kind in ("ingress", "publish", "fault_start", "dead_letter"):
+            group = by_kind.get(kind)
+            if group:
+                self.feed(group)
+
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)
         self.wanted: set[Any] = set()

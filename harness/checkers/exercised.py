@@ -31,6 +31,14 @@ __all__ = ["check", "report"]
 class Report(stream.Judge):
     """What a run exercised, per hop, read in one pass (see :func:`report`)."""
 
+    kinds = frozenset({"deliver", "fault_start", "note"})
+
+    def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
+        for kind in ("deliver", "fault_start", "note"):  # independent of each other
+            group = by_kind.get(kind)
+            if group:
+                self.feed(group)
+
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)
         self.plan: list[Mapping[str, Any]] = []

@@ -45,9 +45,21 @@ class Judge(stream.Judge):
         self.last_time = float("-inf")
         self.n = 0
 
-    def feed(self, events: list[Event]) -> None:
-        ex, last_index, required = self.ex, self.last_index, REQUIRED
+    def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
+        # the fields each kind requires, checked kind by kind first: when all are there (the
+        # usual case) the line-by-line pass need not look at them again
+        for kind, fields in REQUIRED.items():
+            group = by_kind.get(kind)
+            if group and not _typed(group, fields):
+                self.feed(events)
+                return
+        self.feed(events, {})
+
+    def feed(self, events: list[Event],
+             required: Mapping[str, tuple[tuple[str, Any], ...]] = REQUIRED) -> None:
+        ex, last_index = self.ex, self.last_index
         last_time = self.last_time
+        isfinite = math.isfinite
         for n, e in enumerate(events, start=self.n):
             idx = e.get("index")
             t = e.get("time")
@@ -57,7 +69,7 @@ class Judge(stream.Judge):
                 ex.add("bad_field", {"line": n + 1,
                                      "detail": "index/time missing or not a number"})
                 continue
-            if not math.isfinite(t):
+            if not isfinite(t):
                 ex.add("bad_field", {"line": n + 1,
                                      "detail": "index/time missing or not a number"})
                 continue
@@ -71,12 +83,14 @@ class Judge(stream.Judge):
                     ex.add("time_backwards", {"line": n + 1, "index": idx})
                 if t > last_time:
                     last_time = t
-            kind = e.get("kind", "")
-            if kind in required:
-                for name, typ in required[kind]:
-                    if not isinstance(e.get(name), typ):
-                        ex.add("bad_field", {"line": n + 1, "index": idx, "kind": kind,
-                                             "field": name, "value": repr(e.get(name))[:80]})
+            if required:
+                kind = e.get("kind", "")
+                if kind in required:
+                    for name, typ in required[kind]:
+                        if not isinstance(e.get(name), typ):
+                            ex.add("bad_field", {"line": n + 1, "index": idx, "kind": kind,
+                                                 "field": name,
+                                                 "value": repr(e.get(name))[:80]})
         self.last_time = last_time
         self.n += len(events)
 
@@ -100,3 +114,12 @@ class Judge(stream.Judge):
 
 
 check = stream.judged(Judge)
+
+
+def _typed(events: list[Event], fields: tuple[tuple[str, Any], ...]) -> bool:
+    """Whether every event carries each of ``fields`` with its type."""
+    for name, typ in fields:
+        for e in events:
+            if not isinstance(e.get(name), typ):
+                return False
+    return True

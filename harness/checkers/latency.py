@@ -44,11 +44,22 @@ Event = dict[str, Any]
 DEPENDENCY_FAULTS = frozenset({"slow_dependency", "dependency_down"})
 _PCTS = (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99), ("max_ms", 100))
 _MS = frozenset(name for name, _ in _PCTS)
+_ENDS = frozenset({"ingress", "outcome"})
 
 
 class Samples(stream.Judge):
     """The latencies of a history, read in one pass (compactly: times and end-to-end
     latencies as float arrays; a correlation's start is forgotten once it has an outcome)."""
+
+    kinds = frozenset({"ack", "ingress", "outcome", "fallback", "note"})
+
+    def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
+        # acks, fallbacks and notes are independent of the inputs' starts and ends
+        for kind in ("ack", "fallback", "note"):
+            group = by_kind.get(kind)
+            if group:
+                self.feed(group)
+        self.feed(stream.pick(events, by_kind, _ENDS))
 
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)
@@ -60,7 +71,7 @@ class Samples(stream.Judge):
         self.lag: float | None = None  # the run's event-loop lag p99 (the last ``load`` note)
 
     def feed(self, events: list[Event]) -> None:
-        started, e2e = self.started, self.e2e
+        started, e2e, times, all_lats = self.started, self.e2e, self.times, self.lats
         for e in events:
             kind = e.get("kind")
             if kind == "ack":
@@ -68,11 +79,12 @@ class Samples(stream.Judge):
                 if isinstance(lat, (int, float)) and e.get("agent"):
                     agent = e["agent"]
                     t = float(e.get("time", 0))
-                    if agent not in self.times:
-                        self.times[agent] = array("d")
-                        self.lats[agent] = array("d")
-                    self.times[agent].append(t)
-                    lats = self.lats[agent]
+                    at = times.get(agent)
+                    if at is None:
+                        at = times[agent] = array("d")
+                        all_lats[agent] = array("d")
+                    at.append(t)
+                    lats = all_lats[agent]
                     if type(lat) is not float and type(lats) is not list:
                         lats = self.lats[agent] = list(lats)  # keep ints (and bools) as they are
                     lats.append(lat)

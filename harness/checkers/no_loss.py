@@ -42,8 +42,19 @@ Event = dict[str, Any]
 __all__ = ["check"]
 
 
+_FATES = frozenset({"outcome", "dead_letter"})
+
+
 class Judge(stream.Judge):
     """Every accepted input reaches exactly one terminal outcome (module docstring)."""
+
+    kinds = frozenset({"ingress", "outcome", "fault_start", "dead_letter"})
+
+    def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
+        # inputs, fates and resubmissions are independent indexes: each group on its own
+        self.feed(by_kind.get("ingress") or [])
+        self.feed(stream.pick(events, by_kind, _FATES))
+        self.feed(by_kind.get("fault_start") or [])
 
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)

@@ -40,8 +40,18 @@ __all__ = ["ANY_OF", "check"]
 ANY_OF = {"accepted": frozenset({"completed", "declined"})}
 
 
+_FATES = frozenset({"outcome", "dead_letter"})
+
+
 class Judge(stream.Judge):
     """Every input ends the way the workload expected (module docstring)."""
+
+    kinds = frozenset({"ingress", "outcome", "dead_letter"})
+
+    def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
+        # expectations and fates are independent indexes: each group on its own
+        self.feed(by_kind.get("ingress") or [])
+        self.feed(stream.pick(events, by_kind, _FATES))
 
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)

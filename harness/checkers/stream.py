@@ -5,7 +5,11 @@ keeps only the index it needs (compact tuples, per correlation or per message), 
 verdict at the end from what the pass saw (:class:`Info`). :func:`judge_all` reads the history
 once (a list, a :class:`~harness.history.History` or a file-backed
 :class:`~harness.history.HistoryFile`) and feeds each chunk to every judge, so checking a
-history costs one parse however many checkers run, and never holds the whole history.
+history costs one parse however many checkers run, and never holds the whole history. Each
+chunk is grouped by kind once (:func:`by_kind`), and each judge reads only the kinds it
+declares (``Judge.kinds``), so a judge of outcomes never looks at a delivery. The garbage
+collector is off during the pass (it creates no cycles; the collector would rescan the
+judges' growing indexes again and again).
 
 Some verdicts depend on events that come later in the file than the event being judged (a
 fault that altered a message, the dead letters whose producers must be known). Those few kinds
@@ -17,6 +21,7 @@ result never depends on how the file was spelled.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
@@ -24,13 +29,15 @@ from typing import Any
 
 from harness.errors import HistoryError
 
-__all__ = ["CHUNK", "RARE", "Facts", "Info", "Judge", "chunks", "judge_all", "judged"]
+__all__ = ["CHUNK", "RARE", "Facts", "Info", "Judge", "by_kind", "chunks", "judge_all", "judged",
+           "pick"]
 
 Event = dict[str, Any]
 #: events handed to the judges at a time
 CHUNK = 128
 #: kinds that tell crash gaps (harness.checkers.facts.GapTracker)
 _GAP_KINDS = frozenset({"intent", "effect", "publish", "agent_crash", "agent_stop", "snapshot"})
+_DEATH_KINDS = frozenset({"agent_crash", "agent_stop", "snapshot"})
 #: kinds the look-ahead scan collects (rare in a history, needed before the main pass)
 RARE = frozenset({"fault_start", "fault_end", "dead_letter"})
 
@@ -93,7 +100,13 @@ class Info:
 
 class Judge:
     """A checker fed a history in chunks. Subclasses set ``__init__(opts, facts)``,
-    :meth:`feed` and :meth:`verdict`."""
+    :meth:`feed` and :meth:`verdict`, and ``kinds``: the event kinds :meth:`feed` reads (None:
+    it reads every event). A judge with ``kinds`` is fed only the events of those kinds, in
+    file order; one whose groups of kinds are independent of each other (no verdict depends on
+    how events of two groups interleave) may override :meth:`feed_chunk` to read each group
+    on its own (:func:`pick`)."""
+
+    kinds: frozenset[str] | None = None
 
     def __init__(self, opts: Mapping[str, Any], facts: Facts) -> None:
         self.opts = opts
@@ -102,11 +115,43 @@ class Judge:
     def feed(self, events: list[Event]) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
+        """Feed one chunk: ``events`` in file order, ``by_kind`` the same events by kind."""
+        kinds = self.kinds
+        self.feed(events if kinds is None else pick(events, by_kind, kinds))
+
     def verdict(self, info: Info) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
 
 
 JudgeType = Callable[[Mapping[str, Any], Facts], Judge]
+
+
+def by_kind(events: list[Event]) -> dict[Any, list[Event]]:
+    """The events grouped by kind, each group in file order."""
+    groups: dict[Any, list[Event]] = {}
+    get = groups.get
+    for e in events:
+        kind = e.get("kind")
+        group = get(kind)
+        if group is None:
+            groups[kind] = [e]
+        else:
+            group.append(e)
+    return groups
+
+
+def pick(events: list[Event], groups: Mapping[Any, list[Event]],
+         kinds: frozenset[str]) -> list[Event]:
+    """The events of ``kinds``, in file order (``groups``: the same events by kind)."""
+    present = [k for k in groups if k in kinds]
+    if not present:
+        return []
+    if len(present) == 1:
+        return groups[present[0]]
+    if len(present) == len(groups):
+        return events
+    return [e for e in events if e.get("kind") in kinds]
 
 
 def chunks(history: Any, size: int | None = None) -> Iterator[list[Event]]:
@@ -148,6 +193,18 @@ def judge_all(
     """Run every judge over one read of ``history``: name -> (verdict, None) or (None, the
     exception the judge raised). A history that cannot be read raises HistoryError."""
     opts = opts or {}
+    collecting = gc.isenabled()
+    gc.disable()  # the pass builds no cycles; the collector would rescan the growing index
+    try:
+        return _judge_all(judges, history, opts)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _judge_all(judges: Mapping[str, JudgeType], history: Any,
+               opts: Mapping[str, Mapping[str, Any]]
+               ) -> dict[str, tuple[Any, BaseException | None]]:
     facts = _scan(history)
     while True:
         made: dict[str, Judge | BaseException] = {}
@@ -176,24 +233,30 @@ def _pass(made: dict[str, Judge | BaseException], history: Any) -> tuple[Info, l
     from harness.checkers.facts import GapTracker
 
     info = Info(tracker=GapTracker())
+    tracker = info.tracker
     seen: list[Event] = []
     live = {n: j for n, j in made.items() if isinstance(j, Judge)}
     for chunk in chunks(history):
-        if not info.count and chunk:
+        if not chunk:
+            continue
+        if not info.count:
             info.first_kind = chunk[0].get("kind")
-        take = info.tracker.take
-        for i, e in enumerate(chunk):
-            kind = e.get("kind")
-            if kind == "run_end":
-                info.last_run_end = info.count + i
-            elif kind in RARE:
-                seen.append(e)
-            elif kind in _GAP_KINDS:
-                take(e, kind)
+        groups = by_kind(chunk)
+        if "run_end" in groups:
+            info.last_run_end = info.count + max(
+                i for i, e in enumerate(chunk) if e.get("kind") == "run_end")
+        if not RARE.isdisjoint(groups):
+            seen.extend(pick(chunk, groups, RARE))
+        # effect and publish lines only close intents: without any open, they change nothing
+        gap_kinds = _GAP_KINDS if tracker.pending or "intent" in groups else _DEATH_KINDS
+        if not gap_kinds.isdisjoint(groups):
+            take = tracker.take
+            for e in pick(chunk, groups, gap_kinds):
+                take(e, e.get("kind"))
         info.count += len(chunk)
         for name, j in list(live.items()):
             try:
-                j.feed(chunk)
+                j.feed_chunk(chunk, groups)
             except HistoryError:
                 raise
             except Exception as exc:  # this judge gives up; the others go on
