@@ -34,8 +34,10 @@ class Judge(stream.Judge):
     kinds = frozenset({"ingress", "publish", "fault_start", "dead_letter"})
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
-        # the bodies sent are looked up only at the end: each kind on its own
-        for kind in ("ingress", "publish", "fault_start", "dead_letter"):
+        # the bodies sent are looked up only at the end: each kind on its own (and only the
+        # dead letters when no dead letter names an id: no body sent is wanted)
+        for kind in (("ingress", "publish", "fault_start", "dead_letter") if self.wanted
+                     else ("dead_letter",)):
             group = by_kind.get(kind)
             if group:
                 self.feed(group)

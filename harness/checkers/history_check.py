@@ -53,7 +53,28 @@ class Judge(stream.Judge):
             if group and not _typed(group, fields):
                 self.feed(events)
                 return
-        self.feed(events, {})
+        if not self._in_order(events):
+            self.feed(events, {})
+
+    def _in_order(self, events: list[Event]) -> bool:
+        """Take a chunk at once when it is in order: no ``process``, consecutive int
+        indexes after the last one, finite float times never going back (what :meth:`feed`
+        would pass without a word). False, with nothing taken, for anything else."""
+        if not events or [e.get("process") for e in events].count(None) != len(events):
+            return False
+        idx: list[Any] = [e.get("index") for e in events]
+        times: list[Any] = [e.get("time") for e in events]
+        first, prev = idx[0], self.last_index.get(None)
+        if (set(map(type, idx)) != {int} or set(map(type, times)) != {float}
+                or (prev is not None and first != prev + 1)
+                or idx != list(range(first, first + len(idx)))
+                or not math.isfinite(sum(times)) or times[0] < self.last_time
+                or times != sorted(times)):
+            return False
+        self.last_index[None] = idx[-1]
+        self.last_time = times[-1]
+        self.n += len(events)
+        return True
 
     def feed(self, events: list[Event],
              required: Mapping[str, tuple[tuple[str, Any], ...]] = REQUIRED) -> None:

@@ -131,13 +131,18 @@ def by_kind(events: list[Event]) -> dict[Any, list[Event]]:
     """The events grouped by kind, each group in file order."""
     groups: dict[Any, list[Event]] = {}
     get = groups.get
-    for e in events:
-        kind = e.get("kind")
-        group = get(kind)
-        if group is None:
-            groups[kind] = [e]
-        else:
-            group.append(e)
+    try:  # events read from a file all have a kind
+        for e in events:
+            kind = e["kind"]
+            group = get(kind)
+            if group is None:
+                groups[kind] = [e]
+            else:
+                group.append(e)
+    except (KeyError, TypeError):  # not an event (or no kind): start again, slowly
+        groups = {}
+        for e in events:
+            groups.setdefault(e.get("kind"), []).append(e)
     return groups
 
 

@@ -33,6 +33,8 @@ Event = dict[str, Any]
 
 __all__ = ["check"]
 
+_ENTER = frozenset({"ingress", "fault_start"})
+_ENDS = frozenset({"effect", "outcome"})
 PROBLEMS = ("orphan_correlation", "missing_causation", "gap", "correlation_changed",
             "unknown_delivery", "orphan_effect")
 
@@ -42,17 +44,33 @@ class Judge(stream.Judge):
     deliveries and effects are kept as small tuples until the end (a cause may be published
     after the message naming it)."""
 
+    kinds = frozenset({"publish", "deliver", "ingress", "effect", "outcome", "fault_start"})
+
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)
         self.ingress: set[str] = set()
-        self.known: dict[str, Any] = {}  # message id -> correlation id
+        # message id -> correlation id: a publish names it unless an input or a copy did
+        # (those win, the last one), so the two are kept apart and merged at the end
+        self.known: dict[str, Any] = {}  # by the first publish
+        self.entered: dict[str, Any] = {}  # by ingress and resubmission, the last one
         self.published: dict[Any, tuple[Any, ...]] = {}  # first publish of each message id
         self.delivered: list[tuple[Any, ...]] = []
         self.effects: list[tuple[Any, ...]] = []
         self.injected: set[str] = set()
 
+    def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
+        # publishes, deliveries, inputs and effects are independent groups (every check
+        # that looks across them is made at the end): each group on its own
+        for kind in ("publish", "deliver"):
+            group = by_kind.get(kind)
+            if group:
+                self.feed(group)
+        self.feed(stream.pick(events, by_kind, _ENTER))
+        self.feed(stream.pick(events, by_kind, _ENDS))
+
     def feed(self, events: list[Event]) -> None:
         ingress, known, published = self.ingress, self.known, self.published
+        entered = self.entered
         for e in events:
             kind = e.get("kind")
             if kind == "publish":
@@ -66,7 +84,7 @@ class Judge(stream.Judge):
                                       e.get("causation_id"))
             elif kind == "deliver":
                 mid = e.get("message_id")
-                if mid and mid not in known:  # decided at the end: may be published later
+                if mid and mid not in known and mid not in entered:  # decided at the end
                     self.delivered.append((mid, e.get("agent"), e.get("correlation_id"),
                                            e.get("index")))
             elif kind == "ingress":
@@ -74,7 +92,7 @@ class Judge(stream.Judge):
                 if cid:
                     ingress.add(cid)
                 if e.get("message_id"):
-                    known[e["message_id"]] = cid
+                    entered[e["message_id"]] = cid
             elif kind in ("effect", "outcome"):
                 cid = e.get("correlation_id")
                 if cid not in ingress:  # decided at the end: may enter later
@@ -83,13 +101,14 @@ class Judge(stream.Judge):
             elif kind == "fault_start" and e.get("message_id"):
                 self.injected.add(e["message_id"])
                 if e.get("copy_message_id"):  # a resubmission: a message (and input) of its own
-                    known[e["copy_message_id"]] = e.get("copy_correlation_id")
+                    entered[e["copy_message_id"]] = e.get("copy_correlation_id")
                     if e.get("copy_correlation_id"):
                         ingress.add(e["copy_correlation_id"])
 
     def verdict(self, info: stream.Info) -> Verdict:
         ex = Examples(limit_of(self.opts))
         ingress, known = self.ingress, self.known
+        known.update(self.entered)
         # a publish whose process wrote its intent, then died (or failed) before recording it:
         # the intent names the message and its lineage, so it is a known message, checked
         gaps = info.tracker.gaps()
