@@ -46,3 +46,29 @@ def test_unknown_kind_is_rejected(tmp_path):
     path.write_text('{"kind":"bogus"}\n')
     with pytest.raises(HistoryError, match="unknown event kind"):
         read_history(path)
+
+
+@pytest.mark.parametrize("size", [1, 3, 128])
+def test_a_batch_of_lines_reads_as_line_by_line(tmp_path, size):
+    """Whole batches of flat lines are parsed at once; a blank line, a line with over 200
+    brackets (read by the standard library, depth checked) and a line nested too deep among
+    them give what reading each line on its own gives: the same events, or the error naming
+    the deep line."""
+    import json
+
+    from harness.history import open_history
+
+    flat = [json.dumps({"kind": "note", "index": i, "time": 0.1 * i}) for i in range(9)]
+    wide = json.dumps({"kind": "note", "index": 9, "time": 1.0, "xs": [[1]] * 150})
+    lines = [*flat[:4], "", "   ", wide, *flat[4:]]
+    path = tmp_path / "h.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    events = [e for chunk in open_history(path).chunks(size) for e in chunk]
+    assert events == [json.loads(x) for x in lines if x.strip()]
+    assert {e["kind"] for e in events} == {"note"}
+    deep = json.dumps({"kind": "note", "index": 10, "time": 1.1, "x": [[[[[[1]]]]]]}).replace(
+        "[[[[[[1]]]]]]", "[" * 250 + "1" + "]" * 250)
+    path.write_text("\n".join([*flat, deep, *flat]) + "\n")
+    with pytest.raises(HistoryError, match="line 10 is nested deeper than 200"):
+        for _ in open_history(path).chunks(size):
+            pass
