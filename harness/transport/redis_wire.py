@@ -2,10 +2,11 @@
 connections the adapter holds for itself.
 
 redis-py parses a reply one line per ``await`` (about 15 per stream entry), which made parsing
-a third of the adapter's CPU. Here a round trip writes its packed commands at once and parses
-every reply from the bytes read, in one synchronous pass per chunk. Connections come from
-redis-py's pool (its handshake: AUTH, SELECT, ...) and are used only through this module until
-given back (disconnected, since what they hold is unknown to redis-py's parser).
+a third of the adapter's CPU. Here a round trip writes its packed commands at once and hands
+every chunk read to hiredis's C reply reader, which returns the whole replies in it.
+Connections come from redis-py's pool (its handshake: AUTH, SELECT, ...) and are used only
+through this module until given back (disconnected, since what they hold is unknown to
+redis-py's parser).
 
 :class:`GroupWriter` carries the XADDs and acks: the commands submitted while a round trip is
 in flight go out together in the next one, and each caller waits for its own reply, so an
@@ -19,11 +20,12 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
 from redis._parsers.base import BaseParser
 
-__all__ = ["GroupWriter", "Wire", "pack", "parse"]
+__all__ = ["GroupWriter", "Wire", "pack", "reader", "reply_error"]
 
 #: the most commands in one round trip of the writer
 MAX_BATCH = 512
@@ -45,47 +47,19 @@ def pack(*args: bytes | str | int) -> bytes:
     return b"*%d\r\n%s" % (len(args), b"".join([_bulk(a) for a in args]))
 
 
-class Incomplete(Exception):
-    """The buffer ends inside a reply: read more."""
+def reader() -> hiredis.Reader:
+    """A RESP2 reply reader (hiredis, the C parser redis-py itself uses when present): bytes
+    go in with ``feed``, whole replies come out of ``gets`` (``False``: read more). An error
+    reply comes out as a ``ResponseError`` (not raised); :func:`reply_error` maps it."""
+    return hiredis.Reader(replyError=rexc.ResponseError)
 
 
-def parse(buf: bytes, pos: int) -> tuple[Any, int]:
-    """The RESP2 reply at ``buf[pos:]`` and the offset after it; an error reply is returned
-    as its redis-py exception (not raised), so one command's error fails that command only.
-
-    Raises:
-        Incomplete: the reply is not all in ``buf`` yet.
-        redis.exceptions.InvalidResponse: not RESP2.
-    """
-    end = buf.find(b"\r\n", pos)
-    if end < 0:
-        raise Incomplete
-    kind = buf[pos]
-    if kind == 36:  # $ bulk string
-        n = int(buf[pos + 1:end])
-        if n < 0:
-            return None, end + 2
-        stop = end + 2 + n
-        if stop + 2 > len(buf):
-            raise Incomplete
-        return buf[end + 2:stop], stop + 2
-    if kind == 42:  # * array
-        n = int(buf[pos + 1:end])
-        if n < 0:
-            return None, end + 2
-        pos = end + 2
-        out = []
-        for _ in range(n):
-            item, pos = parse(buf, pos)
-            out.append(item)
-        return out, pos
-    if kind == 58:  # : integer
-        return int(buf[pos + 1:end]), end + 2
-    if kind == 43:  # + simple string
-        return buf[pos + 1:end], end + 2
-    if kind == 45:  # - error
-        return BaseParser.parse_error(buf[pos + 1:end].decode("utf-8", "replace")), end + 2
-    raise rexc.InvalidResponse(f"protocol error: reply starts with {bytes([kind])!r}")
+def reply_error(reply: Any) -> Any:
+    """An error reply as redis-py's own exception for it (``NOSCRIPT`` -> NoScriptError, ...);
+    any other reply unchanged."""
+    if isinstance(reply, rexc.ResponseError) and type(reply) is rexc.ResponseError:
+        return BaseParser.parse_error(str(reply))
+    return reply
 
 
 class Wire:
@@ -100,7 +74,7 @@ class Wire:
         self._redis = redis
         self.timeout = timeout
         self._conn: Any = None
-        self._buf = b""
+        self._replies = reader()
         self.round_trips = 0
 
     async def round_trip(self, packed: bytes, n: int) -> list[Any]:
@@ -116,34 +90,34 @@ class Wire:
             if conn._reader is None or conn._writer is None:
                 await self._redis.connection_pool.release(conn)
                 raise rexc.ConnectionError("the pool lent an unconnected connection")
-            self._conn, self._buf = conn, b""
+            self._conn, self._replies = conn, reader()
         try:
-            reader, writer = self._conn._reader, self._conn._writer
+            stream, writer, replies = self._conn._reader, self._conn._writer, self._replies
             writer.write(packed)
             await writer.drain()
             self.round_trips += 1
             out: list[Any] = []
-            buf, pos = self._buf, 0
             async with asyncio.timeout(self.timeout):
                 while len(out) < n:
-                    try:
-                        reply, pos = parse(buf, pos)
-                    except Incomplete:
-                        chunk = await reader.read(_READ)
+                    reply = replies.gets()
+                    if reply is False:
+                        chunk = await stream.read(_READ)
                         if not chunk:
-                            raise rexc.ConnectionError("Redis closed the connection") from None
-                        buf, pos = buf[pos:] + chunk, 0
+                            raise rexc.ConnectionError("Redis closed the connection")
+                        replies.feed(chunk)
                         continue
-                    out.append(reply)
-            self._buf = buf[pos:]
+                    out.append(reply_error(reply))
             return out
+        except hiredis.ProtocolError as exc:
+            await self.drop()
+            raise rexc.InvalidResponse(f"protocol error: {exc}") from exc
         except BaseException:
             await self.drop()
             raise
 
     async def drop(self) -> None:
         """Give the connection back to the pool, disconnected."""
-        conn, self._conn, self._buf = self._conn, None, b""
+        conn, self._conn, self._replies = self._conn, None, reader()
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.disconnect()
