@@ -24,7 +24,6 @@ import abc
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,7 +31,7 @@ from harness.errors import TransportError
 from harness.redact import redact_url
 from harness.transport.base import Delivery, Handler, Subscription, Transport
 
-__all__ = ["Coalescer", "PullDelivery", "PullSubscription", "PullTransport", "number",
+__all__ = ["PullDelivery", "PullSubscription", "PullTransport", "number",
            "query_of", "reason_headers"]
 
 log = logging.getLogger(__name__)
@@ -97,63 +96,6 @@ class PullTransport(Transport):
         for sub in list(self._subs):
             await sub.cancel()
         self._subs.clear()
-
-
-class Coalescer:
-    """Group commit for broker calls: the calls made in one event-loop turn go to the broker as
-    one round trip per key (a pipeline, a batch request), and each caller still waits for its
-    own result, so an ack or a publish returns only once the broker has it, as before.
-
-    Args:
-        flush: ``(key, items) -> results`` (one per item, in order; an exception instance as a
-            result fails that item only), sent as one round trip.
-        max_batch: most items per round trip (SQS batches take 10).
-    """
-
-    def __init__(self, flush: Callable[[str, list[Any]], Awaitable[list[Any]]], *,
-                 max_batch: int = 256) -> None:
-        self._flush = flush
-        self.max_batch = max_batch
-        self._pending: dict[str, list[tuple[Any, asyncio.Future[Any]]]] = {}
-        self._scheduled = False
-        self._running: set[asyncio.Task[None]] = set()
-
-    async def submit(self, key: str, item: Any) -> Any:
-        """Queue ``item`` under ``key`` and wait for its result."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.setdefault(key, []).append((item, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._kick)
-        return await future
-
-    def _kick(self) -> None:
-        self._scheduled = False
-        pending, self._pending = self._pending, {}
-        for key, entries in pending.items():
-            for i in range(0, len(entries), self.max_batch):
-                task = asyncio.ensure_future(self._run(key, entries[i:i + self.max_batch]))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
-
-    async def _run(self, key: str, entries: list[tuple[Any, asyncio.Future[Any]]]) -> None:
-        try:
-            results = await self._flush(key, [item for item, _ in entries])
-        except BaseException as exc:  # the whole round trip failed: every caller hears it
-            for _, future in entries:
-                if not future.done():
-                    future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for (_, future), result in zip(entries, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
 
 
 class PullDelivery(Delivery):

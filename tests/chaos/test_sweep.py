@@ -242,24 +242,27 @@ def test_merge_refuses_shards_that_do_not_belong_together(sweeps, tmp_path, caps
     assert not out.exists()  # nothing half-written
 
 
-def _one_seed(valid=True):
-    return lambda seed, folder: {"seed": seed, "valid": valid, "expectation_met": True,
-                                 "verdicts": {"no_loss": {"valid": valid}}, "elapsed_s": 0.1}
+IDENT = {"experiment": {"name": "x", "sha256": "0" * 64}, "harness_version": "t"}
+
+
+def _raising_at(bad_seed: int, exc: BaseException):
+    """A ``run_one`` whose seed ``bad_seed`` raises ``exc``; every other seed is valid."""
+
+    def run_one(seed: int, folder: Path) -> dict:
+        if seed == bad_seed:
+            raise exc
+        return {"seed": seed, "valid": True, "expectation_met": True,
+                "verdicts": {"no_loss": {"valid": True}}, "elapsed_s": 0.1}
+
+    return run_one
 
 
 def test_a_seed_that_raises_is_unknown_with_its_error_and_the_sweep_goes_on(tmp_path):
     from harness.chaos.sweep import sweep
     from harness.report.sweep import render_sweep_html, sweep_junit
 
-    ok = _one_seed()
-
-    def run_one(seed: int, folder: Path) -> dict:
-        if seed == 2:
-            raise ConnectionResetError("broker went away\nsecond line")
-        return ok(seed, folder)
-
-    ident = {"experiment": {"name": "x", "sha256": "0" * 64}, "harness_version": "t"}
-    summary = sweep(ident, [1, 2, 3], None, tmp_path, run_one)
+    run_one = _raising_at(2, ConnectionResetError("broker went away\nsecond line"))
+    summary = sweep(IDENT, [1, 2, 3], None, tmp_path, run_one)
     assert [r["seed"] for r in summary["runs"]] == [1, 2, 3]
     bad = summary["runs"][1]
     assert bad["valid"] == "unknown" and bad["error"] == "ConnectionResetError: broker went away"
@@ -280,17 +283,9 @@ def test_a_seed_that_raises_is_unknown_with_its_error_and_the_sweep_goes_on(tmp_
 def test_a_sweep_stopped_midway_writes_the_seeds_it_ran_then_stops(tmp_path, stop):
     from harness.chaos.sweep import sweep
 
-    ok = _one_seed()
-
-    def run_one(seed: int, folder: Path) -> dict:
-        if seed == 3:
-            raise stop
-        return ok(seed, folder)
-
     written = []
-    ident = {"experiment": {"name": "x", "sha256": "0" * 64}, "harness_version": "t"}
     with pytest.raises(type(stop)):
-        sweep(ident, [1, 2, 3, 4], None, tmp_path, run_one, write=written.append)
+        sweep(IDENT, [1, 2, 3, 4], None, tmp_path, _raising_at(3, stop), write=written.append)
     (partial,) = written
     assert [r["seed"] for r in partial["runs"]] == [1, 2]
     assert partial["missing"] == "3-4" and partial["valid"] == "unknown"
@@ -315,14 +310,7 @@ def test_a_harness_error_after_the_first_seed_is_that_seeds_unknown(tmp_path):
     from harness.chaos.sweep import sweep
     from harness.errors import ServiceUnavailable
 
-    ok = _one_seed()
-
-    def run_one(seed: int, folder: Path) -> dict:
-        if seed == 2:
-            raise ServiceUnavailable("RabbitMQ went away")
-        return ok(seed, folder)
-
-    ident = {"experiment": {"name": "x", "sha256": "0" * 64}, "harness_version": "t"}
-    summary = sweep(ident, [1, 2, 3], None, tmp_path, run_one)
+    run_one = _raising_at(2, ServiceUnavailable("RabbitMQ went away"))
+    summary = sweep(IDENT, [1, 2, 3], None, tmp_path, run_one)
     assert [r["valid"] for r in summary["runs"]] == [True, "unknown", True]
     assert summary["runs"][1]["error"].startswith("ServiceUnavailable: ")
