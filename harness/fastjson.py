@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["EXACT", "exact_json"]
+__all__ = ["EXACT", "ascii_dumps", "exact_json"]
 
 #: orjson options under which it refuses (TypeError) subclasses of str/int/dict/list,
 #: dataclasses and dates
@@ -42,3 +42,14 @@ def exact_json(value: Any, *, floats: bool) -> bool:
         else:  # an enum, a UUID, a set, an object: json decides (default=str, or refuses)
             return False
     return True
+
+
+def ascii_dumps(value: Any, option: int = 0) -> bytes | None:
+    """orjson's bytes for ``value`` when they are what ``json.dumps`` (ASCII-escaping, its
+    default) writes: ASCII without DEL and nothing orjson refuses under :data:`EXACT`; else None
+    (the caller falls back to ``json``). Call it on values :func:`exact_json` passed."""
+    try:
+        raw = orjson.dumps(value, option=EXACT | option)
+    except TypeError:  # a non-str key, an int past 64 bits, a lone surrogate, deep nesting
+        return None
+    return raw if raw.isascii() and b"\x7f" not in raw else None  # json escapes the rest

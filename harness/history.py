@@ -50,7 +50,7 @@ from typing import IO, Any
 import orjson
 
 from harness.errors import HistoryError
-from harness.fastjson import EXACT, exact_json
+from harness.fastjson import ascii_dumps, exact_json
 
 __all__ = ["KINDS", "History", "HistoryFile", "Recorder", "b64", "open_history", "parse_event",
            "read_history", "unb64"]
@@ -189,23 +189,12 @@ class Recorder:
         self.close()
 
 
-#: one JSON line, refusing (TypeError) what the standard library would write otherwise
-_LINE_OPTS = orjson.OPT_APPEND_NEWLINE | EXACT
-
-
 def _line(event: Event, plain: bool) -> bytes:
     """One history line: orjson's bytes when they are the standard library's (plain values,
     ASCII but DEL: the standard library escapes the rest), else ``_encode``'s. The values read
     back are the same either way (a float may be written 1e-5 rather than 1e-05)."""
-    if plain:
-        try:
-            line = orjson.dumps(event, option=_LINE_OPTS)
-        except TypeError:  # a non-str key, an int past 64 bits, a lone surrogate, deep nesting
-            pass
-        else:
-            if line.isascii() and b"\x7f" not in line:  # the standard library escapes DEL
-                return line
-    return (_encode(event) + "\n").encode("utf-8")
+    line = ascii_dumps(event, orjson.OPT_APPEND_NEWLINE) if plain else None
+    return line if line is not None else (_encode(event) + "\n").encode("utf-8")
 
 
 def _write_all(fd: int, data: bytes) -> None:

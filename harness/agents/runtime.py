@@ -43,7 +43,7 @@ from harness.agents.stores import EffectStore, LedgerRow
 from harness.contracts.registry import SchemaRegistry
 from harness.envelope import MAX_ENVELOPE_BYTES, Envelope, peek_correlation_id
 from harness.errors import EnvelopeError, ValidationFailed
-from harness.fastjson import EXACT, exact_json
+from harness.fastjson import ascii_dumps, exact_json
 from harness.history import Recorder, b64
 from harness.transport.base import Delivery, Subscription, Transport
 
@@ -216,7 +216,7 @@ class AgentRuntime:
             await delivery.nack(requeue=True)
             return
         try:
-            recorded = not getattr(self.transport, "records_publish", False)
+            record_here = not getattr(self.transport, "records_publish", False)
             for emitted, body in zip(ctx.emitted, bodies, strict=True):
                 headers = {"x-correlation-id": emitted.correlation_id,
                            "x-message-type": emitted.type}
@@ -227,7 +227,7 @@ class AgentRuntime:
                     if self._hold is not None:
                         await self._hold.at("published", self.agent.name,
                                             emitted.correlation_id, emitted.message_id)
-                    if recorded:
+                    if record_here:  # else the transport records its own publishes
                         self.record("publish", queue=queue, producer=self.agent.name,
                                     intent=intent, **eids)
             await self._hook("before_ack", envelope)
@@ -321,14 +321,9 @@ def _small_json(data: Any, limit: int = 2048) -> Any:
     invariants from it): JSON values up to ``limit`` bytes, else None."""
     if data is None or isinstance(data, (str, int, float, bool)):
         return data
-    if exact_json(data, floats=False):  # orjson writes json.dumps's text (when ASCII)
-        try:
-            raw = orjson.dumps(data, option=EXACT)
-        except TypeError:
-            pass
-        else:
-            if raw.isascii() and b"\x7f" not in raw:  # json.dumps escapes the rest
-                return orjson.loads(raw) if len(raw) <= limit else None
+    raw = ascii_dumps(data) if exact_json(data, floats=False) else None
+    if raw is not None:  # json.dumps's text, by orjson
+        return orjson.loads(raw) if len(raw) <= limit else None
     try:
         text = json.dumps(data, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
