@@ -153,7 +153,9 @@ async def test_payments_stay_valid_under_process_crash_kill_and_pause(tmp_path, 
     verdicts = _judge(run)
     # the held effect was committed and its process killed before recording it: a crash gap
     cut = _cut_intents(events, "notification", "effect")
-    assert [e["key"] for e in cut] == [held["what"]]
+    # the held one among them: another handler of the process may have written its own intent
+    # (effect not yet committed) before the kill; every verdict below must still hold
+    assert held["what"] in [e["key"] for e in cut]
     assert verdicts["exactly_once"].counts["crash_unrecorded"] >= 1
     faults = [
         (e["kind"], e["fault"], e.get("agent"))
