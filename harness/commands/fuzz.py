@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="RabbitMQ URL: fuzz black-box agents through their queue")
     p.add_argument("--examples", type=int, default=100, help="inputs per agent (default 100)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: random, printed)")
+    p.add_argument("--no-http", action="store_true",
+                   help="skip the agents' HTTP endpoints (their `http:` apps, fuzzed with "
+                        "Schemathesis by default)")
     p.add_argument("--stateful", type=int, default=0, metavar="N",
                    help="also run the stateful fuzzer over the whole pipeline for N sequences "
                         "(valid, invalid, duplicate inputs and restarts; default 0: off)")
@@ -57,7 +60,8 @@ def main(args: argparse.Namespace) -> int:
             bars[agent].update(done)
 
         report = fuzz_pipeline(args.pipeline, agent=args.agent, examples=args.examples,
-                               seed_=seed, progress=progress, broker=args.broker)
+                               seed_=seed, progress=progress, broker=args.broker,
+                               http=not args.no_http)
     stateful = None
     if args.stateful > 0:
         from harness.fuzz.stateful import run_stateful

@@ -333,9 +333,10 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
 
 def fuzz_pipeline(path: str | Path, *, agent: str | None = None, examples: int = 100,
                   seed_: int = 0, progress: Progress | None = None,
-                  broker: str | None = None) -> FuzzReport:
+                  broker: str | None = None, http: bool = True) -> FuzzReport:
     """Fuzz every agent of a pipeline file (or only ``agent``); black boxes through their
-    queue on ``broker`` (RabbitMQ), skipped without one."""
+    queue on ``broker`` (RabbitMQ), skipped without one; agents' ``http:`` endpoints too
+    (Schemathesis) unless ``http`` is false."""
     from harness.pipeline import load_pipeline
 
     spec = load_pipeline(path)
@@ -349,7 +350,7 @@ def fuzz_pipeline(path: str | Path, *, agent: str | None = None, examples: int =
         if agent is not None and name != agent:
             continue
         node = (spec.raw.get("agents") or {}).get(name) or {}
-        if node.get("http"):
+        if http and node.get("http"):
             from harness.fuzz.http import fuzz_http
 
             http_reports.append(fuzz_http(str(node["http"]), examples=examples, seed_=seed_,

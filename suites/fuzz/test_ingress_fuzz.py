@@ -2,7 +2,8 @@
 
 Each in-process agent gets ``HARNESS_FUZZ_EXAMPLES`` (default 500) generated inputs with the
 session seed (``--harness-seed``): valid, mutated and prompt-injected envelopes. Same as
-``harness fuzz --pipeline FILE --agent NAME --examples 500 --seed S``.
+``harness fuzz --pipeline FILE --agent NAME --examples 500 --seed S`` without its HTTP endpoints,
+which ``test_http_endpoint_schemathesis`` fuzzes (Schemathesis, 200 examples per operation).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ AGENTS = [(path, name) for path in PIPELINES
 @pytest.mark.parametrize(("pipeline", "agent"), AGENTS,
                          ids=[f"{p.parent.name}-{a}" for p, a in AGENTS])
 def test_agent_ingress(harness_fuzz, pipeline: Path, agent: str) -> None:
-    harness_fuzz(pipeline, agent)
+    # an agent's HTTP endpoint has its own test below (test_http_endpoint_schemathesis)
+    harness_fuzz(pipeline, agent, http=False)
 
 
 #: the stateful fuzzer runs pipelines in process on the memory transport: pipelines with black

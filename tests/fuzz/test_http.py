@@ -37,12 +37,7 @@ def test_broken_api_fails_with_reproducers() -> None:
 
 
 def test_pipeline_agent_with_http_endpoint(tmp_path: Path, capsys) -> None:
-    pipeline = tmp_path / "pipeline.yaml"
-    pipeline.write_text(
-        f"name: rides-pricing\nregistry: {ROOT / 'contracts'}\ningress: payment.accepted@1\n"
-        f"agents:\n  fraud:\n    handler: {ROOT / 'examples/payments/agents.py'}:fraud\n"
-        f"    http: {PRICING}\n"
-        f"  ledger:\n    handler: {ROOT / 'examples/payments/agents.py'}:ledger\n")
+    pipeline = _pipeline_with_http(tmp_path, PRICING)
     assert main(["fuzz", "--pipeline", str(pipeline), "--agent", "fraud", "--examples", "30",
                  "--seed", "2", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -58,3 +53,34 @@ def test_the_documented_command_fuzzes_the_rides_pricing_endpoint_over_http(
     assert code == 0 and report["ok"] is True
     assert [h["agent"] for h in report["http"]] == ["pricing"]
     assert "POST /quote" in report["http"][0]["operations"]
+
+
+def _pipeline_with_http(tmp_path: Path, app: str) -> Path:
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        f"name: rides-pricing\nregistry: {ROOT / 'contracts'}\ningress: payment.accepted@1\n"
+        f"agents:\n  fraud:\n    handler: {ROOT / 'examples/payments/agents.py'}:fraud\n"
+        f"    http: {app}\n"
+        f"  ledger:\n    handler: {ROOT / 'examples/payments/agents.py'}:ledger\n")
+    return pipeline
+
+
+def test_the_fixture_fails_on_a_broken_endpoint_with_its_reproducer(tmp_path: Path) -> None:
+    """assert_fuzz_ok (harness_fuzz) names a failing HTTP operation and pastes its reproducer;
+    http=False leaves the endpoint out (the agent itself is sound)."""
+    from harness.fuzz.fixtures import assert_fuzz_ok
+
+    pipeline = _pipeline_with_http(tmp_path, BROKEN)
+    with pytest.raises(AssertionError) as failed:
+        assert_fuzz_ok(pipeline, agent="fraud", examples=40, seed=3)
+    text = str(failed.value)
+    assert "fraud over HTTP" in text and "POST /quote" in text, text
+    assert "def test_http_fuzz_" in text, text
+    assert_fuzz_ok(pipeline, agent="fraud", examples=40, seed=3, http=False)
+
+
+def test_no_http_skips_the_endpoints(tmp_path: Path, capsys) -> None:
+    pipeline = _pipeline_with_http(tmp_path, BROKEN)
+    assert main(["fuzz", "--pipeline", str(pipeline), "--agent", "fraud", "--examples", "20",
+                 "--seed", "2", "--no-http", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["http"] == []
