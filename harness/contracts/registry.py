@@ -60,10 +60,18 @@ _VERSION_FILE = re.compile(r"^v(\d+)\.(json|proto|avsc)$")
 
 def default_registry_path() -> Path:
     """The bundled ``contracts/`` folder (next to the package in a source checkout)."""
-    here = Path(__file__).resolve()
+    return registry_beside(Path(__file__).resolve())
+
+
+def registry_beside(here: Path) -> Path:
+    """The nearest ``contracts/`` folder above ``here`` that holds subject folders with
+    version files, else ``./contracts``."""
     for parent in here.parents:
         candidate = parent / "contracts"
-        if candidate.is_dir() and any(candidate.glob("*/v*.*")):
+        # a subject folder holding a version file (v1.json...): not this package's own
+        # folder, whose __pycache__ holds verify.cpython-311.pyc once bytecode is written
+        if candidate.is_dir() and any(_VERSION_FILE.match(f.name)
+                                      for f in candidate.glob("*/v*.*")):
             return candidate
     return Path.cwd() / "contracts"
 

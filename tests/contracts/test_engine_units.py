@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.contracts.compat import ALL_TYPES, LENIENT, STRICT, check_compatibility
@@ -82,3 +84,17 @@ def test_anchor_and_id_refs_resolve() -> None:
     result = check_compatibility(old, new)
     assert [f"{c.type} {c.path}" for c in result.changes] == ["TYPE_EXTENDED #/properties/a"]
     assert result.compatible
+
+
+def test_the_bundled_registry_is_not_the_package_folder_once_bytecode_is_written(
+        tmp_path: Path) -> None:
+    """harness/contracts/__pycache__/verify.cpython-311.pyc matched the old "*/v*.*" test, so
+    with bytecode written the package's own folder was taken for the registry."""
+    from harness.contracts.registry import registry_beside
+
+    package = tmp_path / "src" / "harness" / "contracts"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "__pycache__" / "verify.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "contracts" / "payment.accepted").mkdir(parents=True)
+    (tmp_path / "contracts" / "payment.accepted" / "v1.json").write_text("{}")
+    assert registry_beside(package / "registry.py") == tmp_path / "contracts"
