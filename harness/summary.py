@@ -19,6 +19,7 @@ from harness.checkers.base import Verdict, named
 from harness.checkers.facts import percentile
 from harness.checkers.latency import Samples
 from harness.checkers.stream import Facts, Info, Judge, judge_all
+from harness.spill import SpillDict
 
 __all__ = ["SUMMARY_CHECKERS", "RunSummary", "summarise"]
 
@@ -89,7 +90,9 @@ def summarise(events: Any, *, verdicts: Mapping[str, Verdict] | None = None,
     judges: dict[str, Any] = {n: getattr(CHECKERS[n], "judge") for n in missing}  # noqa: B009
     judges[" samples"] = Samples
     judges[" extra"] = _Extra
-    done = judge_all(judges, events, {n: {"examples": _LOST_IDS} for n in missing})
+    opts: dict[str, Any] = {n: {"examples": _LOST_IDS} for n in missing}
+    opts[" samples"] = {"acks": False}  # the end-to-end latencies only
+    done = judge_all(judges, events, opts)
     for n in missing:
         have[n] = named(n, *done[n])
     samples, extra = _result(done[" samples"]), _result(done[" extra"])
@@ -133,7 +136,7 @@ class _Extra(Judge):
 
     def __init__(self, opts: Mapping[str, Any], facts: Facts) -> None:
         super().__init__(opts, facts)
-        self.seen: set[str] = set()
+        self.seen = SpillDict()  # correlations with a dead letter
         self.reasons: Counter[str] = Counter()
         self.has_snapshot = False
 
@@ -148,7 +151,7 @@ class _Extra(Judge):
             if cid:
                 if cid in self.seen:
                     continue
-                self.seen.add(cid)
+                self.seen.put(cid, True)
             self.reasons[str(e["reason"])] += 1
 
     def verdict(self, info: Info) -> _Extra:

@@ -35,8 +35,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from harness import spill
 from harness.checkers import stream
 from harness.checkers.base import UNKNOWN, Examples, Verdict, limit_of
+from harness.spill import SpillDict
 
 Event = dict[str, Any]
 
@@ -44,17 +46,6 @@ __all__ = ["PROBLEMS", "check"]
 
 PROBLEMS = ("duplicate_key", "duplicate_effect", "duplicate_lineage", "duplicate_business_key",
             "no_business_key", "unbalanced", "unrecorded")
-
-
-def _add(index: dict[Any, Any], group: Any, key: str) -> None:
-    """Add ``key`` to ``group``'s keys: one key is kept as itself, more as a set."""
-    got = index.get(group)
-    if got is None:
-        index[group] = key
-    elif type(got) is set:
-        got.add(key)
-    elif got != key:
-        index[group] = {got, key}
 
 
 class Judge(stream.Judge):
@@ -71,18 +62,21 @@ class Judge(stream.Judge):
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)
         self.ex = Examples(limit_of(opts))
-        self.by_key: dict[str, int] = {}
-        self.logical: dict[tuple[Any, Any, Any], Any] = {}
-        self.lineage: dict[tuple[Any, Any, Any], Any] = {}
+        # key -> times applied; (correlation, agent, effect), (agent, effect, idempotency key)
+        # and (effect, *business key) -> the keys applied for it (one as itself, more a set)
+        self.by_key = SpillDict(spill.add)
+        self.applied = 0
+        self.logical = SpillDict(spill.union)
+        self.lineage = SpillDict(spill.union)
         self.unique = _unique_fields(opts.get("unique") or {})
-        self.business: dict[tuple[Any, ...], Any] = {}
+        self.business = SpillDict(spill.union)
         self.snapshot: dict[str, Any] | None = None
         self.stored: list[dict[str, Any]] = []  # stored effects not (yet) seen applied
         self.skipped = 0
         self.names: dict[Any, Any] = {}  # one copy of each agent and effect name
 
     def feed(self, events: list[Event]) -> None:
-        by_key = self.by_key
+        put = self.by_key.put
         for e in events:
             kind = e.get("kind")
             if kind == "effect":
@@ -90,7 +84,8 @@ class Judge(stream.Judge):
                     self.skipped += 1
                     continue
                 key = str(e.get("key"))
-                by_key[key] = by_key.get(key, 0) + 1
+                put(key, 1)
+                self.applied += 1
                 self._index(e, key)
             elif kind == "snapshot":
                 self._snapshot(e)
@@ -104,9 +99,9 @@ class Judge(stream.Judge):
         name = names.setdefault(name, name)
         agent = names.setdefault(agent, agent)
         cid = e.get("correlation_id")
-        _add(self.logical, (sys.intern(cid) if type(cid) is str else cid, agent, name), key)
+        self.logical.put((sys.intern(cid) if type(cid) is str else cid, agent, name), key)
         if e.get("idempotency_key") and not str(name).startswith("outcome:"):
-            _add(self.lineage, (agent, name, e["idempotency_key"]), key)
+            self.lineage.put((agent, name, e["idempotency_key"]), key)
         if name in self.unique:
             _business(e, key, self.unique[name], self.business, self.ex)
 
@@ -119,15 +114,14 @@ class Judge(stream.Judge):
         else:
             self.snapshot = e
             self.stored = []
-        by_key = self.by_key
-        for eff in e.get("effects") or []:
-            stored = eff.get("key") if isinstance(eff, dict) else None
-            if stored is not None and stored not in by_key:
-                self.stored.append(eff)
+        effects = [eff for eff in e.get("effects") or []
+                   if isinstance(eff, dict) and eff.get("key") is not None]
+        missing = self.by_key.absent(eff["key"] for eff in effects)
+        self.stored.extend(eff for eff in effects if eff["key"] in missing)
 
     def verdict(self, info: stream.Info) -> Verdict:
         ex, by_key, snapshot = self.ex, self.by_key, self.snapshot
-        counts: dict[str, Any] = {"applied": sum(by_key.values()),
+        counts: dict[str, Any] = {"applied": self.applied,
                                   "skipped_duplicates": self.skipped,
                                   "duplicate_key": 0, "duplicate_effect": 0,
                                   "duplicate_lineage": 0, "duplicate_business_key": 0,
@@ -154,7 +148,8 @@ class Judge(stream.Judge):
                          "correlation_id": eff.get("correlation_id")}
                 if stored in gaps.effects_died:  # committed, then the process died: once
                     counts["crash_unrecorded"] += 1
-                    by_key[stored] = 1
+                    by_key.put(stored, 1)
+                    self.applied += 1
                     self._index(gaps.effects_died[stored], stored)
                 elif stored in gaps.effects_open:
                     counts["undecided"] += 1
@@ -186,7 +181,7 @@ class Judge(stream.Judge):
                 ex.add("duplicate_business_key", {"effect": effect, "key": dict(value),
                                                   "keys": sorted(keys)[:4],
                                                   "times": len(keys)})
-        counts["applied"] = sum(by_key.values())
+        counts["applied"] = self.applied
         bad = any(counts[p] for p in PROBLEMS)
         if bad:
             valid: Any = False
@@ -218,7 +213,7 @@ def _unique_fields(spec: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
 
 
 def _business(e: Mapping[str, Any], key: str, fields: tuple[str, ...],
-              business: dict[tuple[Any, ...], Any], ex: Examples) -> None:
+              business: SpillDict, ex: Examples) -> None:
     data = e.get("data")
     values = [(f, data.get(f)) if isinstance(data, Mapping) else (f, None) for f in fields]
     if any(v is None for _, v in values):
@@ -227,7 +222,7 @@ def _business(e: Mapping[str, Any], key: str, fields: tuple[str, ...],
                                    "correlation_id": e.get("correlation_id")})
         return
     group = (e.get("effect"), *((f, _hashable(v)) for f, v in values))
-    _add(business, group, key)
+    business.put(group, key)
 
 
 def _hashable(value: Any) -> Any:

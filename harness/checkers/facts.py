@@ -6,8 +6,10 @@ import math
 import sys
 from typing import Any
 
+from harness.spill import SpillDict
+
 __all__ = ["FATE_FAULTS", "TERMINAL_OUTCOMES", "CrashGaps", "GapTracker", "complete",
-           "fault_targets", "percentile", "recovered_outcomes"]
+           "fault_targets", "new_fates", "percentile", "recovered_outcomes"]
 
 #: message faults that legitimately change a correlation's fate (its message is replaced or lost)
 FATE_FAULTS = frozenset({"poison", "drift", "drop"})
@@ -59,16 +61,26 @@ def percentile(values: list[float], p: float) -> float | None:
 
 #: one frozenset per distinct set of fates, shared by every correlation that has it
 _FATE_SETS: dict[frozenset[str], frozenset[str]] = {}
-Fates = dict[Any, frozenset[str]]
+#: correlation -> its fates (a :class:`~harness.spill.SpillDict`: bounded memory)
+Fates = SpillDict
+
+
+def _shared(fates: frozenset[str]) -> frozenset[str]:
+    return _FATE_SETS.setdefault(fates, fates)
+
+
+def _union_fates(old: frozenset[str], new: frozenset[str]) -> frozenset[str]:
+    return old if new <= old else _shared(old | new)
+
+
+def new_fates() -> Fates:
+    """An empty correlation -> fates index."""
+    return SpillDict(_union_fates)
 
 
 def add_fate(fates: Fates, cid: Any, fate: str) -> None:
     """Add ``fate`` to ``cid``'s fates (shared frozensets: a correlation costs a dict entry)."""
-    got = fates.get(cid)
-    if got is not None and fate in got:
-        return
-    new = frozenset((fate,)) if got is None else got | {fate}
-    fates[sys.intern(cid) if type(cid) is str else cid] = _FATE_SETS.setdefault(new, new)
+    fates.put(sys.intern(cid) if type(cid) is str else cid, _shared(frozenset((fate,))))
 
 
 def add_outcome(fates: Fates, e: dict[str, Any]) -> None:

@@ -33,9 +33,11 @@ from array import array
 from collections.abc import Mapping
 from typing import Any
 
+from harness import spill
 from harness.checkers import stream
 from harness.checkers.base import UNKNOWN, Examples, Verdict, limit_of
 from harness.checkers.facts import percentile
+from harness.spill import SpillDict
 
 __all__ = ["DEPENDENCY_FAULTS", "Samples", "check", "latencies"]
 
@@ -55,7 +57,7 @@ class Samples(stream.Judge):
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         # acks, fallbacks and notes are independent of the inputs' starts and ends
-        for kind in ("ack", "fallback", "note"):
+        for kind in self._side:
             group = by_kind.get(kind)
             if group:
                 self.feed(group)
@@ -65,7 +67,9 @@ class Samples(stream.Judge):
         super().__init__(opts, facts)
         self.times: dict[str, array[float]] = {}
         self.lats: dict[str, Any] = {}  # agent -> latencies (a float array while all are floats)
-        self.started: dict[Any, float | None] = {}  # None: the outcome is in
+        self.started = SpillDict(spill.last)  # cid -> its ingress time; None: the outcome is in
+        #: option ``acks: false`` (a run's summary): only the end-to-end latencies
+        self._side = ("ack", "fallback", "note") if opts.get("acks", True) else ("fallback", "note")
         self.e2e: array[float] = array("d")
         self.fallbacks: dict[str, int] = {}
         self.lag: float | None = None  # the run's event-loop lag p99 (the last ``load`` note)
@@ -91,13 +95,13 @@ class Samples(stream.Judge):
             elif kind == "ingress":
                 cid = e.get("correlation_id")
                 if cid and cid not in started:
-                    started[sys.intern(cid) if type(cid) is str else cid] = float(
-                        e.get("time", 0))
+                    started.put(sys.intern(cid) if type(cid) is str else cid,
+                                float(e.get("time", 0)))
             elif kind == "outcome":
                 cid = e.get("correlation_id")
                 t0 = started.get(cid)
                 if t0 is not None:
-                    started[cid] = None
+                    started.put(cid, None)
                     e2e.append((float(e.get("time", 0)) - t0) * 1000)
             elif kind == "fallback" and e.get("agent"):
                 self.fallbacks[e["agent"]] = self.fallbacks.get(e["agent"], 0) + 1

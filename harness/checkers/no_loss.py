@@ -33,9 +33,11 @@ from harness.checkers.facts import (
     add_fate,
     add_outcome,
     dead_letter_injected,
+    new_fates,
     recovered_outcomes,
     settle_fates,
 )
+from harness.spill import SpillDict
 
 Event = dict[str, Any]
 
@@ -58,8 +60,8 @@ class Judge(stream.Judge):
 
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)
-        self.accepted: dict[str, tuple[Any, Any]] = {}  # cid -> (expect, ingress index)
-        self.fates: Fates = {}
+        self.accepted = SpillDict()  # cid -> (expect, ingress index) of its first ingress
+        self.fates: Fates = new_fates()
         self.anonymous = 0
         _, self.mids, self.bodies = facts.fault_targets()
         self.injected: dict[str, set[str]] = {}
@@ -71,9 +73,9 @@ class Judge(stream.Judge):
             kind = e.get("kind")
             if kind == "ingress":
                 cid = e.get("correlation_id")
-                if cid and cid not in accepted:
-                    key = sys.intern(cid) if type(cid) is str else cid
-                    accepted[key] = (e.get("expect"), e.get("index"))
+                if cid:
+                    accepted.put(sys.intern(cid) if type(cid) is str else cid,
+                                 (e.get("expect"), e.get("index")))
             elif kind == "outcome":
                 add_outcome(fates, e)
             elif kind == "fault_start" and e.get("copy_correlation_id"):

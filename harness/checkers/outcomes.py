@@ -28,9 +28,11 @@ from harness.checkers.facts import (
     add_fate,
     add_outcome,
     dead_letter_injected,
+    new_fates,
     recovered_outcomes,
     settle_fates,
 )
+from harness.spill import SpillDict
 
 Event = dict[str, Any]
 
@@ -55,8 +57,8 @@ class Judge(stream.Judge):
 
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)
-        self.expect: dict[str, str | None] = {}
-        self.fates: Fates = {}
+        self.expect = SpillDict()  # cid -> the expectation of its first ingress
+        self.fates: Fates = new_fates()
         self.excused_cids, self.mids, self.bodies = facts.fault_targets()
         self.injected: dict[str, set[str]] = {}
 
@@ -66,8 +68,8 @@ class Judge(stream.Judge):
             kind = e.get("kind")
             if kind == "ingress":
                 cid = e.get("correlation_id")
-                if cid and cid not in expect:
-                    expect[sys.intern(cid) if type(cid) is str else cid] = e.get("expect")
+                if cid:
+                    expect.put(sys.intern(cid) if type(cid) is str else cid, e.get("expect"))
             elif kind == "outcome":
                 add_outcome(fates, e)
             elif kind == "dead_letter" and e.get("correlation_id") and e.get("reason"):

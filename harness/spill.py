@@ -1,0 +1,239 @@
+"""Indexes that move to disk past a bound, so a long run is judged in bounded memory.
+
+A :class:`SpillDict` is a plain dict while it holds at most ``bound`` keys (default
+:data:`BOUND`). Past that, its entries move into a private temporary SQLite database (the
+stdlib ``sqlite3``; SQLite deletes the file when the connection closes) and the dict starts
+empty again, so memory holds at most ``bound`` entries however long the run. Values written for
+one key at different times are combined by the index's ``fold`` (:func:`first`, :func:`last`,
+:func:`add`, :func:`union` or any ``(old, new) -> value``); every read (``get``, ``in``,
+``items``) sees the combined value, and ``items`` yields the keys in the order they were first
+written, as a dict does. Small indexes never touch the disk.
+
+Past the bound, keys must be what JSON gives (str, int, float, bool, None) or tuples of them;
+equal keys (1, 1.0, True) are one key, as in a dict. Another key (NaN, another type) raises
+TypeError there, so a judge that cannot spill says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+__all__ = ["BOUND", "SpillDict", "add", "first", "last", "union"]
+
+#: keys an index holds in memory before they move to disk
+BOUND = 20_000
+
+_MISSING: Any = object()
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def first(old: Any, new: Any) -> Any:
+    """The value written first wins."""
+    return old
+
+
+def last(old: Any, new: Any) -> Any:
+    """The value written last wins."""
+    return new
+
+
+def add(old: Any, new: Any) -> Any:
+    """Values add up (counters)."""
+    return old + new
+
+
+def union(old: Any, new: Any) -> Any:
+    """One member kept as itself, several as a set: the union (``old`` may be updated)."""
+    if type(old) is set:
+        if type(new) is set:
+            old |= new
+        else:
+            old.add(new)
+        return old
+    if type(new) is set:
+        return {old} | new
+    return old if old == new else {old, new}
+
+
+def _norm(key: Any) -> Any:
+    """A key with equal numbers made one (True, 1 and 1.0 are one dict key)."""
+    t = type(key)
+    if t is str or t is int or key is None:
+        return key
+    if t is bool:
+        return int(key)
+    if t is float:
+        if key != key:
+            raise TypeError("a NaN key cannot be moved to disk")
+        return int(key) if key.is_integer() else key
+    if t is tuple:
+        return tuple(_norm(k) for k in key)
+    raise TypeError(f"a {t.__name__} key cannot be moved to disk")
+
+
+def _enc(key: Any) -> str | bytes:
+    """The stored form of a key: equal keys, equal forms (an ASCII str is itself, as TEXT;
+    anything else its normalised repr, as a BLOB: the two never compare equal in SQLite)."""
+    if type(key) is str and key.isascii():
+        return key
+    return repr(_norm(key)).encode("utf-8", "surrogatepass")
+
+
+def _dump(value: Any) -> Any:
+    if value is None or (type(value) is str and value.isascii()):
+        return value
+    if type(value) is int and _INT64[0] <= value <= _INT64[1]:
+        return value
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load(value: Any) -> Any:
+    return pickle.loads(value) if type(value) is bytes else value
+
+
+class SpillDict:
+    """A dict that moves to disk past ``bound`` keys (module docstring). Write with
+    :meth:`put` (combined with what the key holds by ``fold``)."""
+
+    def __init__(self, fold: Callable[[Any, Any], Any] = first, bound: int | None = None
+                 ) -> None:
+        self.fold = fold
+        self.bound = bound or BOUND
+        self.mem: dict[Any, Any] = {}
+        self._db: sqlite3.Connection | None = None
+        self._seq = 0
+
+    @property
+    def spilled(self) -> bool:
+        """Whether some entries are on disk."""
+        return self._db is not None
+
+    def put(self, key: Any, value: Any) -> None:
+        """Write ``value`` under ``key`` (folded into what the key holds)."""
+        mem = self.mem
+        old = mem.get(key, _MISSING)
+        mem[key] = value if old is _MISSING else self.fold(old, value)
+        if len(mem) > self.bound:
+            self.spill()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        got = self.mem.get(key, _MISSING)
+        db = self._db
+        if db is None or (got is not _MISSING and self.fold is last):
+            return default if got is _MISSING else got
+        acc = _MISSING
+        for (value,) in db.execute("SELECT val FROM v WHERE key = ? ORDER BY rowid",
+                                   (_enc(key),)):
+            acc = _load(value) if acc is _MISSING else self.fold(acc, _load(value))
+        if got is not _MISSING:
+            acc = got if acc is _MISSING else self.fold(acc, got)
+        return default if acc is _MISSING else acc
+
+    def __getitem__(self, key: Any) -> Any:
+        got = self.get(key, _MISSING)
+        if got is _MISSING:
+            raise KeyError(key)
+        return got
+
+    def __contains__(self, key: Any) -> bool:
+        if key in self.mem:
+            return True
+        db = self._db
+        return db is not None and db.execute(
+            "SELECT 1 FROM k WHERE key = ?", (_enc(key),)).fetchone() is not None
+
+    def absent(self, keys: Iterable[Any]) -> set[Any]:
+        """The keys (of ``keys``) the index does not hold, asked of the disk in batches."""
+        mem = self.mem
+        out = {k for k in keys if k not in mem}
+        db = self._db
+        if db is None or not out:
+            return out
+        forms = {_enc(k): k for k in out}
+        todo = list(forms)
+        for i in range(0, len(todo), 500):
+            part = todo[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for (form,) in db.execute(f"SELECT key FROM k WHERE key IN ({marks})", part):
+                out.discard(forms[form])
+        return out
+
+    def __len__(self) -> int:
+        if self._db is None:
+            return len(self.mem)
+        self.spill()
+        return int(self._db.execute("SELECT count(*) FROM k").fetchone()[0])
+
+    def __bool__(self) -> bool:
+        return bool(self.mem) or self._db is not None
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """(key, combined value) in the order the keys were first written."""
+        if self._db is None:
+            yield from self.mem.items()
+            return
+        self.spill()
+        fold = self.fold
+        key: Any = _MISSING
+        acc: Any = _MISSING
+        original: Any = None
+        rows = self._db.execute(
+            "SELECT k.key, k.orig, v.val FROM k JOIN v ON v.key = k.key ORDER BY k.seq, v.rowid")
+        for form, orig, value in rows:
+            if acc is not _MISSING and form == key:
+                acc = fold(acc, _load(value))
+                continue
+            if acc is not _MISSING:
+                yield original, acc
+            key, acc = form, _load(value)
+            original = form if orig is None else pickle.loads(orig)
+        if acc is not _MISSING:
+            yield original, acc
+
+    def keys(self) -> Iterator[Any]:
+        return (k for k, _ in self.items())
+
+    def values(self) -> Iterator[Any]:
+        return (v for _, v in self.items())
+
+    __iter__ = keys
+
+    def spill(self) -> None:
+        """Move every entry held in memory to disk (then memory holds none)."""
+        if not self.mem:
+            return
+        db = self._db or self._open()
+        keys: list[tuple[Any, int, bytes | None]] = []
+        values: list[tuple[Any, Any]] = []
+        seq = self._seq
+        for k, v in self.mem.items():
+            form = _enc(k)
+            seq += 1
+            keys.append((form, seq, None if form is k else pickle.dumps(k)))
+            values.append((form, _dump(v)))
+        db.execute("BEGIN")
+        db.executemany("INSERT OR IGNORE INTO k VALUES (?, ?, ?)", keys)
+        db.executemany("INSERT INTO v VALUES (?, ?)", values)
+        db.execute("COMMIT")
+        self._seq = seq
+        self.mem = {}
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect("", isolation_level=None)  # "": a private temporary file
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -2048"):
+            db.execute(f"PRAGMA {pragma}")
+        db.execute("CREATE TABLE k (key PRIMARY KEY, seq INTEGER NOT NULL, orig BLOB)")
+        db.execute("CREATE INDEX k_seq ON k (seq)")
+        db.execute("CREATE TABLE v (key NOT NULL, val)")
+        db.execute("CREATE INDEX v_key ON v (key)")
+        self._db = db
+        return db
+
+    def close(self) -> None:
+        """Drop the disk part (the temporary file goes with it)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -1,0 +1,49 @@
+"""Judges whose indexes moved to disk (past a small bound) give the verdicts of the in-memory
+ones: the recorded verdict digests of the stored histories, counts and examples included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import spill
+from harness.checkers import CHECKERS, stream
+from harness.checkers.base import compose
+from harness.history import open_history
+from harness.spill import SpillDict
+from tests.checkers.test_streaming_matches_reference import OPTS, _case, _expect
+
+
+@pytest.mark.parametrize("bound", [1, 2])
+@pytest.mark.parametrize("seed", range(0, 60, 3))
+def test_spilled_judges_give_the_recorded_verdicts(
+    seed: int, bound: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spill, "BOUND", bound)
+    made: list[SpillDict] = []
+    real = SpillDict.spill
+
+    def counted(self: SpillDict) -> None:
+        made.append(self)
+        real(self)
+
+    monkeypatch.setattr(SpillDict, "spill", counted)
+    _expect(f"seed-{seed}", compose(CHECKERS, _case(f"seed-{seed}", tmp_path), OPTS))
+    path = _case(f"seed-{seed}-file", tmp_path)
+    assert isinstance(path, Path)
+    monkeypatch.setattr(stream, "CHUNK", 7)
+    _expect(f"seed-{seed}-file", compose(CHECKERS, open_history(path), OPTS))
+    assert any(d.spilled for d in made)  # the disk path was taken
+
+
+def test_equal_keys_are_one_key_on_disk_as_in_a_dict() -> None:
+    d = SpillDict(spill.add, bound=1)
+    for key in (1, 1.0, True, "1", ("a", 2), ("a", 2.0), "é"):
+        d.put(key, 1)
+    assert d.spilled
+    assert list(d.items()) == [(1, 3), ("1", 1), (("a", 2), 2), ("é", 1)]
+    assert d.absent([1, "1", 2, ("a", 2), ("a", 3)]) == {2, ("a", 3)}
+    with pytest.raises(TypeError):
+        d.put(float("nan"), 1)
+        d.spill()
