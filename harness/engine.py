@@ -56,7 +56,7 @@ async def feed(run: PipelineRun, items: Sequence[WorkItem], *, rate: float | Non
         if window and n % window == 0:  # the broker's dead letters hold their whole bodies
             await run.drain_dead_letters()
         waits = 0
-        while window and len(run.sent) - len(run.terminal) >= window:
+        while window and len(run.pending) >= window:
             run.pump()
             waits += 1
             if waits % 50 == 0:  # dead letters the broker made are known only from its queues
@@ -64,7 +64,7 @@ async def feed(run: PipelineRun, items: Sequence[WorkItem], *, rate: float | Non
             await asyncio.sleep(0.002)  # the agents (same loop or other processes) settle some
         await send_item(run, item)
         if progress and n % every == 0:
-            progress("sending", n, len(run.terminal), len(items))
+            progress("sending", n, run.settled_count, len(items))
         if interval:
             await asyncio.sleep(max(0.0, t0 + n * interval - time.monotonic()))
 
@@ -75,7 +75,7 @@ async def settle(run: PipelineRun, timeout: float, *, progress: Progress | None 
                  grace: float = 0.5) -> bool:
     """Wait until every input has its fate (or ``timeout``). With ``pending`` (messages a
     fault still holds back), wait for those too, at most ``grace`` seconds after settling."""
-    total = len(run.sent) if total is None else total
+    total = run.sent_count if total is None else total
     deadline = time.monotonic() + timeout
     settled_at: float | None = None
     while time.monotonic() < deadline:
@@ -89,7 +89,7 @@ async def settle(run: PipelineRun, timeout: float, *, progress: Progress | None 
             # (a CPU spin starving the agents; a hang on a virtual clock)
             await asyncio.sleep(0.01)
         if progress:
-            progress("settling", total, len(run.terminal), total)
+            progress("settling", total, run.settled_count, total)
     return run.settled()
 
 

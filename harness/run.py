@@ -32,6 +32,7 @@ from harness.errors import PipelineError
 from harness.history import Recorder, b64, then
 from harness.pipeline import AgentSpec, PipelineSpec
 from harness.redact import redact_url
+from harness.spill import SpillDict
 from harness.summary import RunSummary, summarise
 from harness.transport import DeadLetter, Transport, open_transport
 
@@ -197,9 +198,13 @@ class PipelineRun:
         #: the latest dead letters drained (bounded: a soak's dead letters are in the history)
         self.dead: collections.deque[DeadLetter] = collections.deque(maxlen=20)
         self._unrecorded: list[DeadLetter] = []
-        self.sent: dict[str, float] = {}
-        self.terminal: dict[str, str] = {}
-        self.done_at: dict[str, float] = {}
+        #: correlation -> when it was sent, for the inputs sent that have no fate yet
+        self.pending: dict[str, float] = {}
+        #: correlation -> its first fate (a SpillDict: on disk past its bound)
+        self.terminal = SpillDict()
+        self.sent_count = 0  #: correlations sent
+        self.settled_count = 0  #: correlations with a fate (some may never have been sent)
+        self._unsent_fates: set[str] = set()  # correlations with a fate, not (yet) sent
         #: correlation -> key of an outcome an agent process is committing (its intent seen,
         #: its outcome line not yet): read back from the store if the process dies in between
         self._outcome_intents: dict[str, tuple[str, float]] = {}
@@ -311,7 +316,7 @@ class PipelineRun:
         self.pump()
         await self.drain_dead_letters()
         for dl in self._unrecorded:  # no agent is left to record them
-            if dl.correlation_id not in self.terminal:
+            if not self.has_fate(dl.correlation_id):
                 self._record_dead_letter(dl, source="dlq")
         self._unrecorded = []
         try:
@@ -345,7 +350,7 @@ class PipelineRun:
             body, cid = message, correlation_id
         if cid is None:
             raise ValueError("raw ingress bytes need a correlation_id")
-        self.sent.setdefault(cid, time.monotonic())
+        self.track(cid)
         self.recorder.record("ingress", valid=valid, expect=expect,
                              body=None if valid else b64(body[:65536]), **ids)
         headers = {"x-correlation-id": cid, "x-message-type": mtype}
@@ -353,6 +358,22 @@ class PipelineRun:
             await self.transport.publish(queue, body, headers=headers)
             if not getattr(self.transport, "records_publish", False):
                 self.recorder.record("publish", queue=queue, producer="workload", **ids)
+
+    def track(self, cid: str) -> None:
+        """Count ``cid`` as sent: the run waits for its fate (:meth:`send` calls this)."""
+        if cid in self.pending:
+            return
+        if cid not in self.terminal:
+            self.pending[cid] = time.monotonic()
+        elif cid in self._unsent_fates:  # its fate came first
+            self._unsent_fates.discard(cid)
+        else:
+            return  # sent before
+        self.sent_count += 1
+
+    def has_fate(self, cid: str | None) -> bool:
+        """Whether ``cid`` reached a terminal outcome or a dead letter."""
+        return cid not in self.pending and cid in self.terminal
 
     # -- settling ------------------------------------------------------------------------------
     def _observe(self, event: dict[str, Any]) -> None:
@@ -364,16 +385,17 @@ class PipelineRun:
         if kind not in ("outcome", "dead_letter"):
             return
         cid = event.get("correlation_id")
-        if not cid or cid in self.terminal:
+        if not cid or self.has_fate(cid):
             return
         self._outcome_intents.pop(cid, None)
         self._terminal(cid, event.get("outcome", "dead_lettered"))
 
     def _terminal(self, cid: str, fate: str) -> None:
-        self.terminal[cid] = fate
-        self.done_at[cid] = time.monotonic()
-        if (self.sent and len(self.terminal) >= len(self.sent)  # O(1) guard, then the O(n) check
-                and all(c in self.terminal for c in self.sent)):
+        if self.pending.pop(cid, None) is None:
+            self._unsent_fates.add(cid)
+        self.terminal.put(cid, fate)
+        self.settled_count += 1
+        if self.settled():
             self._settled.set()
 
     async def drain_dead_letters(self) -> list[DeadLetter]:
@@ -384,14 +406,14 @@ class PipelineRun:
         # there when its correlation still has no fate one drain later.
         late, self._unrecorded = self._unrecorded, []
         for dl in late:
-            if dl.correlation_id and dl.correlation_id not in self.terminal:
+            if dl.correlation_id and not self.has_fate(dl.correlation_id):
                 self._record_dead_letter(dl, source="dlq")
         for agent in self.spec.agents.values():
             for dl in await self.transport.dead_letters(self.queue(agent.queue)):
                 found.append(dl)
                 if dl.reason in BROKER_DEAD_LETTER_REASONS:
                     self._record_dead_letter(dl, source="broker")
-                elif dl.correlation_id and dl.correlation_id not in self.terminal:
+                elif dl.correlation_id and not self.has_fate(dl.correlation_id):
                     self._unrecorded.append(dl)
         self.dead.extend(found)
         return found
@@ -404,7 +426,7 @@ class PipelineRun:
 
     def settled(self) -> bool:
         """Whether every input sent has a terminal outcome or a dead letter."""
-        return bool(self.sent) and all(c in self.terminal for c in self.sent)
+        return self.sent_count > 0 and not self.pending
 
     async def settle(self, timeout: float = 60.0, *, poll: float = 0.1) -> bool:
         """Wait until every input sent has a terminal outcome or a dead letter."""
@@ -431,7 +453,7 @@ class PipelineRun:
         ``every`` seconds."""
         now = time.monotonic()
         waiting = {c: k for c, (k, seen) in self._outcome_intents.items()
-                   if c not in self.terminal and now - seen >= every}
+                   if not self.has_fate(c) and now - seen >= every}
         if not waiting or now < self._read_back_at:
             return
         self._read_back_at = time.monotonic() + every

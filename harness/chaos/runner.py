@@ -511,7 +511,7 @@ async def run_experiment(
             shutil.rmtree(w.store_dir, ignore_errors=True)
     assert w is not None
     if progress:
-        progress("checking", len(p.items), len(w.run.terminal), len(p.items))
+        progress("checking", len(p.items), w.run.settled_count, len(p.items))
     events = open_history(p.out / "history.jsonl")  # streamed by each reading below
     verdicts = judge(p, events, w.run.registry)
     valid = overall(verdicts)

@@ -12,7 +12,7 @@ from harness.transport.base import DeadLetter, dlq_name
 async def test_unrecorded_harness_dead_letter_is_recorded_from_the_dlq():
     spec = load_pipeline(default_pipeline_path())
     async with PipelineRun(spec, store="memory") as run:
-        run.sent["cid-1"] = 0.0
+        run.track("cid-1")
         queue = run.queue(spec.agents["fraud"].queue)
         # what an agent's delivery.dead_letter leaves in the memory broker's DLQ
         run.transport.broker.queue(dlq_name(queue)).dead.append(
