@@ -29,8 +29,8 @@ from typing import Any
 
 from harness.errors import HistoryError
 
-__all__ = ["CHUNK", "RARE", "Facts", "Info", "Judge", "by_kind", "chunks", "judge_all", "judged",
-           "pick"]
+__all__ = ["CHUNK", "FAULTS", "RARE", "Facts", "Info", "Judge", "by_kind", "chunks", "judge_all",
+           "judged", "pick"]
 
 Event = dict[str, Any]
 #: events handed to the judges at a time
@@ -38,8 +38,10 @@ CHUNK = 128
 #: kinds that tell crash gaps (harness.checkers.facts.GapTracker)
 _GAP_KINDS = frozenset({"intent", "effect", "publish", "agent_crash", "agent_stop", "snapshot"})
 _DEATH_KINDS = frozenset({"agent_crash", "agent_stop", "snapshot"})
-#: kinds the look-ahead scan collects (rare in a history, needed before the main pass)
+#: kinds the look-ahead scan may collect (rare in a history, needed before the main pass)
 RARE = frozenset({"fault_start", "fault_end", "dead_letter"})
+#: the rare kinds a judge gets in its Facts unless it asks for more (``Judge.rare``)
+FAULTS = frozenset({"fault_start", "fault_end"})
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Facts:
     rare: list[Event] = field(default_factory=list)
     head: list[Event] = field(default_factory=list)
     _targets: tuple[set[str], set[str], set[str]] | None = None
+    #: the rare kinds scanned for (the judges' ``rare``, joined)
+    kinds: frozenset[str] = RARE
 
     @property
     def faults(self) -> list[Event]:
@@ -56,6 +60,9 @@ class Facts:
 
     @property
     def dead_letters(self) -> list[Event]:
+        if "dead_letter" not in self.kinds:
+            raise RuntimeError("dead letters were not scanned for: the judge must ask for "
+                               "them (Judge.rare)")
         return [e for e in self.rare if e.get("kind") == "dead_letter"]
 
     def fault_targets(self) -> tuple[set[str], set[str], set[str]]:
@@ -107,6 +114,9 @@ class Judge:
     on its own (:func:`pick`)."""
 
     kinds: frozenset[str] | None = None
+    #: the rare kinds its Facts must hold (a long run's dead letters are many: only the
+    #: judges that read them ask for them)
+    rare: frozenset[str] = FAULTS
 
     def __init__(self, opts: Mapping[str, Any], facts: Facts) -> None:
         self.opts = opts
@@ -177,16 +187,16 @@ def chunks(history: Any, size: int | None = None) -> Iterator[list[Event]]:
         yield batch
 
 
-def _scan(history: Any) -> Facts:
+def _scan(history: Any, kinds: frozenset[str]) -> Facts:
     scan = getattr(history, "scan", None)
     if scan is not None:  # a file: a byte-level look-ahead (HistoryFile.scan)
-        rare, head = scan(RARE)
-        return Facts(rare, head)
-    facts = Facts()
+        rare, head = scan(kinds)
+        return Facts(rare, head, kinds=kinds)
+    facts = Facts(kinds=kinds)
     for chunk in chunks(history):
         if len(facts.head) < 5:
             facts.head.extend(chunk[: 5 - len(facts.head)])
-        facts.rare.extend(e for e in chunk if e.get("kind") in RARE)
+        facts.rare.extend(e for e in chunk if e.get("kind") in kinds)
     return facts
 
 
@@ -210,7 +220,8 @@ def judge_all(
 def _judge_all(judges: Mapping[str, JudgeType], history: Any,
                opts: Mapping[str, Mapping[str, Any]]
                ) -> dict[str, tuple[Any, BaseException | None]]:
-    facts = _scan(history)
+    kinds = frozenset().union(*(getattr(cls, "rare", RARE) for cls in judges.values()))
+    facts = _scan(history, kinds)
     while True:
         made: dict[str, Judge | BaseException] = {}
         for name, cls in judges.items():
@@ -218,10 +229,10 @@ def _judge_all(judges: Mapping[str, JudgeType], history: Any,
                 made[name] = cls(opts.get(name) or {}, facts)
             except Exception as exc:
                 made[name] = exc
-        info, seen = _pass(made, history)
+        info, seen = _pass(made, history, kinds)
         if _same_rare(seen, facts.rare):
             break
-        facts = Facts(seen, facts.head)  # the scan missed one: judge again with what was seen
+        facts = Facts(seen, facts.head, kinds=kinds)  # the scan missed one: judge again
     out: dict[str, tuple[Any, BaseException | None]] = {}
     for name, j in made.items():
         if isinstance(j, BaseException):
@@ -234,7 +245,8 @@ def _judge_all(judges: Mapping[str, JudgeType], history: Any,
     return out
 
 
-def _pass(made: dict[str, Judge | BaseException], history: Any) -> tuple[Info, list[Event]]:
+def _pass(made: dict[str, Judge | BaseException], history: Any,
+          rare: frozenset[str]) -> tuple[Info, list[Event]]:
     from harness.checkers.facts import GapTracker
 
     info = Info(tracker=GapTracker())
@@ -250,8 +262,8 @@ def _pass(made: dict[str, Judge | BaseException], history: Any) -> tuple[Info, l
         if "run_end" in groups:
             info.last_run_end = info.count + max(
                 i for i, e in enumerate(chunk) if e.get("kind") == "run_end")
-        if not RARE.isdisjoint(groups):
-            seen.extend(pick(chunk, groups, RARE))
+        if not rare.isdisjoint(groups):
+            seen.extend(pick(chunk, groups, rare))
         # effect and publish lines only close intents: without any open, they change nothing
         gap_kinds = _GAP_KINDS if tracker.pending or "intent" in groups else _DEATH_KINDS
         if not gap_kinds.isdisjoint(groups):

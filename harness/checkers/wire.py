@@ -65,6 +65,7 @@ class Judge(stream.Judge):
     (type, version)); only dead letters and their producers are kept."""
 
     kinds = frozenset({"publish", "dead_letter"})
+    rare = stream.RARE  # reads the dead letters before the pass (Facts)
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         self.feed(by_kind.get("publish") or [])  # publishes and dead letters: independent
