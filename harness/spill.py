@@ -104,7 +104,7 @@ class SpillDict:
         self.bound = bound or BOUND
         self.mem: dict[Any, Any] = {}
         self._db: sqlite3.Connection | None = None
-        self._seq = 0
+        self._indexed = False
 
     @property
     def spilled(self) -> bool:
@@ -121,11 +121,10 @@ class SpillDict:
 
     def get(self, key: Any, default: Any = None) -> Any:
         got = self.mem.get(key, _MISSING)
-        db = self._db
-        if db is None or (got is not _MISSING and self.fold is last):
+        if self._db is None or (got is not _MISSING and self.fold is last):
             return default if got is _MISSING else got
         acc = _MISSING
-        for (value,) in db.execute("SELECT val FROM v WHERE key = ? ORDER BY rowid",
+        for (value,) in self._read("SELECT val FROM r WHERE key = ? ORDER BY rowid",
                                    (_enc(key),)):
             acc = _load(value) if acc is _MISSING else self.fold(acc, _load(value))
         if got is not _MISSING:
@@ -141,23 +140,22 @@ class SpillDict:
     def __contains__(self, key: Any) -> bool:
         if key in self.mem:
             return True
-        db = self._db
-        return db is not None and db.execute(
-            "SELECT 1 FROM k WHERE key = ?", (_enc(key),)).fetchone() is not None
+        return self._db is not None and self._read(
+            "SELECT 1 FROM r WHERE key = ? LIMIT 1", (_enc(key),)).fetchone() is not None
 
     def absent(self, keys: Iterable[Any]) -> set[Any]:
         """The keys (of ``keys``) the index does not hold, asked of the disk in batches."""
         mem = self.mem
         out = {k for k in keys if k not in mem}
-        db = self._db
-        if db is None or not out:
+        if self._db is None or not out:
             return out
         forms = {_enc(k): k for k in out}
         todo = list(forms)
         for i in range(0, len(todo), 500):
             part = todo[i : i + 500]
             marks = ",".join("?" * len(part))
-            for (form,) in db.execute(f"SELECT key FROM k WHERE key IN ({marks})", part):
+            for (form,) in self._read(f"SELECT DISTINCT key FROM r WHERE key IN ({marks})",
+                                      part):
                 out.discard(forms[form])
         return out
 
@@ -165,7 +163,7 @@ class SpillDict:
         if self._db is None:
             return len(self.mem)
         self.spill()
-        return int(self._db.execute("SELECT count(*) FROM k").fetchone()[0])
+        return int(self._read("SELECT count(DISTINCT key) FROM r").fetchone()[0])
 
     def __bool__(self) -> bool:
         return bool(self.mem) or self._db is not None
@@ -180,8 +178,9 @@ class SpillDict:
         key: Any = _MISSING
         acc: Any = _MISSING
         original: Any = None
-        rows = self._db.execute(
-            "SELECT k.key, k.orig, v.val FROM k JOIN v ON v.key = k.key ORDER BY k.seq, v.rowid")
+        rows = self._read(  # each key's rows, the keys in the order of their first row
+            "SELECT r.key, r.orig, r.val FROM r JOIN (SELECT key, min(rowid) AS first FROM r "
+            "GROUP BY key) f ON f.key = r.key ORDER BY f.first, r.rowid")
         for form, orig, value in rows:
             if acc is not _MISSING and form == key:
                 acc = fold(acc, _load(value))
@@ -202,33 +201,34 @@ class SpillDict:
     __iter__ = keys
 
     def spill(self) -> None:
-        """Move every entry held in memory to disk (then memory holds none)."""
-        if not self.mem:
+        """Move every entry held in memory to disk (then memory holds none): appended as
+        rows in the order the keys were first written, made as SQLite takes them."""
+        mem = self.mem
+        if not mem:
             return
+        forms = [_enc(k) for k in mem]  # a TypeError here leaves the index as it was
         db = self._db or self._open()
-        keys: list[tuple[Any, int, bytes | None]] = []
-        values: list[tuple[Any, Any]] = []
-        seq = self._seq
-        for k, v in self.mem.items():
-            form = _enc(k)
-            seq += 1
-            keys.append((form, seq, None if form is k else pickle.dumps(k)))
-            values.append((form, _dump(v)))
         db.execute("BEGIN")
-        db.executemany("INSERT OR IGNORE INTO k VALUES (?, ?, ?)", keys)
-        db.executemany("INSERT INTO v VALUES (?, ?)", values)
+        db.executemany("INSERT INTO r VALUES (?, ?, ?)",
+                       ((form, None if form is k else pickle.dumps(k), _dump(v))
+                        for form, (k, v) in zip(forms, mem.items(), strict=True)))
         db.execute("COMMIT")
-        self._seq = seq
         self.mem = {}
+
+    def _read(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
+        """Run a query; the index on the keys is made before the first (an index written
+        only at the end costs one sort, not a random B-tree insert per row)."""
+        assert self._db is not None
+        if not self._indexed:
+            self._db.execute("CREATE INDEX r_key ON r (key)")
+            self._indexed = True
+        return self._db.execute(sql, args)
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect("", isolation_level=None)  # "": a private temporary file
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -2048"):
             db.execute(f"PRAGMA {pragma}")
-        db.execute("CREATE TABLE k (key PRIMARY KEY, seq INTEGER NOT NULL, orig BLOB)")
-        db.execute("CREATE INDEX k_seq ON k (seq)")
-        db.execute("CREATE TABLE v (key NOT NULL, val)")
-        db.execute("CREATE INDEX v_key ON v (key)")
+        db.execute("CREATE TABLE r (key NOT NULL, orig BLOB, val)")  # one row per write
         self._db = db
         return db
 
