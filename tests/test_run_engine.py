@@ -169,3 +169,44 @@ def test_a_long_run_records_its_snapshot_in_parts_and_judges_them_as_one(
     path.write_text("\n".join(lines) + "\n")
     verdict = run_checkers(read_history(path), ["exactly_once"], {})["exactly_once"]
     assert verdict.valid is False and verdict.counts["unrecorded"] == 1
+
+
+def test_a_run_past_the_memory_bound_gives_the_verdicts_of_one_in_memory(
+        tmp_path, capsys, monkeypatch):
+    """With the bound of the in-memory indexes set tiny, the run's fates and every checker's
+    indexes move to disk (harness.spill): the run still settles, and its summary and every
+    verdict (counts, examples) equal those of the same history judged in memory, also once
+    the history is tampered with (effects applied twice, outcomes lost)."""
+    from harness import spill
+    from harness.checkers import CHECKERS
+    from harness.checkers.base import compose
+    from harness.summary import summarise
+
+    scaffold(tmp_path / "orders")
+    monkeypatch.setattr(spill, "BOUND", 8)
+    code, out = _run(capsys, str(tmp_path / "orders" / "pipeline.yaml"), "--transactions", "60",
+                     "--seed", "5", "--out", str(tmp_path / "run"), "--window", "5")
+    assert code == 0 and out["transactions"] == 60 and out["lost"] == 0, out
+    path = tmp_path / "run" / "history.jsonl"
+    lines = path.read_text().splitlines()
+    effects = [i for i, line in enumerate(lines) if '"kind":"effect"' in line]
+    outcomes = [i for i, line in enumerate(lines) if '"kind":"outcome"' in line]
+    assert len(effects) > 20 and len(outcomes) > 20
+    dropped = set(outcomes[3:9])
+    tampered = [line for i, line in enumerate(lines) if i not in dropped]
+    tampered += [lines[i] for i in effects[5:15]]  # applied again at the end
+    bad = tmp_path / "tampered.jsonl"
+    bad.write_text("\n".join(tampered) + "\n")
+
+    def judged(bound: int) -> list:
+        monkeypatch.setattr(spill, "BOUND", bound)
+        return [(summarise(read_history(p)).to_dict(),
+                 {n: v.to_dict() for n, v in compose(CHECKERS, read_history(p)).items()})
+                for p in (path, bad)]
+
+    small, large = judged(8), judged(10**9)
+    assert small == large
+    (_, clean), (summary, verdicts) = small
+    assert clean["exactly_once"]["valid"] is True
+    assert summary["lost"] == 6 and summary["duplicate_effects"] > 0
+    assert len(verdicts["exactly_once"]["examples"]["duplicate_key"]) == 5  # the first five
