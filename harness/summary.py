@@ -102,8 +102,7 @@ def summarise(events: Any, *, verdicts: Mapping[str, Verdict] | None = None,
                 for ex in loss.examples.get(key, [])]
     unexpected = [ex.get("correlation_id") for key, items in outs.examples.items()
                   if key.startswith("expected_") for ex in items]
-    e2e = list(samples.e2e)
-    p50, p99 = percentile(e2e, 50), percentile(e2e, 99)
+    p50, p99 = percentile(samples.e2e, 50), percentile(samples.e2e, 99)
     return RunSummary(
         transactions=int(lc.get("attempted", 0)), completed=int(lc.get("completed", 0)),
         declined=int(lc.get("declined", 0)), dead_lettered=int(lc.get("dead_lettered", 0)),

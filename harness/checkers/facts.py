@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from harness.spill import SpillDict
@@ -50,8 +51,9 @@ def fault_targets(events: list[dict[str, Any]]) -> tuple[set[str], set[str], set
     return cids, mids, bodies
 
 
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (p in 0..100) of unsorted values; None when empty."""
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0..100) of unsorted values (a list, or an array: no
+    copy of it is kept); None when empty."""
     if not values:
         return None
     ordered = sorted(values)
