@@ -99,7 +99,17 @@ class TraceContext:
         parts = self.traceparent.split("-")
         trace_id, flags = parts[1], parts[3]
         span = derive_id("span", trace_id, seed_text, length=16)
-        return TraceContext(f"00-{trace_id}-{span}-{flags}", self.tracestate)
+        return _frozen(TraceContext, traceparent=f"00-{trace_id}-{span}-{flags}",  # type: ignore[no-any-return]
+                       tracestate=self.tracestate)
+
+
+def _frozen(cls: type[Any], **fields: Any) -> Any:
+    """``cls(**fields)`` for the frozen dataclasses here, without the generated ``__init__``'s
+    ``object.__setattr__`` per field (every hop builds several): the same instance, same
+    ``__dict__``. Callers pass every field, in field order, already checked."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
 
 
 #: (whole second, its "%Y-%m-%dT%H:%M:%S" text) of the latest _now()
@@ -181,7 +191,8 @@ class Envelope:
         """An envelope caused by this one: same correlation id and trace, causation id = this
         message id, identities derived from this message and the step (agent, type, index)."""
         step = f"{producer.agent}:{type}:{index}"
-        return Envelope(
+        return _frozen(  # type: ignore[no-any-return]
+            Envelope,
             message_id=derive_id("msg", self.message_id, step),
             correlation_id=self.correlation_id,
             causation_id=self.message_id,
@@ -216,6 +227,11 @@ class Envelope:
     def to_bytes(self) -> bytes:
         """Compact UTF-8 JSON (the same document as ``to_dict``, built without its deep copy:
         this is on every hop's hot path)."""
+        return self.encode()[0]
+
+    def encode(self) -> tuple[bytes, bool]:
+        """(:meth:`to_bytes`, whether orjson wrote them): orjson's bytes of a str-keyed dict
+        are what :meth:`from_bytes` would re-encode them to, so ``canonical`` may skip that."""
         data = {
             "envelope": ENVELOPE_VERSION,
             **self.identities(),  # same keys, same order as the dataclass fields
@@ -226,15 +242,16 @@ class Envelope:
         }
         if exact_json(data, floats=False):  # orjson writes these as json.dumps below
             try:
-                return orjson.dumps(data, option=EXACT)
+                return orjson.dumps(data, option=EXACT), True
             except TypeError:  # a non-str key, an int past 64 bits, a lone surrogate, depth
                 pass
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode("utf-8")
+                          allow_nan=False).encode("utf-8"), False
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Envelope:
-        """Parse wire bytes.
+    def from_bytes(cls, data: bytes, *, canonical: bool = False) -> Envelope:
+        """Parse wire bytes; ``canonical``: they are :meth:`encode`'s orjson bytes (this
+        process wrote them), so the re-encoding check for duplicate keys is skipped.
 
         Raises:
             EnvelopeError: with ``reason`` one of ``too_large``, ``not_utf8``, ``not_json``,
@@ -244,7 +261,7 @@ class Envelope:
         if len(data) > MAX_ENVELOPE_BYTES:
             raise EnvelopeError(f"{len(data)} bytes is over the {MAX_ENVELOPE_BYTES}-byte limit",
                                 where="envelope", reason="too_large")
-        raw = _fast_parse(data)
+        raw = _fast_parse(data, canonical=canonical)
         if raw is not None:
             return cls.from_dict(raw)
         try:
@@ -297,16 +314,17 @@ class Envelope:
         if not isinstance(tracestate, str):
             raise EnvelopeError("trace.tracestate must be a string",
                                 where="envelope.trace.tracestate", reason="bad_field")
-        return cls(
+        return _frozen(  # type: ignore[no-any-return]
+            cls,
             message_id=raw["message_id"],
             correlation_id=raw["correlation_id"],
             causation_id=raw["causation_id"],
             type=raw["type"],
             schema_version=version,
             idempotency_key=raw["idempotency_key"],
-            producer=Producer(producer["agent"], producer["version"]),
+            producer=_frozen(Producer, agent=producer["agent"], version=producer["version"]),
             produced_at=raw["produced_at"],
-            trace=TraceContext(trace["traceparent"], tracestate),
+            trace=_frozen(TraceContext, traceparent=trace["traceparent"], tracestate=tracestate),
             payload=raw["payload"],
         )
 
@@ -320,15 +338,16 @@ def _bracketed(data: bytes) -> bool:
     return data.count(b"{") + data.count(b"[") > _ORJSON_BRACKETS
 
 
-def _fast_parse(data: bytes) -> dict[str, Any] | None:
+def _fast_parse(data: bytes, *, canonical: bool = False) -> dict[str, Any] | None:
     """The JSON object in ``data`` when orjson reads it and writes it back byte for byte (so no
     key was duplicated: the hot path of every hop, since the harness writes compact JSON);
-    None sends the bytes to the strict parser, which names what is wrong."""
-    if _bracketed(data):  # orjson 3.8 crashes (SIGSEGV) on ~100,000 nested objects: the
-        return None       # strict parser refuses them
+    None sends the bytes to the strict parser, which names what is wrong. ``canonical`` bytes
+    (orjson wrote them from a dict, at most 255 levels deep) skip both checks."""
+    if not canonical and _bracketed(data):  # orjson 3.8 crashes (SIGSEGV) on ~100,000 nested
+        return None                         # objects: the strict parser refuses them
     try:
         raw = orjson.loads(data)
-        if type(raw) is not dict or orjson.dumps(raw) != data:
+        if type(raw) is not dict or (not canonical and orjson.dumps(raw) != data):
             return None
     except (orjson.JSONDecodeError, TypeError):  # TypeError: nested deeper than orjson writes
         return None

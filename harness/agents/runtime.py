@@ -38,6 +38,7 @@ import orjson
 
 from harness.agents.context import Context, Dependency
 from harness.agents.hold import hold_from_env
+from harness.agents.published import published
 from harness.agents.sdk import Agent
 from harness.agents.stores import EffectStore, LedgerRow
 from harness.contracts.registry import SchemaRegistry
@@ -120,6 +121,8 @@ class AgentRuntime:
         self.intents = intents
         self._hold = hold_from_env(agent.name) if intents else None
         self.cache: dict[str, Any] = {}
+        #: emissions validated in this process (their consumer here need not validate again)
+        self._published = published(registry)
         self._sub: Subscription | None = None
         self.crashed = False
 
@@ -169,8 +172,9 @@ class AgentRuntime:
         """Process one delivery (the transport's consumer callback)."""
         started = time.monotonic()
         body = delivery.body
+        vouched = self._published.take(body) if self._published is not None else None
         try:
-            envelope = Envelope.from_bytes(body)
+            envelope = Envelope.from_bytes(body, canonical=vouched is not None)
         except EnvelopeError as exc:
             cid = peek_correlation_id(body) or _header_str(delivery, "x-correlation-id")
             self.record("deliver", queue=delivery.queue, delivery_count=delivery.delivery_count,
@@ -178,10 +182,13 @@ class AgentRuntime:
             await self._dead_letter(delivery, exc.reason, str(exc), cid)
             return
         ids = envelope.identities()
-        self.record("deliver", queue=delivery.queue, delivery_count=delivery.delivery_count, **ids)
+        name = self.agent.name  # recorded straight (no wrapper frame): every hop, many lines
+        self.recorder.record("deliver", agent=name, queue=delivery.queue,
+                             delivery_count=delivery.delivery_count, **ids)
         try:
-            await self._hook("delivered", envelope)
-            self._validate_ingress(envelope)
+            if self.hooks is not None:
+                await self.hooks.at("delivered", self, envelope)
+            self._validate_ingress(envelope, vouched)
         except ValidationFailed as exc:
             await self._dead_letter(delivery, exc.reason, exc.detail, envelope.correlation_id, ids)
             return
@@ -198,7 +205,8 @@ class AgentRuntime:
                     f"await {', '.join(missed)} (a coroutine: write await {missed[0]})",
                     envelope.correlation_id, ids)
                 return
-            bodies = [self._egress(emitted) for emitted in ctx.emitted]
+            emissions = ctx._emitted
+            bodies = [self._egress(emitted) for emitted in emissions]
         except ValidationFailed as exc:
             ctx.unawaited()
             await self._dead_letter(delivery, "emitted_invalid", exc.detail,
@@ -217,27 +225,29 @@ class AgentRuntime:
             return
         try:
             record_here = not getattr(self.transport, "records_publish", False)
-            for emitted, body in zip(ctx.emitted, bodies, strict=True):
+            for emitted, body in zip(emissions, bodies, strict=True):
                 headers = {"x-correlation-id": emitted.correlation_id,
                            "x-message-type": emitted.type}
                 eids = emitted.identities()
-                intent = self._intent(of="publish", producer=self.agent.name, **eids)
+                intent = self._intent(of="publish", producer=name, **eids) \
+                    if self.intents else None
                 for queue in self.route(emitted.type):
                     await self.transport.publish(queue, body, headers=headers)
                     if self._hold is not None:
-                        await self._hold.at("published", self.agent.name,
+                        await self._hold.at("published", name,
                                             emitted.correlation_id, emitted.message_id)
                     if record_here:  # else the transport records its own publishes
-                        self.record("publish", queue=queue, producer=self.agent.name,
-                                    intent=intent, **eids)
-            await self._hook("before_ack", envelope)
+                        self.recorder.record("publish", agent=name, queue=queue,
+                                             producer=name, intent=intent, **eids)
+            if self.hooks is not None:
+                await self.hooks.at("before_ack", self, envelope)
         except AgentCrash as exc:
             await self.crash(str(exc))
             return
         await delivery.ack()
-        self.record("ack", queue=delivery.queue,
-                    latency_ms=round((time.monotonic() - started) * 1000, 3),
-                    fallback=ctx.used_fallback or None, **ids)
+        self.recorder.record("ack", agent=name, queue=delivery.queue,
+                             latency_ms=round((time.monotonic() - started) * 1000, 3),
+                             fallback=ctx.used_fallback or None, **ids)
 
     async def _run_handler(self, ctx: Context) -> None:
         agent = self.agent
@@ -258,13 +268,19 @@ class AgentRuntime:
     def _egress(self, envelope: Envelope) -> bytes:
         """Validate an emitted envelope as its consumers will, and return its bytes."""
         self._validate(envelope, direction="egress")
-        body = envelope.to_bytes()
+        body, canonical = envelope.encode()
         if len(body) > MAX_ENVELOPE_BYTES:
             raise ValidationFailed("too_large", f"emitted {envelope.type} is {len(body)} bytes, "
                                    f"over the {MAX_ENVELOPE_BYTES}-byte envelope limit")
+        if canonical and self._published is not None:
+            self._published.add(body, envelope.type, envelope.schema_version, envelope.payload)
         return body
 
-    def _validate_ingress(self, envelope: Envelope) -> None:
+    def _validate_ingress(self, envelope: Envelope,
+                          vouched: tuple[str, int] | None = None) -> None:
+        """The agent consumes the envelope's (type, version) and its payload is valid (already
+        known for ``vouched`` bytes: validated as that (type, version) by their producer in this
+        process, against this registry: harness/agents/published.py)."""
         if not self.agent.validate_ingress:
             return  # an agent that trusts its input (bug-zoo variants; never in production)
         versions = self.agent.consumed_versions(envelope.type)
@@ -276,7 +292,8 @@ class AgentRuntime:
             raise ValidationFailed("unknown_version", f"agent {self.agent.name} consumes "
                                    f"{envelope.type} v{versions} not v{envelope.schema_version}",
                                    path="#/schema_version")
-        self._validate(envelope, direction="ingress")
+        if vouched != (envelope.type, envelope.schema_version):
+            self._validate(envelope, direction="ingress")
 
     def _validate(self, envelope: Envelope, *, direction: str) -> None:
         # the registry's compiled fast path makes this cheap on every hop (contracts/compiled.py)
@@ -296,24 +313,22 @@ class AgentRuntime:
         """Apply through the store and record it; crash hooks run right after."""
         env = ctx.message
         small = _small_json(data)
+        ids = env.identities()
         intent = self._intent(of="effect", effect=name, key=key, outcome=outcome, data=small,
-                              **env.identities())
+                              **ids) if self.intents else None
         applied = await self.store.apply(key, agent=self.agent.name, effect=name,
                                          correlation_id=env.correlation_id, data=data, rows=rows)
         if self._hold is not None and applied:  # a skipped duplicate commits nothing
             await self._hold.at("committed", self.agent.name, env.correlation_id, key)
-        self.record("effect", effect=name, key=key, applied=applied,
-                    amount=sum(r.debit for r in rows) or None, data=small, intent=intent,
-                    **env.identities())
+        self.recorder.record("effect", agent=self.agent.name, effect=name, key=key,
+                             applied=applied, amount=sum(r.debit for r in rows) or None,
+                             data=small, intent=intent, **ids)
         if outcome is not None and applied:
-            self.record("outcome", outcome=outcome, correlation_id=env.correlation_id,
-                        message_id=env.message_id)
-        await self._hook("after_effect", env)
-        return applied
-
-    async def _hook(self, point: str, envelope: Envelope | None) -> None:
+            self.recorder.record("outcome", agent=self.agent.name, outcome=outcome,
+                                 correlation_id=env.correlation_id, message_id=env.message_id)
         if self.hooks is not None:
-            await self.hooks.at(point, self, envelope)
+            await self.hooks.at("after_effect", self, env)
+        return applied
 
 
 def _small_json(data: Any, limit: int = 2048) -> Any:
