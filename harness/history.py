@@ -143,17 +143,15 @@ class Recorder:
         event: Event = {"index": 0, "time": 0.0, "kind": kind}
         if self.process is not None:
             event["process"] = self.process
-        plain = True  # every value one orjson writes exactly as the standard library does
-        for key, value in fields.items():
-            if value is None:
-                continue
-            event[key] = value
-            if plain:
-                t = type(value)
-                if t is float:
-                    plain = value - value == 0  # not NaN or infinite
-                elif t is not str and t is not int and t is not bool:
-                    plain = exact_json(value, floats=True)
+        # plain: every value one orjson writes exactly as the standard library does
+        types = set(map(type, fields.values()))  # one C-level pass over the values
+        plain = types <= _SCALARS or _plain(fields.values())
+        if _NONE in types:
+            for key, value in fields.items():
+                if value is not None:
+                    event[key] = value
+        else:
+            event.update(fields)
         with self._lock:
             event["index"] = self._index
             event["time"] = round(self._clock() - self._origin, 6)
@@ -187,6 +185,25 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: types of field values written alike by orjson and the standard library, with no check
+_SCALARS = frozenset({str, int, bool, type(None)})
+_NONE = type(None)
+
+
+def _plain(values: Any) -> bool:
+    """Whether orjson writes every value of an event as the standard library does (finite
+    floats, exact JSON types: :func:`exact_json`)."""
+    for value in values:
+        t = type(value)
+        if t is float:
+            if value - value != 0:  # NaN or infinite
+                return False
+        elif t is not str and t is not int and t is not bool and value is not None \
+                and not exact_json(value, floats=True):
+            return False
+    return True
 
 
 def _line(event: Event, plain: bool) -> bytes:

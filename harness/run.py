@@ -216,6 +216,7 @@ class PipelineRun:
         self.recorder.listeners.append(self._observe)
         #: external agents' queues keep their names (the running service knows them)
         self._routes: dict[str, list[str]] = {}
+        self._consumed: dict[str, bool] = {}  # type -> some agent consumes it (every send)
         self._fixed_queues = {a.queue for a in spec.agents.values()
                               if a.blackbox is not None and a.blackbox.external}
         self.blackbox: BlackBoxAgents | None = None
@@ -340,7 +341,7 @@ class PipelineRun:
         """Feed one workload input to the consumers of the ingress type (an envelope of another
         type goes to that type's consumers: a message replayed from a dead-letter queue)."""
         mtype = self.spec.ingress.type
-        if isinstance(message, Envelope) and self.spec.consumers_of(message.type):
+        if isinstance(message, Envelope) and self._consumes(message.type):
             mtype = message.type
         cid: str | None
         if isinstance(message, Envelope):
@@ -374,6 +375,12 @@ class PipelineRun:
     def has_fate(self, cid: str | None) -> bool:
         """Whether ``cid`` reached a terminal outcome or a dead letter."""
         return cid not in self.pending and cid in self.terminal
+
+    def _consumes(self, message_type: str) -> bool:
+        consumed = self._consumed.get(message_type)
+        if consumed is None:
+            consumed = self._consumed[message_type] = bool(self.spec.consumers_of(message_type))
+        return consumed
 
     # -- settling ------------------------------------------------------------------------------
     def _observe(self, event: dict[str, Any]) -> None:

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import itertools
 import logging
+import uuid
 from typing import Any
 
 import aio_pika
@@ -40,6 +43,12 @@ _CLIENT_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException
                   ConnectionError, OSError)
 
 
+#: ``wait=False`` where aiormq's basic_publish has it (7.x; older ones always wait)
+_NO_DRAIN: dict[str, Any] = (
+    {"wait": False} if "wait" in inspect.signature(aiormq.Channel.basic_publish).parameters
+    else {})
+
+
 def _text(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace")
@@ -47,7 +56,11 @@ def _text(value: Any) -> Any:
 
 
 def _headers_out(headers: dict[str, Any] | None) -> dict[str, Any]:
-    return {k: v for k, v in (headers or {}).items() if v is not None}
+    if not headers:
+        return {}
+    if None not in headers.values():  # the runtime's two headers: no copy per publish
+        return headers
+    return {k: v for k, v in headers.items() if v is not None}
 
 
 def _headers_in(message: AbstractIncomingMessage | DeliveredMessage) -> dict[str, Any]:
@@ -80,7 +93,10 @@ class _AmqpDelivery(Delivery):
 
     async def ack(self) -> None:
         self._settle()
-        await self._send("ack", self._channel.basic_ack(self._tag))
+        try:  # inline, not through _send: every delivery's ack (the hot path)
+            await self._channel.basic_ack(self._tag)
+        except _CLIENT_ERRORS as exc:
+            raise TransportError(f"ack on {self.queue!r} failed: {exc!r}") from exc
 
     async def nack(self, *, requeue: bool = True) -> None:
         self._settle()
@@ -182,6 +198,9 @@ class AmqpTransport(Transport):
         self.confirm_timeout = confirm_timeout
         self._conn: AbstractConnection | None = None
         self._pub: AbstractChannel | None = None
+        self._raw_pub: aiormq.abc.AbstractChannel | None = None  # _pub's aiormq channel
+        self._id_prefix = f"{uuid.uuid4().hex[:16]}-"
+        self._ids = itertools.count()
         self._admin: AbstractChannel | None = None
         self._subs: list[_AmqpSubscription] = []
         self._declared: dict[str, int | None] = {}
@@ -238,15 +257,23 @@ class AmqpTransport(Transport):
 
     async def publish(self, queue: str, body: bytes, *,
                       headers: dict[str, Any] | None = None) -> None:
-        # straight to aiormq: no aio-pika Message object per publish (the hot path)
-        properties = aiormq.spec.Basic.Properties(headers=_headers_out(headers),
-                                                  delivery_mode=2)  # persistent
+        # straight to aiormq: no aio-pika Message object per publish (the hot path); a
+        # message id from a counter (unique per transport: aiormq maps returns by it) rather
+        # than the random UUID aiormq draws for each publish without one
+        properties = aiormq.spec.Basic.Properties(
+            headers=_headers_out(headers), delivery_mode=2,  # persistent
+            message_id=f"{self._id_prefix}{next(self._ids):x}")
         try:
-            ch = await (await self._publish_channel()).get_underlay_channel()
+            ch = self._raw_pub
+            if ch is None or ch.is_closed:  # looked up once per channel, not per publish
+                ch = self._raw_pub = await (await self._publish_channel()).get_underlay_channel()
             # asyncio.timeout, not a timeout= argument (a wait_for task per publish)
             async with asyncio.timeout(self.confirm_timeout):
+                # wait=False: the frame is queued, not awaited onto the socket under the
+                # channel lock; the broker's confirm, awaited here, is what publish waits for
                 confirm = await ch.basic_publish(bytes(body), exchange="", routing_key=queue,
-                                                 properties=properties, mandatory=True)
+                                                 properties=properties, mandatory=True,
+                                                 **_NO_DRAIN)
         except aio_pika.exceptions.DeliveryError as exc:
             raise TransportError(f"publish to {queue!r} not confirmed (no such queue?): "
                                  f"{exc!r}") from exc
@@ -324,7 +351,7 @@ class AmqpTransport(Transport):
         for sub in list(self._subs):
             await sub.cancel()
         conn, self._conn = self._conn, None
-        self._pub = self._admin = None
+        self._pub = self._admin = self._raw_pub = None
         if conn is not None and not conn.is_closed:
             with contextlib.suppress(*_CLIENT_ERRORS, RuntimeError):
                 await conn.close()
