@@ -44,6 +44,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -344,6 +345,8 @@ def parse_event(raw: bytes, n: int, where: str) -> Event:
 #: each kind's name -> the one str object of that name (what a read event's ``kind`` holds)
 _KIND_NAMES = {sys.intern(k): sys.intern(k) for k in KINDS}
 
+_KIND = itemgetter("kind")
+
 #: bytes read at a time when streaming a history
 BLOCK = 1 << 20
 
@@ -418,23 +421,22 @@ def _plain_batch(batch: list[bytes]) -> list[Event] | None:
     line that is not an event, or one with more than ``MAX_DEPTH`` brackets (it may be too
     deep for orjson). Each event's kind is made the one str of its name (:data:`_KIND_NAMES`),
     which the checkers compare by identity."""
-    # a line with at most its opening bracket is flat (memchr finds that fast)
-    for raw in [raw for raw in batch if raw.find(b"[") >= 0 or raw.find(b"{", 1) >= 0]:
+    # a line of at most MAX_DEPTH bytes, or with at most its opening bracket, is not deep
+    # (memchr finds that fast)
+    for raw in [raw for raw in batch if len(raw) > MAX_DEPTH
+                and (b"[" in raw or raw.find(b"{", 1) >= 0)]:
         if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:
             return None
     loads = orjson.loads
     try:
         events = [loads(raw) for raw in batch]
-    except orjson.JSONDecodeError:
+        # every line an object with a kind (else TypeError, KeyError), each a known name
+        names = list(map(_KIND_NAMES.get, map(_KIND, events)))
+    except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
-    names = _KIND_NAMES
-    for e in events:
-        if type(e) is not dict:
-            return None
-        kind = e.get("kind")
-        name = names.get(kind) if type(kind) is str else None
-        if name is None:
-            return None
+    if None in names:
+        return None
+    for e, name in zip(events, names, strict=True):
         e["kind"] = name
     return events
 

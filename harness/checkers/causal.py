@@ -71,13 +71,14 @@ class Judge(stream.Judge):
         ex, require_open = self.ex, self.require_open
         delivered, open_, node, black = self.delivered, self.open_, self.node, self.black
         tapped = self.tapped
+        n_del = n_pub = n_eff = 0
         for e in events:
             kind = e.get("kind")
             if kind == "deliver":
                 mid = e.get("message_id")
                 if not mid:
                     continue
-                self.n_del += 1
+                n_del += 1
                 key = (e.get("agent"), mid)
                 if key not in delivered:
                     delivered[key] = (e.get("correlation_id"), e.get("causation_id"))
@@ -101,13 +102,13 @@ class Judge(stream.Judge):
                 mid = e.get("message_id")
                 if producer in (None, "workload") or not mid:
                     continue
-                self.n_pub += 1
+                n_pub += 1
                 _publish(e, mid, producer, delivered, open_, node, ex, require_open)
             elif kind == "effect":
                 if e.get("agent") in black:
                     self.pending.append(e)
                     continue
-                self.n_eff += 1
+                n_eff += 1
                 _effect(e, delivered, open_, ex, require_open)
             elif kind == "run_start":
                 if isinstance(e.get("black_boxes"), dict):
@@ -115,9 +116,12 @@ class Judge(stream.Judge):
                     tapped = self.tapped = set(e.get("tapped") or ()) & set(black)
             elif kind == "emit":
                 if e.get("agent") in tapped and e.get("message_id"):
-                    self.n_pub += 1  # a tapped black box's publish, as it left the agent
+                    n_pub += 1  # a tapped black box's publish, as it left the agent
                     _publish({**e, "producer": e["agent"]}, e["message_id"], e["agent"],
                              delivered, open_, node, ex, require_open)
+        self.n_del += n_del
+        self.n_pub += n_pub
+        self.n_eff += n_eff
 
     def verdict(self, info: stream.Info) -> Verdict:
         ex, require_open, black = self.ex, self.require_open, self.black
@@ -156,10 +160,8 @@ def _publish(e: dict[str, Any], mid: str, producer: Any,
              require_open: bool) -> None:
     cause, cid = e.get("causation_id"), e.get("correlation_id")
     me = (cause, e.get("type"), cid, producer)
-    before = node.get(mid)
-    if before is None:
-        node[mid] = me
-    elif before != me:
+    before = node.setdefault(mid, me)
+    if before is not me and before != me:
         ex.add("id_reused", {**_where(e, mid, producer, cid, cause),
                              "first": dict(zip(("causation_id", "type", "correlation_id",
                                                 "producer"), before, strict=True))})
@@ -167,9 +169,11 @@ def _publish(e: dict[str, Any], mid: str, producer: Any,
     if not cause:
         return  # no cause at all: trace's missing_causation
     key = (producer, cause)
+    if open_.get(key):
+        return  # delivered and still open: the usual case (an open delivery was delivered)
     if key not in delivered:
         ex.add("cause_not_delivered", _where(e, mid, producer, cid, cause))
-    elif require_open and not open_.get(key):
+    elif require_open:
         ex.add("published_after_settle", _where(e, mid, producer, cid, cause))
 
 

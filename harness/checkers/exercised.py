@@ -18,6 +18,8 @@ ids or fault names that may legitimately not fire. One pass: O(n).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import repeat
+from operator import contains, itemgetter
 from typing import Any
 
 from harness.checkers import stream
@@ -27,6 +29,8 @@ Event = dict[str, Any]
 
 __all__ = ["check", "report"]
 
+_AGENT_QUEUE = itemgetter("agent", "queue")
+
 
 class Report(stream.Judge):
     """What a run exercised, per hop, read in one pass (see :func:`report`)."""
@@ -34,10 +38,28 @@ class Report(stream.Judge):
     kinds = frozenset({"deliver", "fault_start", "note"})
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
-        for kind in ("deliver", "fault_start", "note"):  # independent of each other
+        group = by_kind.get("deliver")  # deliveries, faults and notes: independent
+        if group:
+            self._deliveries(group)
+        for kind in ("fault_start", "note"):
             group = by_kind.get(kind)
             if group:
                 self.feed(group)
+
+    def _deliveries(self, events: list[Event]) -> None:
+        """:meth:`feed` for deliveries that carry no type: only the first agent seen on
+        each queue is kept, so each distinct (agent, queue) is looked at once."""
+        try:
+            if any(map(contains, events, repeat("type"))):
+                raise KeyError("type")
+            pairs = dict.fromkeys(map(_AGENT_QUEUE, events))
+        except (KeyError, TypeError):  # typed, a field missing or odd: one at a time
+            self.feed(events)
+            return
+        queue_agent = self.queue_agent
+        for agent, queue in pairs:
+            if queue:
+                queue_agent.setdefault(str(queue), str(agent))
 
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)

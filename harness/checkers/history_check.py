@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from itertools import repeat
+from operator import contains, itemgetter
 from typing import Any
 
 from harness.checkers import stream
@@ -33,6 +35,9 @@ REQUIRED: dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
     "fault_start": (("fault", str),),
     "fault_end": (("fault", str),),
 }
+
+
+_INDEX, _TIME = itemgetter("index"), itemgetter("time")
 
 
 class Judge(stream.Judge):
@@ -60,10 +65,14 @@ class Judge(stream.Judge):
         """Take a chunk at once when it is in order: no ``process``, consecutive int
         indexes after the last one, finite float times never going back (what :meth:`feed`
         would pass without a word). False, with nothing taken, for anything else."""
-        if not events or [e.get("process") for e in events].count(None) != len(events):
+        if not events or (any(map(contains, events, repeat("process")))
+                          and [e.get("process") for e in events].count(None) != len(events)):
             return False
-        idx: list[Any] = [e.get("index") for e in events]
-        times: list[Any] = [e.get("time") for e in events]
+        try:
+            idx: list[Any] = list(map(_INDEX, events))
+            times: list[Any] = list(map(_TIME, events))
+        except KeyError:
+            return False
         first, prev = idx[0], self.last_index.get(None)
         if (set(map(type, idx)) != {int} or set(map(type, times)) != {float}
                 or (prev is not None and first != prev + 1)
@@ -139,8 +148,8 @@ check = stream.judged(Judge)
 
 def _typed(events: list[Event], fields: tuple[tuple[str, Any], ...]) -> bool:
     """Whether every event carries each of ``fields`` with its type."""
-    for name, typ in fields:
-        for e in events:
-            if not isinstance(e.get(name), typ):
-                return False
-    return True
+    try:
+        return all(all(map(isinstance, map(itemgetter(name), events), repeat(typ)))
+                   for name, typ in fields)
+    except KeyError:  # a field missing
+        return False

@@ -31,6 +31,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from harness import spill
@@ -47,6 +48,7 @@ DEPENDENCY_FAULTS = frozenset({"slow_dependency", "dependency_down"})
 _PCTS = (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99), ("max_ms", 100))
 _MS = frozenset(name for name, _ in _PCTS)
 _ENDS = frozenset({"ingress", "outcome"})
+_ACK = itemgetter("agent", "time", "latency_ms")
 
 
 class Samples(stream.Judge):
@@ -57,11 +59,32 @@ class Samples(stream.Judge):
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         # acks, fallbacks and notes are independent of the inputs' starts and ends
-        for kind in self._side:
+        group = by_kind.get("ack") if self._acks_read else None
+        if group:
+            self._acks(group)
+        for kind in ("fallback", "note"):
             group = by_kind.get(kind)
             if group:
                 self.feed(group)
         self.feed(stream.pick(events, by_kind, _ENDS))
+
+    def _acks(self, events: list[Event]) -> None:
+        """:meth:`feed` for acks: a float latency and time of an agent already seen is kept
+        here, any other ack by :meth:`feed`."""
+        try:
+            rows = list(map(_ACK, events))
+        except (KeyError, TypeError):  # a field missing: one event at a time
+            self.feed(events)
+            return
+        times, lats = self.times, self.lats
+        for e, (agent, t, lat) in zip(events, rows, strict=True):
+            if type(lat) is float and type(t) is float and agent:
+                at = times.get(agent)
+                if at is not None:
+                    at.append(t)
+                    lats[agent].append(lat)
+                    continue
+            self.feed([e])
 
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)
@@ -69,7 +92,7 @@ class Samples(stream.Judge):
         self.lats: dict[str, Any] = {}  # agent -> latencies (a float array while all are floats)
         self.started = SpillDict(spill.last)  # cid -> its ingress time; None: the outcome is in
         #: option ``acks: false`` (a run's summary): only the end-to-end latencies
-        self._side = ("ack", "fallback", "note") if opts.get("acks", True) else ("fallback", "note")
+        self._acks_read = bool(opts.get("acks", True))
         self.e2e: array[float] = array("d")
         self.fallbacks: dict[str, int] = {}
         self.lag: float | None = None  # the run's event-loop lag p99 (the last ``load`` note)

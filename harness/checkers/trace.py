@@ -24,6 +24,7 @@ Counts: messages, checked, crash_unrecorded, and one per problem.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from harness.checkers import stream
@@ -35,6 +36,11 @@ __all__ = ["check"]
 
 _ENTER = frozenset({"ingress", "fault_start"})
 _ENDS = frozenset({"effect", "outcome"})
+_MESSAGE_ID = itemgetter("message_id")
+_CORRELATION_ID = itemgetter("correlation_id")
+#: a publish's fields: what ``published`` keeps, then the message id
+_PUBLISHED = itemgetter("type", "producer", "correlation_id", "index", "causation_id",
+                        "message_id")
 PROBLEMS = ("orphan_correlation", "missing_causation", "gap", "correlation_changed",
             "unknown_delivery", "orphan_effect")
 
@@ -61,12 +67,49 @@ class Judge(stream.Judge):
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         # publishes, deliveries, inputs and effects are independent groups (every check
         # that looks across them is made at the end): each group on its own
-        for kind in ("publish", "deliver"):
-            group = by_kind.get(kind)
-            if group:
-                self.feed(group)
+        group = by_kind.get("publish")
+        if group:
+            self._publishes(group)
+        group = by_kind.get("deliver")
+        if group:
+            self._deliveries(group)
         self.feed(stream.pick(events, by_kind, _ENTER))
-        self.feed(stream.pick(events, by_kind, _ENDS))
+        if not self._entered(by_kind.get("effect"), by_kind.get("outcome")):
+            self.feed(stream.pick(events, by_kind, _ENDS))
+
+    def _entered(self, *groups: list[Event] | None) -> bool:
+        """Whether every event of ``groups`` names a correlation that entered (then
+        :meth:`feed` would keep none of them)."""
+        try:
+            return all(self.ingress.issuperset(map(_CORRELATION_ID, g)) for g in groups if g)
+        except (KeyError, TypeError):
+            return False
+
+    def _publishes(self, events: list[Event]) -> None:
+        """:meth:`feed` for publishes, their fields read at once (all there, as recorded)."""
+        try:
+            rows = list(map(_PUBLISHED, events))
+        except (KeyError, TypeError):  # a field missing: one event at a time
+            self.feed(events)
+            return
+        known, published = self.known, self.published
+        for mtype, producer, cid, index, cause, mid in rows:
+            if mid and mid not in known:
+                known[mid] = cid
+            if producer not in (None, "workload") and mid not in published:
+                published[mid] = (mtype, producer, cid, index, cause)
+
+    def _deliveries(self, events: list[Event]) -> None:
+        """:meth:`feed` for deliveries: only those of a message not known yet are kept (a set
+        difference finds them; usually none)."""
+        known, entered = self.known, self.entered
+        try:
+            unknown = set(map(_MESSAGE_ID, events)).difference(known, entered)
+        except (KeyError, TypeError):  # a delivery without a message id, or an odd one
+            self.feed(events)
+            return
+        if unknown:
+            self.feed([e for e in events if e["message_id"] in unknown])
 
     def feed(self, events: list[Event]) -> None:
         ingress, known, published = self.ingress, self.known, self.published
