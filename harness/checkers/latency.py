@@ -71,9 +71,8 @@ class Samples(stream.Judge):
     def _acks(self, events: list[Event]) -> None:
         """:meth:`feed` for acks: a float latency and time of an agent already seen is kept
         here, any other ack by :meth:`feed`."""
-        try:
-            rows = list(map(_ACK, events))
-        except (KeyError, TypeError):  # a field missing: one event at a time
+        rows = stream.rows(events, _ACK)
+        if rows is None:  # a field missing: one event at a time
             self.feed(events)
             return
         times, lats = self.times, self.lats

@@ -30,7 +30,7 @@ from typing import Any
 from harness.errors import HistoryError
 
 __all__ = ["CHUNK", "FAULTS", "RARE", "Facts", "Info", "Judge", "by_kind", "chunks", "judge_all",
-           "judged", "pick"]
+           "judged", "pick", "rows"]
 
 Event = dict[str, Any]
 #: events handed to the judges at a time
@@ -167,6 +167,15 @@ def pick(events: list[Event], groups: Mapping[Any, list[Event]],
     if len(present) == len(groups):
         return events
     return [e for e in events if e.get("kind") in kinds]
+
+
+def rows(events: list[Event], getter: Callable[[Event], Any]) -> list[Any] | None:
+    """``getter`` (an ``itemgetter`` of fields) of every event, read at once; None when an
+    event lacks one of the fields (the caller then reads the events one at a time)."""
+    try:
+        return list(map(getter, events))
+    except (KeyError, TypeError):
+        return None
 
 
 def chunks(history: Any, size: int | None = None) -> Iterator[list[Event]]:

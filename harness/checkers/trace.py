@@ -87,9 +87,8 @@ class Judge(stream.Judge):
 
     def _publishes(self, events: list[Event]) -> None:
         """:meth:`feed` for publishes, their fields read at once (all there, as recorded)."""
-        try:
-            rows = list(map(_PUBLISHED, events))
-        except (KeyError, TypeError):  # a field missing: one event at a time
+        rows = stream.rows(events, _PUBLISHED)
+        if rows is None:  # a field missing: one event at a time
             self.feed(events)
             return
         known, published = self.known, self.published
