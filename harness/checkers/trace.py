@@ -101,12 +101,13 @@ class Judge(stream.Judge):
     def _deliveries(self, events: list[Event]) -> None:
         """:meth:`feed` for deliveries: only those of a message not known yet are kept (a set
         difference finds them; usually none)."""
-        known, entered = self.known, self.entered
         try:
-            unknown = set(map(_MESSAGE_ID, events)).difference(known, entered)
+            unknown = set(map(_MESSAGE_ID, events)).difference(self.known)
         except (KeyError, TypeError):  # a delivery without a message id, or an odd one
             self.feed(events)
             return
+        if unknown:  # (one dict per difference: a second one would be iterated whole)
+            unknown = unknown.difference(self.entered)
         if unknown:
             self.feed([e for e in events if e["message_id"] in unknown])
 
