@@ -37,7 +37,8 @@ AMQP_SEEDS = range(1, 1 + int(os.environ.get("HARNESS_CHAOS_SEEDS_AMQP", "5")))
 ZOO_SEEDS = range(101, 101 + int(os.environ.get("HARNESS_ZOO_SEEDS", "5")))
 AMQP_URL = os.environ.get("HARNESS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
-# latency budgets are part of the verdicts: never two chaos runs at once (conftest.py, `serial`)
+# latency budgets are part of the verdicts: never two chaos runs of one lane at once (conftest.py,
+# `serial`); the in-process memory-broker runs are a lane of their own, beside the broker runs
 pytestmark = pytest.mark.serial
 
 REDIS_URL = os.environ.get("HARNESS_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -54,7 +55,7 @@ def _seeds(kind: str, name: str, default: int, start: int) -> range:
     return range(start, start + int(os.environ.get(f"{kind}_{name.upper()}", str(default))))
 
 
-BROKERS = [pytest.param("memory", id="memory"),
+BROKERS = [pytest.param("memory", id="memory", marks=pytest.mark.serial("memory")),
            pytest.param(AMQP_URL, id="amqp", marks=pytest.mark.amqp),
            *[pytest.param(name, id=name, marks=getattr(pytest.mark, name)) for name in NEW]]
 _MOTO: list = []
