@@ -31,6 +31,11 @@ RUN = uuid.uuid4().hex[:8]
 BRANCH = f"main-{RUN}" if os.environ.get("PACT_BROKER_BASE_URL") else "main"
 V1, FRAUD1, FRAUD2 = f"1.0.0+{RUN}", f"1.0.0+{RUN}", f"2.0.0+{RUN}"
 ENV = f"staging-{RUN}"
+# one flow against one broker (module-scoped): a test reads what the tests before it published
+# (fraud 1's verification results make the pact no longer pending for fraud 2), so under xdist
+# the whole module runs in one worker, in file order; split over two workers, each worker had
+# a broker of its own and fraud 2's pact was still pending (failed once in .ci/run)
+pytestmark = pytest.mark.xdist_group("pact-broker-flow")
 
 
 @pytest.fixture(scope="module")
