@@ -35,7 +35,8 @@ def main(path: str, what: str) -> None:
     stream.judge_all(judges, history, opts)  # warm-up: lazy imports, compiled schemas
     chunks = list(history.chunks(stream.CHUNK))
     groups = [stream.by_kind(c) for c in chunks]
-    facts = stream._scan(history)
+    facts = stream._scan(history, frozenset().union(
+        *(getattr(cls, "rare", stream.RARE) for cls in judges.values())))
     n = sum(map(len, chunks))
     info = stream.Info(tracker=GapTracker(), count=n, first_kind="run_start",
                        last_run_end=n - 1)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness import spill
 from harness.checkers import CHECKERS, stream
@@ -47,3 +49,34 @@ def test_equal_keys_are_one_key_on_disk_as_in_a_dict() -> None:
     with pytest.raises(TypeError):
         d.put(float("nan"), 1)
         d.spill()
+
+
+_KEYS = st.one_of(st.sampled_from([1, 1.0, True, 0, "1", "a", "é", ("a", 2), ("a", 2.0), ("b",),
+                                   None]), st.integers(2, 40), st.text("xyz", max_size=3))
+_OPS = st.lists(st.tuples(st.sampled_from(["put", "get", "in", "absent"]),
+                          _KEYS, st.integers(1, 9)), max_size=150)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(ops=_OPS, bound=st.integers(1, 4), fold=st.sampled_from(["first", "last", "add"]))
+def test_a_spilled_index_reads_as_a_dict_does(ops: list[tuple[str, object, int]], bound: int,
+                                               fold: str) -> None:
+    """Every read (get, in, absent, items) agrees with a dict's, whichever keys are on disk
+    and however often they moved there (bound 1: every second write moves)."""
+    combine = getattr(spill, fold)
+    d = SpillDict(combine, bound=bound)
+    ref: dict[object, object] = {}
+    for op, key, value in ops:
+        if op == "put":
+            d.put(key, value)
+            ref[key] = combine(ref[key], value) if key in ref else value
+        elif op == "get":
+            assert d.get(key, "none") == ref.get(key, "none")
+        elif op == "in":
+            assert (key in d) == (key in ref)
+        elif op == "absent":
+            assert d.absent([key, "zz"]) == {k for k in (key, "zz") if k not in ref}
+    assert [d.get(k) for k in ref] == list(ref.values())
+    assert all(k in d for k in ref) and not d.absent(ref)
+    assert list(d.items()) == list(ref.items())  # (items moves what memory holds to disk)
+
