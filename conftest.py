@@ -8,9 +8,8 @@ same time (the heavy multi-process and broker runs); ``serial("LANE")`` makes a 
 others' (two lanes, two workers: the longest lane no longer sets the suite's time alone).
 The payments contract suite (suites/contracts) is one group too: its last test compares the
 pacts the consumer tests wrote in this process with the committed ones, so they must all run in
-the same worker, in file order. Every other test may run
-beside any test, which is safe because every test names its queues, streams, tables and keys with
-a fresh uuid and binds port 0.
+the same worker, in file order. Every other test may run beside any test, which is safe because
+every test names its queues, streams, tables and keys with a fresh uuid and binds port 0.
 """
 
 from __future__ import annotations
