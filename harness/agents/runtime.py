@@ -32,6 +32,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -45,7 +46,7 @@ from harness.contracts.registry import SchemaRegistry
 from harness.envelope import MAX_ENVELOPE_BYTES, Envelope, peek_correlation_id
 from harness.errors import EnvelopeError, ValidationFailed
 from harness.fastjson import ascii_dumps, exact_json
-from harness.history import Recorder, b64
+from harness.history import Event, Recorder, b64
 from harness.transport.base import Delivery, Subscription, Transport
 
 __all__ = ["AgentCrash", "AgentRuntime", "Hooks", "Router"]
@@ -109,6 +110,9 @@ class AgentRuntime:
         self.registry = registry
         self.store = store
         self.recorder = recorder
+        #: ``record(kind, **fields)``: a history line naming this agent (a partial, so every
+        #: hop's many lines pay no wrapper frame)
+        self.record: Callable[..., Event | None] = partial(recorder.record, agent=agent.name)
         self.route = route
         self.queue = queue or agent.name
         self.concurrency = concurrency
@@ -157,14 +161,11 @@ class AgentRuntime:
                 self.on_crash(self, reason))  # type: ignore[arg-type]
 
     # -- recording -----------------------------------------------------------------------------
-    def record(self, kind: str, **fields: Any) -> None:
-        self.recorder.record(kind, agent=self.agent.name, **fields)
-
     def _intent(self, **fields: Any) -> int | None:
         """Record an ``intent`` (with ``intents``); its index, which the result line names."""
         if not self.intents:
             return None
-        event = self.recorder.record("intent", agent=self.agent.name, **fields)
+        event = self.record("intent", **fields)
         return None if event is None else int(event["index"])
 
     # -- the delivery path ---------------------------------------------------------------------
@@ -182,9 +183,9 @@ class AgentRuntime:
             await self._dead_letter(delivery, exc.reason, str(exc), cid)
             return
         ids = envelope.identities()
-        name = self.agent.name  # recorded straight (no wrapper frame): every hop, many lines
-        self.recorder.record("deliver", agent=name, queue=delivery.queue,
-                             delivery_count=delivery.delivery_count, **ids)
+        name = self.agent.name
+        self.record("deliver", queue=delivery.queue, delivery_count=delivery.delivery_count,
+                    **ids)
         try:
             if self.hooks is not None:
                 await self.hooks.at("delivered", self, envelope)
@@ -237,17 +238,17 @@ class AgentRuntime:
                         await self._hold.at("published", name,
                                             emitted.correlation_id, emitted.message_id)
                     if record_here:  # else the transport records its own publishes
-                        self.recorder.record("publish", agent=name, queue=queue,
-                                             producer=name, intent=intent, **eids)
+                        self.record("publish", queue=queue, producer=name, intent=intent,
+                                    **eids)
             if self.hooks is not None:
                 await self.hooks.at("before_ack", self, envelope)
         except AgentCrash as exc:
             await self.crash(str(exc))
             return
         await delivery.ack()
-        self.recorder.record("ack", agent=name, queue=delivery.queue,
-                             latency_ms=round((time.monotonic() - started) * 1000, 3),
-                             fallback=ctx.used_fallback or None, **ids)
+        self.record("ack", queue=delivery.queue,
+                    latency_ms=round((time.monotonic() - started) * 1000, 3),
+                    fallback=ctx.used_fallback or None, **ids)
 
     async def _run_handler(self, ctx: Context) -> None:
         agent = self.agent
@@ -320,12 +321,11 @@ class AgentRuntime:
                                          correlation_id=env.correlation_id, data=data, rows=rows)
         if self._hold is not None and applied:  # a skipped duplicate commits nothing
             await self._hold.at("committed", self.agent.name, env.correlation_id, key)
-        self.recorder.record("effect", agent=self.agent.name, effect=name, key=key,
-                             applied=applied, amount=sum(r.debit for r in rows) or None,
-                             data=small, intent=intent, **ids)
+        self.record("effect", effect=name, key=key, applied=applied,
+                    amount=sum(r.debit for r in rows) or None, data=small, intent=intent, **ids)
         if outcome is not None and applied:
-            self.recorder.record("outcome", agent=self.agent.name, outcome=outcome,
-                                 correlation_id=env.correlation_id, message_id=env.message_id)
+            self.record("outcome", outcome=outcome, correlation_id=env.correlation_id,
+                        message_id=env.message_id)
         if self.hooks is not None:
             await self.hooks.at("after_effect", self, env)
         return applied
