@@ -79,4 +79,3 @@ def test_a_spilled_index_reads_as_a_dict_does(ops: list[tuple[str, object, int]]
     assert [d.get(k) for k in ref] == list(ref.values())
     assert all(k in d for k in ref) and not d.absent(ref)
     assert list(d.items()) == list(ref.items())  # (items moves what memory holds to disk)
-
