@@ -6,6 +6,8 @@ non-2xx reply, so that one set of conformance cases runs through all three.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -171,22 +173,33 @@ class PythonDriver:
         pass
 
 
-def ensure_node_modules() -> None:
-    """``npm ci`` into tests/toxiproxy/node when node_modules is absent; skip without node."""
+def ensure_node_modules() -> Path:
+    """toxiproxy-node-client, put by ``npm ci`` (from the committed package-lock.json) in a cache
+    folder outside the source tree, keyed by the lock's hash (once, under a file lock: xdist
+    workers share it); its node_modules folder. Skips without node (fails under CI)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         reason = "node and npm are needed for the toxiproxy-node-client driver"
         if required():
             pytest.fail(f"{reason} (HARNESS_REQUIRE_SERVICES=1)", pytrace=False)
         pytest.skip(reason)
-    if not (NODE_DIR / "node_modules" / "toxiproxy-node-client").is_dir():
-        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR,
-                              capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0:
-            reason = f"npm ci failed in {NODE_DIR}: {proc.stderr.strip()[-400:]}"
-            if required():
-                pytest.fail(reason, pytrace=False)
-            pytest.skip(reason)
+    digest = hashlib.sha256((NODE_DIR / "package-lock.json").read_bytes()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    where = cache / "agent-harness" / f"toxiproxy-node-{digest}"
+    where.mkdir(parents=True, exist_ok=True)
+    with open(where / ".lock", "wb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (where / "node_modules" / "toxiproxy-node-client").is_dir():
+            for name in ("package.json", "package-lock.json"):
+                shutil.copyfile(NODE_DIR / name, where / name)
+            proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=where,
+                                  capture_output=True, text=True, timeout=300)
+            if proc.returncode != 0:
+                reason = f"npm ci failed in {where}: {proc.stderr.strip()[-400:]}"
+                if required():
+                    pytest.fail(reason, pytrace=False)
+                pytest.skip(reason)
+    return where / "node_modules"
 
 
 class NodeDriver:
@@ -196,11 +209,11 @@ class NodeDriver:
     can_update_toxic = True
 
     def __init__(self, url: str) -> None:
-        ensure_node_modules()
+        modules = ensure_node_modules()
         self.proc = subprocess.Popen(
             ["node", str(NODE_DIR / "driver.js"), url], cwd=NODE_DIR, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True, bufsize=1,
-            env={**os.environ, "NODE_NO_WARNINGS": "1"})
+            env={**os.environ, "NODE_NO_WARNINGS": "1", "NODE_PATH": str(modules)})
         self.lock = threading.Lock()
         self.next_id = 0
 
