@@ -4,9 +4,11 @@
         [--inputs 2000] [--checkers causal,exactly_once] [--no-recording] [--per-checker] [--cpu]
 
 Part 0 (issue 17): for each size, the file is read and judged by ALL checkers in one streaming
-pass (``run_checkers(open_history(path))``, what ``harness check`` does), beside the baseline
-of a plain ``orjson.loads`` of every line of the same file, medians of --repeat: events/s,
-the ratio to the plain parse, and us/event relative to the smallest size (linearity).
+pass (``run_checkers(open_history(path))``, what ``harness check`` does), on one process and
+as harness check runs it (two for a file of 32 MB or more), beside the baseline of a plain
+``orjson.loads`` of every line of the same file, medians of --repeat: events/s, the ratios to
+the plain parse and to one process, both processes' CPU, and us/event relative to the smallest
+size (linearity).
 
 Part 1 generates payments-like histories (per input: ingress, then for each of five hops a
 deliver of the hop's input, a publish of its output (carrying the envelope bytes, caused by
@@ -35,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
+from harness import spill  # noqa: E402
 from harness.checkers import CHECKERS, run_checkers  # noqa: E402
 from harness.contracts.registry import SchemaRegistry  # noqa: E402
 from harness.history import Recorder, open_history, read_history  # noqa: E402
@@ -127,9 +130,17 @@ def _plain_parse(path: Path) -> int:
     return n
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its waited-for children (the forked judge)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def bench_stream(sizes: list[int], repeat: int) -> list[dict]:
-    """Read + ALL checkers in one streaming pass (what `harness check` does), against a plain
-    orjson parse of the same file, medians of ``repeat`` (wall time)."""
+    """Read + ALL checkers in one streaming pass (what `harness check` does), on one process
+    (``HARNESS_CHECK_PROCESSES=1``) and as `harness check` runs it (two processes for a large
+    file, harness.checkers.forked), against a plain orjson parse of the same file, medians of
+    ``repeat`` (wall time; CPU of both processes)."""
     rows = []
     registry = SchemaRegistry(ROOT / "contracts")
     opts = {"wire": {"registry": registry},
@@ -138,22 +149,25 @@ def bench_stream(sizes: list[int], repeat: int) -> list[dict]:
         for size in sizes:
             path = Path(tmp) / f"h{size}.jsonl"
             n = generate(path, size)
-            base, full, base_cpu, full_cpu = [], [], [], []
+            times: dict[str, list[float]] = {"parse": [], "one": [], "all": [], "cpu": []}
+            verdicts = {}
             for _ in range(repeat):
-                t0, c0 = time.perf_counter(), time.process_time()
+                t0 = time.perf_counter()
                 _plain_parse(path)
-                base.append(time.perf_counter() - t0)
-                base_cpu.append(time.process_time() - c0)
-                t0, c0 = time.perf_counter(), time.process_time()
-                verdicts = run_checkers(open_history(path), None, opts)
-                full.append(time.perf_counter() - t0)
-                full_cpu.append(time.process_time() - c0)
-                bad = {k: v.valid for k, v in verdicts.items() if v.valid is not True}
+                times["parse"].append(time.perf_counter() - t0)
+                for key, processes in (("one", "1"), ("all", "")):
+                    os.environ["HARNESS_CHECK_PROCESSES"] = processes
+                    t0, c0 = time.perf_counter(), _cpu()
+                    with spill.checking():  # as check_history (harness check) judges a file
+                        verdicts[key] = run_checkers(open_history(path), None, opts)
+                    times[key].append(time.perf_counter() - t0)
+                    if key == "all":
+                        times["cpu"].append(_cpu() - c0)
+                os.environ.pop("HARNESS_CHECK_PROCESSES")
+                bad = {k: v.valid for k, v in verdicts["all"].items() if v.valid is not True}
                 assert not bad, bad
-            rows.append({"events": n, "parse_s": statistics.median(base),
-                         "all_s": statistics.median(full),
-                         "parse_cpu": statistics.median(base_cpu),
-                         "all_cpu": statistics.median(full_cpu)})
+                assert verdicts["one"] == verdicts["all"]
+            rows.append({"events": n, **{k: statistics.median(v) for k, v in times.items()}})
             path.unlink()
     return rows
 
@@ -241,18 +255,17 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; medians of {args.repeat}; "
           f"load {os.getloadavg()[0]:.2f}")
     stream_rows = bench_stream(sizes, args.repeat)
-    print("\nread + all checkers, one streaming pass (harness check), vs plain orjson parse")
-    print("(wall seconds, and this process's CPU seconds: the steadier figure on a busy machine)")
-    print(f"{'events':>9} {'parse s':>8} {'all s':>7} {'events/s':>9} {'x parse':>8} "
-          f"{'parse cpu':>9} {'all cpu':>8} {'ev/s cpu':>9} {'x parse':>8} {'us/ev cpu':>9} "
-          f"{'vs first':>8}")
-    first = stream_rows[0]["all_cpu"] / stream_rows[0]["events"]
+    print("\nread + all checkers (harness check), one process and two, vs plain orjson parse")
+    print("(wall seconds; cpu: both processes' CPU seconds; us/ev and vs first: wall, linearity)")
+    print(f"{'events':>9} {'parse s':>8} {'1 proc s':>9} {'all s':>7} {'events/s':>9} "
+          f"{'x parse':>8} {'x 1 proc':>8} {'cpu s':>7} {'us/ev':>7} {'vs first':>8}")
+    first = stream_rows[0]["all"] / stream_rows[0]["events"]
     for r in stream_rows:
-        per = r["all_cpu"] / r["events"]
-        print(f"{r['events']:>9} {r['parse_s']:>8.2f} {r['all_s']:>7.2f} "
-              f"{r['events'] / r['all_s']:>9.0f} {r['all_s'] / r['parse_s']:>8.2f} "
-              f"{r['parse_cpu']:>9.2f} {r['all_cpu']:>8.2f} {r['events'] / r['all_cpu']:>9.0f} "
-              f"{r['all_cpu'] / r['parse_cpu']:>8.2f} {per * 1e6:>9.2f} {per / first:>8.2f}")
+        per = r["all"] / r["events"]
+        print(f"{r['events']:>9} {r['parse']:>8.2f} {r['one']:>9.2f} {r['all']:>7.2f} "
+              f"{r['events'] / r['all']:>9.0f} {r['all'] / r['parse']:>8.2f} "
+              f"{r['all'] / r['one']:>8.2f} {r['cpu']:>7.2f} {per * 1e6:>7.2f} "
+              f"{per / first:>8.2f}")
     print(f"load after: {os.getloadavg()[0]:.2f}")
     if not args.per_checker:
         if not args.no_recording:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness import spill
 from harness.checkers import CHECKERS, DEFAULT, overall, run_checkers
 from harness.checkers.stream import chunks
 from harness.checkers.user import user_check
@@ -58,7 +59,8 @@ def check_history(path: str | Path, *, checkers: list[str] | None = None,
                          where="--checkers")
     if registry:
         opts.setdefault("wire", {})["registry"] = registry
-    verdicts = run_checkers(history, names, opts)
+    with spill.checking():  # a file on its own: bigger indexes in memory (harness.spill)
+        verdicts = run_checkers(history, names, opts)
     return {"history": str(path), "events": len(history), "truncated": history.truncated,
             "checkers": list(verdicts), "verdicts": verdicts, "valid": overall(verdicts),
             "experiment": note}

@@ -54,6 +54,8 @@ _SETTLE = ("ack", "nack", "dead_letter")
 class Judge(stream.Judge):
     """The causal graph is real, acyclic and consistent (module docstring)."""
 
+    cost = 1.5
+
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)
         self.ex = Examples(limit_of(opts))

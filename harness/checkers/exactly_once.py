@@ -52,6 +52,7 @@ class Judge(stream.Judge):
     """No effect happened twice and the ledger balances (module docstring)."""
 
     kinds = frozenset({"effect", "snapshot"})
+    cost = 0.7
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         # a stored effect applied after its snapshot is dropped at the end (verdict), so the

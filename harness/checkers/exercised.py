@@ -36,6 +36,7 @@ class Report(stream.Judge):
     """What a run exercised, per hop, read in one pass (see :func:`report`)."""
 
     kinds = frozenset({"deliver", "fault_start", "note"})
+    cost = 0.4
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         group = by_kind.get("deliver")  # deliveries, faults and notes: independent

@@ -51,6 +51,7 @@ class Judge(stream.Judge):
     """Every accepted input reaches exactly one terminal outcome (module docstring)."""
 
     kinds = frozenset({"ingress", "outcome", "fault_start", "dead_letter"})
+    cost = 0.5
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         # inputs, fates and resubmissions are independent indexes: each group on its own
@@ -103,8 +104,7 @@ class Judge(stream.Judge):
                   "dead_lettered": 0, "lost": 0, "indeterminate": 0, "conflicting": 0,
                   "unexpected": 0, "anonymous_dead_letters": anonymous,
                   "crash_recovered": len(recovered)}
-        for cid, (expect, index) in accepted.items():
-            fate = fates.get(cid)
+        for cid, (expect, index), fate in fates.lookup(accepted.items()):
             if not fate and cid in undecided:
                 counts["indeterminate"] += 1
                 ex.add("indeterminate", {"correlation_id": cid, "why": undecided[cid]})
@@ -126,8 +126,8 @@ class Judge(stream.Judge):
             only = next(iter(fate))
             if only in counts:
                 counts[only] += 1
-        for cid, fate in fates.items():
-            if cid not in accepted and cid not in self.resubmitted:
+        for cid, fate, first in accepted.lookup(fates.items()):
+            if first is None and cid not in self.resubmitted:
                 counts["unexpected"] += 1
                 ex.add("unexpected", {"correlation_id": cid, "fates": sorted(fate)})
         if counts["lost"] or counts["conflicting"] or counts["unexpected"]:

@@ -49,6 +49,7 @@ class Judge(stream.Judge):
     """Every input ends the way the workload expected (module docstring)."""
 
     kinds = frozenset({"ingress", "outcome", "dead_letter"})
+    cost = 0.5
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         # expectations and fates are independent indexes: each group on its own
@@ -88,8 +89,7 @@ class Judge(stream.Judge):
             add_fate(fates, cid, got)
         counts = {"checked": 0, "matched": 0, "mismatched": 0, "excused": 0,
                   "no_expectation": 0}
-        for cid, want in self.expect.items():
-            fate = fates.get(cid)
+        for cid, want, fate in fates.lookup(self.expect.items()):
             if not fate or len(fate) != 1:
                 continue
             if want is None:

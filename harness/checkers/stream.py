@@ -5,7 +5,8 @@ keeps only the index it needs (compact tuples, per correlation or per message), 
 verdict at the end from what the pass saw (:class:`Info`). :func:`judge_all` reads the history
 once (a list, a :class:`~harness.history.History` or a file-backed
 :class:`~harness.history.HistoryFile`) and feeds each chunk to every judge, so checking a
-history costs one parse however many checkers run, and never holds the whole history. Each
+history costs one parse however many checkers run (two, on two processes, for a large file
+that ``harness check`` reads: harness.checkers.forked), and never holds the whole history. Each
 chunk is grouped by kind once (:func:`by_kind`), and each judge reads only the kinds it
 declares (``Judge.kinds``), so a judge of outcomes never looks at a delivery. The garbage
 collector is off during the pass (it creates no cycles; the collector would rescan the
@@ -117,6 +118,9 @@ class Judge:
     #: the rare kinds its Facts must hold (a long run's dead letters are many: only the
     #: judges that read them ask for them)
     rare: frozenset[str] = FAULTS
+    #: its CPU per event relative to the others' (measured; splits the judges between two
+    #: processes evenly, harness.checkers.forked)
+    cost: float = 1.0
 
     def __init__(self, opts: Mapping[str, Any], facts: Facts) -> None:
         self.opts = opts
@@ -215,22 +219,34 @@ def judge_all(
     opts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, tuple[Any, BaseException | None]]:
     """Run every judge over one read of ``history``: name -> (verdict, None) or (None, the
-    exception the judge raised). A history that cannot be read raises HistoryError."""
+    exception the judge raised). A history that cannot be read raises HistoryError. A large
+    history file is read twice at once, by two processes that each run half of the judges
+    (harness.checkers.forked); the verdicts are the same."""
+    from harness.checkers.forked import judge_split
+    from harness.spill import default_bound
+
+    default_bound()  # a bad HARNESS_SPILL_KEYS is one error here, not one per judge
     opts = opts or {}
     collecting = gc.isenabled()
     gc.disable()  # the pass builds no cycles; the collector would rescan the growing index
     try:
-        return _judge_all(judges, history, opts)
+        kinds = frozenset().union(*(getattr(cls, "rare", RARE) for cls in judges.values()))
+        facts = _scan(history, kinds)  # once, before a split: both processes start from it
+
+        def judge(group: Mapping[str, JudgeType], history: Any,
+                  opts: Mapping[str, Mapping[str, Any]]
+                  ) -> dict[str, tuple[Any, BaseException | None]]:
+            return _judge_all(group, history, opts, kinds, facts)
+
+        return judge_split(judges, history, opts, judge)  # a large file: on two processes
     finally:
         if collecting:
             gc.enable()
 
 
 def _judge_all(judges: Mapping[str, JudgeType], history: Any,
-               opts: Mapping[str, Mapping[str, Any]]
+               opts: Mapping[str, Mapping[str, Any]], kinds: frozenset[str], facts: Facts
                ) -> dict[str, tuple[Any, BaseException | None]]:
-    kinds = frozenset().union(*(getattr(cls, "rare", RARE) for cls in judges.values()))
-    facts = _scan(history, kinds)
     while True:
         made: dict[str, Judge | BaseException] = {}
         for name, cls in judges.items():

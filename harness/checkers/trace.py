@@ -51,6 +51,7 @@ class Judge(stream.Judge):
     after the message naming it)."""
 
     kinds = frozenset({"publish", "deliver", "ingress", "effect", "outcome", "fault_start"})
+    cost = 1.1
 
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)

@@ -61,8 +61,8 @@ _OPS = st.lists(st.tuples(st.sampled_from(["put", "get", "in", "absent"]),
 @given(ops=_OPS, bound=st.integers(1, 4), fold=st.sampled_from(["first", "last", "add"]))
 def test_a_spilled_index_reads_as_a_dict_does(ops: list[tuple[str, object, int]], bound: int,
                                                fold: str) -> None:
-    """Every read (get, in, absent, items) agrees with a dict's, whichever keys are on disk
-    and however often they moved there (bound 1: every second write moves)."""
+    """Every read (get, lookup, in, absent, items) agrees with a dict's, whichever keys are
+    on disk and however often they moved there (bound 1: every second write moves)."""
     combine = getattr(spill, fold)
     d = SpillDict(combine, bound=bound)
     ref: dict[object, object] = {}
@@ -77,5 +77,50 @@ def test_a_spilled_index_reads_as_a_dict_does(ops: list[tuple[str, object, int]]
         elif op == "absent":
             assert d.absent([key, "zz"]) == {k for k in (key, "zz") if k not in ref}
     assert [d.get(k) for k in ref] == list(ref.values())
+    pairs = [(k, n) for n, k in enumerate([*ref, "zz"])]
+    assert list(d.lookup(pairs, "none")) == [(k, n, ref.get(k, "none")) for k, n in pairs]
     assert all(k in d for k in ref) and not d.absent(ref)
     assert list(d.items()) == list(ref.items())  # (items moves what memory holds to disk)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(writes=st.lists(st.tuples(st.sampled_from(["a", "b", "c", 1, 1.0, ("a", 2), "é"]),
+                                 st.integers(1, 9)), max_size=40),
+       bound=st.integers(1, 3), fold=st.sampled_from(["first", "last", "add"]))
+def test_batched_reads_fold_the_disk_then_memory(writes: list[tuple[object, int]], bound: int,
+                                                 fold: str) -> None:
+    """get_many (a key asked twice, one never written) agrees with a dict's after every write:
+    with few keys, most are both on disk and written again in memory."""
+    combine = getattr(spill, fold)
+    d = SpillDict(combine, bound=bound)
+    ref: dict[object, object] = {}
+    for key, value in writes:
+        d.put(key, value)
+        ref[key] = combine(ref[key], value) if key in ref else value
+        asked = [*ref, "zz", key]
+        assert d.get_many(asked) == {k: ref[k] for k in asked if k in ref}
+
+
+def test_the_bound_is_bigger_when_a_file_is_checked_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(spill.ENV, raising=False)
+    assert SpillDict().bound == spill.BOUND
+    with spill.checking():
+        assert SpillDict().bound == spill.CHECK_BOUND > spill.BOUND
+        assert spill.in_check()
+    assert not spill.in_check()
+    monkeypatch.setenv(spill.ENV, "7")
+    with spill.checking():
+        assert SpillDict().bound == 7
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_a_bad_bound_in_the_environment_is_one_named_error(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.errors import InputError
+
+    monkeypatch.setenv(spill.ENV, value)
+    with pytest.raises(InputError, match=f"{spill.ENV}: must be a whole number"):
+        compose(CHECKERS, open_history(_case("seed-3-file", tmp_path)), OPTS)

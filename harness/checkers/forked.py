@@ -1,0 +1,138 @@
+"""Judging a large history file on two processors: the judges in two groups, one in a child.
+
+Each judge is independent of the others (its own index, its own verdict), so the judges can be
+split between two processes that each stream the file once, as Jepsen's ``compose`` checker
+runs its checkers in parallel. :func:`judge_split` forks a child that judges one group while
+this process judges the other, and takes the child's verdicts back through a pipe (pickled).
+Each process parses the whole file, so the CPU spent grows by one parse; the wall time falls to
+one parse plus the larger group's share.
+
+It is used only where it is safe and worth it: a history file checked on its own
+(``harness check``, inside :func:`harness.spill.checking`; a run's summary stays on one
+process, since a soak's memory matters more than its speed) of at least :data:`SPLIT_BYTES`,
+at least two judges, two processors, ``os.fork``, and no other thread in this process (a fork
+copies only the calling thread; a lock another thread held would stay held in the child).
+``HARNESS_CHECK_PROCESSES=1`` turns it off. If the child fails in any way (killed, out of
+memory, a verdict that cannot be pickled), this process judges the child's group itself, so
+the verdicts are always those of one serial pass.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from harness.errors import InputError
+from harness.spill import in_check
+
+__all__ = ["SPLIT_BYTES", "halves", "judge_split", "processes"]
+
+#: a history file smaller than this is judged in one process (a fork costs milliseconds)
+SPLIT_BYTES = 32 << 20
+ENV = "HARNESS_CHECK_PROCESSES"
+
+Judged = dict[str, tuple[Any, BaseException | None]]
+JudgeAll = Callable[[Mapping[str, Any], Any, Mapping[str, Mapping[str, Any]]], Judged]
+
+
+def processes() -> int:
+    """How many processes may judge one history: ``HARNESS_CHECK_PROCESSES``, else 2 on a
+    machine with two processors or more, else 1."""
+    raw = os.environ.get(ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise InputError(f"must be a whole number of at least 1, not {raw!r:.40}",
+                             where=ENV)
+        return int(raw)
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def _worth_it(judges: Mapping[str, Any], history: Any) -> bool:
+    if not in_check():  # a run's own summary: a soak's memory matters more than its speed
+        return False
+    path = getattr(history, "path", None)
+    if path is None or getattr(history, "scan", None) is None or len(judges) < 2:
+        return False
+    if not hasattr(os, "fork") or threading.active_count() > 1 or processes() < 2:
+        return False
+    try:
+        return os.stat(path).st_size >= SPLIT_BYTES
+    except OSError:
+        return False  # the serial pass names the problem
+
+
+def halves(judges: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The judges in two groups of about equal cost (each judge's ``cost``, 1.0 if none;
+    the costliest first, each to the lighter group)."""
+    groups: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+    load = [0.0, 0.0]
+    ranked = sorted(judges.items(), key=lambda item: -float(getattr(item[1], "cost", 1.0)))
+    for name, cls in ranked:
+        side = 0 if load[0] <= load[1] else 1
+        groups[side][name] = cls
+        load[side] += float(getattr(cls, "cost", 1.0))
+    return groups
+
+
+def judge_split(judges: Mapping[str, Any], history: Any,
+                opts: Mapping[str, Mapping[str, Any]], judge_all: JudgeAll) -> Judged:
+    """``judge_all(judges, history, opts)``, on two processes where that is safe and worth
+    it (module docstring); the verdicts are the same either way, in ``judges``' order."""
+    if not _worth_it(judges, history):
+        return judge_all(judges, history, opts)
+    mine, theirs = halves(judges)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: judge its group, send the verdicts, leave without cleanup
+        os.close(read_end)
+        _child(theirs, history, opts, judge_all, write_end)
+    os.close(write_end)
+    try:
+        done = judge_all(mine, history, opts)
+        with os.fdopen(read_end, "rb") as pipe:
+            read_end = -1
+            data = pipe.read()
+    except BaseException:
+        _stop(pid)
+        raise
+    finally:
+        if read_end >= 0:
+            os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    got = _verdicts(data) if os.waitstatus_to_exitcode(status) == 0 else None
+    if got is None or set(got) != set(theirs):  # the child failed: judge its group here
+        got = judge_all(theirs, history, opts)
+    done.update(got)
+    return {name: done[name] for name in judges}
+
+
+def _child(judges: Mapping[str, Any], history: Any, opts: Mapping[str, Mapping[str, Any]],
+           judge_all: JudgeAll, write_end: int) -> None:
+    code = 1
+    try:
+        data = pickle.dumps(judge_all(judges, history, opts), pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(data)
+        code = 0
+    finally:  # never return into the parent's code (no atexit, no flush of its buffers)
+        os._exit(code)
+
+
+def _verdicts(data: bytes) -> Judged | None:
+    try:
+        got = pickle.loads(data)  # our own child's bytes
+    except Exception:
+        return None
+    return got if isinstance(got, dict) else None
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
