@@ -33,7 +33,7 @@ class Judge(stream.Judge):
 
     kinds = frozenset({"ingress", "publish", "fault_start", "dead_letter"})
     rare = stream.RARE  # reads the dead letters before the pass (Facts)
-    cost = 0.4
+    cost = 0.2
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         # the bodies sent are looked up only at the end: each kind on its own (and only the

@@ -34,6 +34,8 @@ __all__ = ["SPLIT_BYTES", "halves", "judge_split", "processes"]
 #: a history file smaller than this is judged in one process (a fork costs milliseconds)
 SPLIT_BYTES = 32 << 20
 ENV = "HARNESS_CHECK_PROCESSES"
+#: the look-ahead scan's cost in the judges' ``cost`` units (about 0.6 s per 1,000,000 events)
+SCAN_COST = 0.6
 
 Judged = dict[str, tuple[Any, BaseException | None]]
 JudgeAll = Callable[[Mapping[str, Any], Any, Mapping[str, Mapping[str, Any]]], Judged]
@@ -66,12 +68,20 @@ def _worth_it(judges: Mapping[str, Any], history: Any) -> bool:
 
 
 def halves(judges: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The judges in two groups of about equal cost (each judge's ``cost``, 1.0 if none;
-    the costliest first, each to the lighter group)."""
+    """The judges in two groups of about equal cost (each judge's ``cost``, 1.0 if none): the
+    judges that read the look-ahead scan's Facts before their verdicts (``ahead``) in the
+    first, which pays for the scan (:data:`SCAN_COST`), so the second skips it; then the
+    others, the costliest first, each to the lighter group."""
     groups: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
     load = [0.0, 0.0]
-    ranked = sorted(judges.items(), key=lambda item: -float(getattr(item[1], "cost", 1.0)))
-    for name, cls in ranked:
+    for name, cls in judges.items():
+        if getattr(cls, "ahead", True):
+            groups[0][name] = cls
+            load[0] += float(getattr(cls, "cost", 1.0))
+    if groups[0]:
+        load[0] += SCAN_COST
+    rest = [(n, c) for n, c in judges.items() if n not in groups[0]]
+    for name, cls in sorted(rest, key=lambda item: -float(getattr(item[1], "cost", 1.0))):
         side = 0 if load[0] <= load[1] else 1
         groups[side][name] = cls
         load[side] += float(getattr(cls, "cost", 1.0))

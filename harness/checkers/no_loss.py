@@ -51,7 +51,7 @@ class Judge(stream.Judge):
     """Every accepted input reaches exactly one terminal outcome (module docstring)."""
 
     kinds = frozenset({"ingress", "outcome", "fault_start", "dead_letter"})
-    cost = 0.5
+    cost = 0.4
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         # inputs, fates and resubmissions are independent indexes: each group on its own

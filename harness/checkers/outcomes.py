@@ -49,7 +49,7 @@ class Judge(stream.Judge):
     """Every input ends the way the workload expected (module docstring)."""
 
     kinds = frozenset({"ingress", "outcome", "dead_letter"})
-    cost = 0.5
+    cost = 0.3
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         # expectations and fates are independent indexes: each group on its own

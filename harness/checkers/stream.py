@@ -118,6 +118,9 @@ class Judge:
     #: the rare kinds its Facts must hold (a long run's dead letters are many: only the
     #: judges that read them ask for them)
     rare: frozenset[str] = FAULTS
+    #: whether it reads its Facts before its verdict (in ``__init__`` or while fed); if no
+    #: judge does, the look-ahead scan is skipped and the Facts are what the pass saw
+    ahead: bool = True
     #: its CPU per event relative to the others' (measured; splits the judges between two
     #: processes evenly, harness.checkers.forked)
     cost: float = 1.0
@@ -231,12 +234,14 @@ def judge_all(
     gc.disable()  # the pass builds no cycles; the collector would rescan the growing index
     try:
         kinds = frozenset().union(*(getattr(cls, "rare", RARE) for cls in judges.values()))
-        facts = _scan(history, kinds)  # once, before a split: both processes start from it
 
         def judge(group: Mapping[str, JudgeType], history: Any,
                   opts: Mapping[str, Mapping[str, Any]]
                   ) -> dict[str, tuple[Any, BaseException | None]]:
-            return _judge_all(group, history, opts, kinds, facts)
+            # the look-ahead only for judges that read their Facts before the pass ends
+            ahead = any(getattr(cls, "ahead", True) for cls in group.values())
+            return _judge_all(group, history, opts, kinds,
+                              _scan(history, kinds) if ahead else None)
 
         return judge_split(judges, history, opts, judge)  # a large file: on two processes
     finally:
@@ -245,8 +250,11 @@ def judge_all(
 
 
 def _judge_all(judges: Mapping[str, JudgeType], history: Any,
-               opts: Mapping[str, Mapping[str, Any]], kinds: frozenset[str], facts: Facts
-               ) -> dict[str, tuple[Any, BaseException | None]]:
+               opts: Mapping[str, Mapping[str, Any]], kinds: frozenset[str],
+               scanned: Facts | None) -> dict[str, tuple[Any, BaseException | None]]:
+    """The judges over one pass; ``scanned``: the look-ahead's Facts, or None when no judge
+    reads them before its verdict (then they are what the pass itself saw)."""
+    facts = scanned or Facts(kinds=kinds)
     while True:
         made: dict[str, Judge | BaseException] = {}
         for name, cls in judges.items():
@@ -254,7 +262,10 @@ def _judge_all(judges: Mapping[str, JudgeType], history: Any,
                 made[name] = cls(opts.get(name) or {}, facts)
             except Exception as exc:
                 made[name] = exc
-        info, seen = _pass(made, history, kinds)
+        info, seen, head = _pass(made, history, kinds)
+        if scanned is None:  # the judges hold this Facts: filled before their verdicts
+            facts.rare[:], facts.head[:] = seen, head
+            break
         if _same_rare(seen, facts.rare):
             break
         facts = Facts(seen, facts.head, kinds=kinds)  # the scan missed one: judge again
@@ -271,16 +282,20 @@ def _judge_all(judges: Mapping[str, JudgeType], history: Any,
 
 
 def _pass(made: dict[str, Judge | BaseException], history: Any,
-          rare: frozenset[str]) -> tuple[Info, list[Event]]:
+          rare: frozenset[str]) -> tuple[Info, list[Event], list[Event]]:
+    """(what the pass learned, the events of the ``rare`` kinds, the first five events)."""
     from harness.checkers.facts import GapTracker
 
     info = Info(tracker=GapTracker())
     tracker = info.tracker
     seen: list[Event] = []
+    head: list[Event] = []
     live = {n: j for n, j in made.items() if isinstance(j, Judge)}
     for chunk in chunks(history):
         if not chunk:
             continue
+        if len(head) < 5:
+            head.extend(chunk[: 5 - len(head)])
         if not info.count:
             info.first_kind = chunk[0].get("kind")
         groups = by_kind(chunk)
@@ -305,7 +320,7 @@ def _pass(made: dict[str, Judge | BaseException], history: Any,
                 made[name] = exc
                 del live[name]
     info.truncated = bool(getattr(history, "truncated", False))
-    return info, seen
+    return info, seen, head
 
 
 def _same_rare(a: list[Event], b: list[Event]) -> bool:

@@ -51,7 +51,8 @@ class Judge(stream.Judge):
     after the message naming it)."""
 
     kinds = frozenset({"publish", "deliver", "ingress", "effect", "outcome", "fault_start"})
-    cost = 1.1
+    cost = 1.0
+    ahead = False  # reads its Facts only in its verdict
 
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
         super().__init__(opts, facts)

@@ -67,7 +67,7 @@ class Judge(stream.Judge):
 
     kinds = frozenset({"publish", "dead_letter"})
     rare = stream.RARE  # reads the dead letters before the pass (Facts)
-    cost = 1.5
+    cost = 1.4
 
     def feed_chunk(self, events: list[Event], by_kind: Mapping[Any, list[Event]]) -> None:
         # publishes and dead letters: independent

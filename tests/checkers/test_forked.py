@@ -16,7 +16,14 @@ from harness.checkers import CHECKERS, forked, stream
 from harness.checkers.base import compose
 from harness.errors import HistoryError, InputError
 from harness.history import open_history
-from tests.checkers.test_streaming_matches_reference import OPTS, _case, _expect
+from tests.checkers.test_streaming_matches_reference import (
+    OPTS,
+    _case,
+    _digest,
+    _expect,
+    _recorded,
+    _write_rare,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this system")
 
@@ -91,6 +98,7 @@ class _Unsendable(stream.Judge):
     """A verdict the child cannot pickle (a lambda): this process must judge it instead."""
 
     cost = 0.01  # the cheapest: after history (to this process), it goes to the child
+    ahead = False  # (a judge that reads the look-ahead's Facts stays in this process)
     kinds = frozenset({"ingress"})
 
     def __init__(self, opts: Mapping[str, Any], facts: stream.Facts) -> None:
@@ -137,3 +145,27 @@ def test_a_bad_line_is_named_and_the_child_is_gone(tmp_path: Path, forks: list[i
         compose(CHECKERS, open_history(path), OPTS)
     assert len(forks) == 1
     _assert_reaped(forks[0])
+
+
+@pytest.mark.parametrize("name", ["seed-3-file", "seed-12-file", "seed-33-file", "rare-event"])
+def test_judges_that_read_facts_only_in_their_verdicts_skip_the_look_ahead(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no judge that reads its Facts early, no scan runs and the Facts are what the pass
+    saw: the same verdicts (a dead letter the byte scan cannot see included)."""
+    from harness.history import HistoryFile
+
+    late = {n: fn for n, fn in CHECKERS.items() if not getattr(fn.judge, "ahead", True)}
+    assert {"causal", "trace", "latency", "history"} <= set(late)
+
+    def no_scan(self: HistoryFile, kinds: frozenset[str]) -> Any:
+        raise AssertionError("the look-ahead ran")
+
+    monkeypatch.setattr(HistoryFile, "scan", no_scan)
+    if name == "rare-event":
+        path = tmp_path / "rare.jsonl"
+        _write_rare(path)
+    else:
+        path = Path(_case(name, tmp_path))  # type: ignore[arg-type]
+    got = _digest(compose(late, open_history(path), OPTS))
+    assert got == {n: _recorded()[name][n] for n in late}
