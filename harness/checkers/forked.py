@@ -20,16 +20,13 @@ the verdicts are always those of one serial pass.
 from __future__ import annotations
 
 import os
-import pickle
-import signal
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.errors import InputError
+from harness import forking
 from harness.spill import in_check
 
-__all__ = ["SPLIT_BYTES", "halves", "judge_split", "processes"]
+__all__ = ["SPLIT_BYTES", "halves", "judge_split"]
 
 #: a history file smaller than this is judged in one process (a fork costs milliseconds)
 SPLIT_BYTES = 32 << 20
@@ -41,25 +38,13 @@ Judged = dict[str, tuple[Any, BaseException | None]]
 JudgeAll = Callable[[Mapping[str, Any], Any, Mapping[str, Mapping[str, Any]]], Judged]
 
 
-def processes() -> int:
-    """How many processes may judge one history: ``HARNESS_CHECK_PROCESSES``, else 2 on a
-    machine with two processors or more, else 1."""
-    raw = os.environ.get(ENV, "").strip()
-    if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise InputError(f"must be a whole number of at least 1, not {raw!r:.40}",
-                             where=ENV)
-        return int(raw)
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
-
-
 def _worth_it(judges: Mapping[str, Any], history: Any) -> bool:
     if not in_check():  # a run's own summary: a soak's memory matters more than its speed
         return False
     path = getattr(history, "path", None)
     if path is None or getattr(history, "scan", None) is None or len(judges) < 2:
         return False
-    if not hasattr(os, "fork") or threading.active_count() > 1 or processes() < 2:
+    if forking.processes(ENV) < 2 or not forking.can_fork():
         return False
     try:
         return os.stat(path).st_size >= SPLIT_BYTES
@@ -95,54 +80,14 @@ def judge_split(judges: Mapping[str, Any], history: Any,
     if not _worth_it(judges, history):
         return judge_all(judges, history, opts)
     mine, theirs = halves(judges)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: judge its group, send the verdicts, leave without cleanup
-        os.close(read_end)
-        _child(theirs, history, opts, judge_all, write_end)
-    os.close(write_end)
+    child = forking.start(lambda: judge_all(theirs, history, opts))
     try:
         done = judge_all(mine, history, opts)
-        with os.fdopen(read_end, "rb") as pipe:
-            read_end = -1
-            data = pipe.read()
     except BaseException:
-        _stop(pid)
+        forking.stop(child)
         raise
-    finally:
-        if read_end >= 0:
-            os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    got = _verdicts(data) if os.waitstatus_to_exitcode(status) == 0 else None
-    if got is None or set(got) != set(theirs):  # the child failed: judge its group here
+    got = forking.result(child)
+    if not isinstance(got, dict) or set(got) != set(theirs):  # it failed: judge them here
         got = judge_all(theirs, history, opts)
     done.update(got)
     return {name: done[name] for name in judges}
-
-
-def _child(judges: Mapping[str, Any], history: Any, opts: Mapping[str, Mapping[str, Any]],
-           judge_all: JudgeAll, write_end: int) -> None:
-    code = 1
-    try:
-        data = pickle.dumps(judge_all(judges, history, opts), pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(write_end, "wb") as pipe:
-            pipe.write(data)
-        code = 0
-    finally:  # never return into the parent's code (no atexit, no flush of its buffers)
-        os._exit(code)
-
-
-def _verdicts(data: bytes) -> Judged | None:
-    try:
-        got = pickle.loads(data)  # our own child's bytes
-    except Exception:
-        return None
-    return got if isinstance(got, dict) else None
-
-
-def _stop(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import itertools
 import time
 import zlib
@@ -27,6 +28,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
 from hypothesis import strategies as st
 
+from harness import forking
 from harness.agents.probe import AgentProbe
 from harness.agents.sdk import Agent, MessageRef
 from harness.contracts.registry import SchemaRegistry
@@ -42,6 +44,9 @@ __all__ = ["AgentReport", "Failure", "FuzzReport", "case_strategy", "fuzz_agent"
            "fuzz_pipeline", "replay", "reproducer"]
 
 Progress = Callable[[str, int, int], None]
+#: a budget of this many inputs or more is split between two processes (:func:`fuzz_agent`)
+SPLIT_EXAMPLES = 200
+PROCESSES_ENV = "HARNESS_FUZZ_PROCESSES"
 #: the hex digits of an injection's canary token
 _TOKENS = st.text("0123456789abcdef", min_size=8, max_size=8)
 
@@ -94,6 +99,17 @@ class AgentReport:
     @property
     def examples_per_s(self) -> float:
         return round(self.inputs / self.elapsed_s, 1) if self.elapsed_s else 0.0
+
+    def merge(self, other: AgentReport) -> None:
+        """Add ``other``'s counts (the second half of a split budget); its failure is kept
+        only if this report has none (at most one per agent)."""
+        self.inputs += other.inputs
+        self.valid += other.valid
+        self.invalid += other.invalid
+        self.injection += other.injection
+        self.dead_lettered += other.dead_lettered
+        self.kinds.update(other.kinds)
+        self.failures = self.failures or other.failures
 
     def add(self, result: CaseResult) -> None:
         self.inputs += 1
@@ -258,6 +274,12 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
                timeout: float | None = None, probe: Any = None) -> AgentReport:
     """Fuzz one agent's ingress with ``examples`` inputs from ``seed_``.
 
+    A budget of :data:`SPLIT_EXAMPLES` or more, on a machine with two processors, is split
+    between this process and a forked child (``HARNESS_FUZZ_PROCESSES=1`` keeps it to one):
+    this process runs the deterministic sweep and half of the generated inputs from ``seed_``,
+    the child the other half from :func:`second_seed` (``seed_``), each with its own probe;
+    the reports are added up. The same seed still gives the same inputs.
+
     Args:
         agent: the agent (its runtime runs in an :class:`AgentProbe` on the memory transport).
         registry: the schema registry.
@@ -268,11 +290,51 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
         progress: called with (agent, inputs done, examples) after each input.
         timeout: per-input settle timeout (default: :func:`settle_timeout`).
         probe: what runs the agent (default: an :class:`AgentProbe`; a black box's
-            :class:`harness.blackbox.driver.BlackBoxDriver` fuzzes it through its queue).
+            :class:`harness.blackbox.driver.BlackBoxDriver` fuzzes it through its queue, on
+            one process).
 
     Returns:
         An :class:`AgentReport`; never raises for a property failure.
     """
+    one = functools.partial(_fuzz_one, agent, registry, params=params,
+                            dependencies=dependencies, pipeline=pipeline, timeout=timeout)
+    if probe is not None or examples < SPLIT_EXAMPLES \
+            or forking.processes(PROCESSES_ENV) < 2 or not forking.can_fork():
+        return one(examples=examples, seed_=seed_, progress=progress, probe=probe)
+    started = time.monotonic()
+    mine = (examples + 1) // 2
+    theirs = functools.partial(one, examples=examples - mine, seed_=second_seed(seed_),
+                               sweep=0)
+    child = forking.start(theirs)
+    scaled = None if progress is None else (  # both halves run at about the same speed
+        lambda name, done, _: progress(name, min(examples, done * examples // mine), examples))
+    try:
+        report = one(examples=mine, seed_=seed_, progress=scaled, sweep=examples)
+    except BaseException:
+        forking.stop(child)
+        raise
+    other = forking.result(child)
+    if not isinstance(other, AgentReport):  # the child failed: its half runs here
+        other = theirs()
+    report.merge(other)
+    report.elapsed_s = time.monotonic() - started
+    if progress is not None:
+        progress(agent.name, report.inputs, examples)
+    return report
+
+
+def second_seed(seed_: int) -> int:
+    """The seed of the second half of a split budget (:func:`fuzz_agent`)."""
+    return seed_ + (1 << 32)
+
+
+def _fuzz_one(agent: Agent, registry: SchemaRegistry, *, examples: int, seed_: int,
+              params: dict[str, Any] | None, dependencies: dict[str, Any] | None,
+              pipeline: str | None, progress: Progress | None = None,
+              timeout: float | None = None, probe: Any = None, sweep: int | None = None
+              ) -> AgentReport:
+    """:func:`fuzz_agent` on this process. The explicit injections and boundary values come
+    first, as many as a budget of ``sweep`` inputs holds (default ``examples``; 0: none)."""
     report = AgentReport(agent.name, seed_)
     payloads = PayloadStrategies(registry)
     strategy = case_strategy(agent, registry, payloads)
@@ -286,15 +348,17 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
     started = time.monotonic()
     # every injection template and boundary value first, deterministically (explicit
     # examples), at most a quarter of the budget; then Hypothesis generates the rest
-    injections = injection_cases(agent, registry, payloads)[: examples // 6]
-    sweep = injections + boundary_cases(agent, registry, payloads)[: examples // 4
-                                                                   - len(injections)]
+    budget = examples if sweep is None else sweep
+    injections = injection_cases(agent, registry, payloads)[: budget // 6] if budget else []
+    explicit = injections + (boundary_cases(agent, registry, payloads)[: budget // 4
+                                                                      - len(injections)]
+                             if budget else [])
 
     async def one(case: Case) -> CaseResult:  # one loop entry per input
         await probe.store.reset()
         return await check_case(probe, case, heartbeat=beat)
 
-    @settings(max_examples=max(1, examples - len(sweep)), deadline=None, database=None,
+    @settings(max_examples=max(1, examples - len(explicit)), deadline=None, database=None,
               derandomize=False,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
               phases=(Phase.explicit, Phase.generate, Phase.shrink), verbosity=Verbosity.quiet)
@@ -310,7 +374,7 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
             state["failed"] = result
             raise _PropertyFailed("; ".join(result.failures))
 
-    for case in reversed(sweep):
+    for case in reversed(explicit):
         prop = example(case=case)(prop)
     try:
         loop.run_until_complete(probe.start())
