@@ -49,7 +49,9 @@ def main(args: argparse.Namespace) -> int:
     err = err_console()
     err.print(f"harness fuzz: seed={seed} examples={args.examples} pipeline={args.pipeline} "
               f"(rerun with --seed {seed})")
-    with progress_bar("fuzz", total=None, enabled=wanted(args.json), console=err) as first:
+    # no refresh thread: an agent's budget may be split with a forked child (fuzz_agent)
+    with progress_bar("fuzz", total=None, enabled=wanted(args.json), console=err,
+                      thread=False) as first:
         bars: dict[str, Bar] = {}
 
         def progress(agent: str, done: int, total: int) -> None:

@@ -11,6 +11,7 @@ call is a no-op, so CI logs and JSON consumers see nothing::
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +31,9 @@ from rich.progress import (
 from rich.text import Text
 
 __all__ = ["Bar", "RateColumn", "progress_bar", "wanted"]
+
+#: when a bar without a refresh thread was last drawn
+_drawn = [0.0]
 
 
 def wanted(json_output: bool, stream: Any = None) -> bool:
@@ -53,6 +57,7 @@ class Bar:
         self._progress = progress
         self._description = description
         self._task = progress.add_task(description, total=total) if progress else None
+        self._total = total
 
     def update(self, completed: float, *, total: float | None = None, note: str = "") -> None:
         """Set the count done (and the total, and a note after the description)."""
@@ -60,10 +65,15 @@ class Bar:
             return
         fields: dict[str, Any] = {"completed": completed}
         if total is not None:
-            fields["total"] = total
+            fields["total"] = self._total = total
         if note:
             fields["description"] = f"{self._description} {note}"
         self._progress.update(self._task, **fields)
+        if not self._progress.live.auto_refresh:  # drawn here, at most ten times a second
+            now = time.monotonic()
+            if now - _drawn[0] >= 0.1 or completed == self._total:
+                _drawn[0] = now
+                self._progress.refresh()
 
     def advance(self, n: float = 1, *, note: str = "") -> None:
         """Count ``n`` more done (and replace the note after the description)."""
@@ -84,11 +94,14 @@ class Bar:
 
 @contextmanager
 def progress_bar(description: str, *, total: float | None, enabled: bool,
-                 console: Console | None = None, capture: bool = True) -> Iterator[Bar]:
+                 console: Console | None = None, capture: bool = True,
+                 thread: bool = True) -> Iterator[Bar]:
     """A bar with counts, rate and time left on stderr, or a silent stand-in.
 
     ``capture`` prints what the code writes to sys.stdout/sys.stderr above the bar; turn it
     off when something else decides where those writes go (the Pact verifier silences them).
+    ``thread=False``: no refresh thread (the bar is drawn when it is updated), so the command
+    may fork a child safely (harness.forking).
     """
     if not enabled:
         yield Bar(None, description, total)
@@ -99,6 +112,7 @@ def progress_bar(description: str, *, total: float | None, enabled: bool,
                         TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(),
                         TextColumn("left"),
                         console=console or Console(stderr=True, highlight=False),
-                        transient=False, redirect_stdout=capture, redirect_stderr=capture)
+                        transient=False, redirect_stdout=capture, redirect_stderr=capture,
+                        auto_refresh=thread)
     with progress:
         yield Bar(progress, description, total)

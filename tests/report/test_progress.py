@@ -40,3 +40,19 @@ def test_disabled_bar_writes_nothing() -> None:
         bar.another("y", 1).advance()
         bar.log("nothing")
     assert stream.getvalue() == ""
+
+
+def test_a_bar_without_a_refresh_thread_is_drawn_as_it_is_updated() -> None:
+    """``thread=False`` (harness fuzz): no thread, so the command may fork (harness.forking)."""
+    import threading
+
+    from harness import forking
+
+    console = Console(file=_Tty(), force_terminal=True, width=140, color_system=None)
+    before = threading.active_count()
+    with progress_bar("fuzz", total=4, enabled=True, console=console, thread=False) as bar:
+        assert threading.active_count() == before
+        assert forking.can_fork() == (before == 1)
+        for n in range(1, 5):
+            bar.update(n, note="fraud")
+        assert "4/4" in console.file.getvalue()  # the last count drawn before the end
