@@ -106,14 +106,30 @@ def fuzz_http(app_ref: str, *, examples: int = 100, seed_: int = 0, openapi: str
     report = HttpReport(app_ref, seed_, agent)
     checks = _checks()
     started = time.monotonic()
-    for result in schema.get_all_operations():
-        operation = result.ok()  # type: ignore[union-attr]
-        report.operations.append(operation.label)
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _fuzz_operation(report, operation, mode, checks, examples=examples, seed_=seed_,
-                            openapi=openapi)
+    try:
+        for result in schema.get_all_operations():
+            operation = result.ok()  # type: ignore[union-attr]
+            report.operations.append(operation.label)
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                _fuzz_operation(report, operation, mode, checks, examples=examples,
+                                seed_=seed_, openapi=openapi)
+    finally:
+        _stop_portal()
     report.elapsed_s = time.monotonic() - started
     return report
+
+
+def _stop_portal() -> None:
+    """Stop the event-loop thread that Schemathesis keeps for ASGI apps (else it lives until
+    the process exits, and a process with a second thread cannot split an agent's fuzz budget
+    with a forked child: harness.forking). Schemathesis starts another for the next app."""
+    try:
+        from schemathesis.python import asgi
+    except ImportError:  # another layout (schemathesis is pinned <5): the thread stays
+        return
+    shutdown = getattr(asgi, "_shutdown", None)
+    if callable(shutdown):
+        shutdown()
 
 
 def _fuzz_operation(report: HttpReport, operation: Any, mode: Any, checks: list[Any], *,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness import spill
+from harness import forking, spill
 from harness.chaos.analyze import check_history
 from harness.checkers import CHECKERS, forked, stream
 from harness.checkers.base import compose
@@ -36,6 +36,9 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(forked, "SPLIT_BYTES", 0)
     monkeypatch.delenv(forked.ENV, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    # the split whatever threads earlier tests in this worker left idle (the child only
+    # computes and writes to its pipe); the one-thread rule itself: test_progress.py
+    monkeypatch.setattr(forking, "can_fork", lambda: hasattr(os, "fork"))
     made: list[int] = []
     real = os.fork
 

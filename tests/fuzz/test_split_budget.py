@@ -42,6 +42,9 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Two processors whatever the machine has; the forks made are counted."""
     monkeypatch.delenv(fuzz_runner.PROCESSES_ENV, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    # the split whatever threads earlier tests in this worker left idle (the child only
+    # computes and writes to its pipe); the one-thread rule itself: test_progress.py
+    monkeypatch.setattr(forking, "can_fork", lambda: hasattr(os, "fork"))
     made: list[int] = []
     real = os.fork
 
