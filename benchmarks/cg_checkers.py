@@ -35,8 +35,7 @@ def main(path: str, what: str) -> None:
     stream.judge_all(judges, history, opts)  # warm-up: lazy imports, compiled schemas
     chunks = list(history.chunks(stream.CHUNK))
     groups = [stream.by_kind(c) for c in chunks]
-    facts = stream._scan(history, frozenset().union(
-        *(getattr(cls, "rare", stream.RARE) for cls in judges.values())))
+    facts = stream._scan(history, stream.rare_kinds(judges))
     n = sum(map(len, chunks))
     info = stream.Info(tracker=GapTracker(), count=n, first_kind="run_start",
                        last_run_end=n - 1)

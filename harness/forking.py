@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import InputError
+from harness import envvars
 
 __all__ = ["Child", "can_fork", "processes", "result", "start", "stop"]
 
@@ -27,12 +27,9 @@ __all__ = ["Child", "can_fork", "processes", "result", "start", "stop"]
 def processes(env: str) -> int:
     """How many processes one job may use: the variable ``env`` if set (a whole number of at
     least 1, else InputError naming it), else 2 on a machine with two processors or more."""
-    raw = os.environ.get(env, "").strip()
-    if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise InputError(f"must be a whole number of at least 1, not {raw!r:.40}",
-                             where=env)
-        return int(raw)
+    set_ = envvars.count(env)
+    if set_ is not None:
+        return set_
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from harness.errors import HistoryError
 
 __all__ = ["CHUNK", "FAULTS", "RARE", "Facts", "Info", "Judge", "by_kind", "chunks", "judge_all",
-           "judged", "pick", "rows"]
+           "judged", "pick", "rare_kinds", "rows"]
 
 Event = dict[str, Any]
 #: events handed to the judges at a time
@@ -216,6 +216,11 @@ def _scan(history: Any, kinds: frozenset[str]) -> Facts:
     return facts
 
 
+def rare_kinds(judges: Mapping[str, JudgeType]) -> frozenset[str]:
+    """The rare kinds the look-ahead scans for: what the judges ask for (``Judge.rare``)."""
+    return frozenset().union(*(getattr(cls, "rare", RARE) for cls in judges.values()))
+
+
 def judge_all(
     judges: Mapping[str, JudgeType],
     history: Any,
@@ -233,7 +238,7 @@ def judge_all(
     collecting = gc.isenabled()
     gc.disable()  # the pass builds no cycles; the collector would rescan the growing index
     try:
-        kinds = frozenset().union(*(getattr(cls, "rare", RARE) for cls in judges.values()))
+        kinds = rare_kinds(judges)
 
         def judge(group: Mapping[str, JudgeType], history: Any,
                   opts: Mapping[str, Mapping[str, Any]]
@@ -254,7 +259,7 @@ def _judge_all(judges: Mapping[str, JudgeType], history: Any,
                scanned: Facts | None) -> dict[str, tuple[Any, BaseException | None]]:
     """The judges over one pass; ``scanned``: the look-ahead's Facts, or None when no judge
     reads them before its verdict (then they are what the pass itself saw)."""
-    facts = scanned or Facts(kinds=kinds)
+    facts = Facts(kinds=kinds) if scanned is None else scanned
     while True:
         made: dict[str, Judge | BaseException] = {}
         for name, cls in judges.items():

@@ -32,9 +32,6 @@ from rich.text import Text
 
 __all__ = ["Bar", "RateColumn", "progress_bar", "wanted"]
 
-#: when a bar without a refresh thread was last drawn
-_drawn = [0.0]
-
 
 def wanted(json_output: bool, stream: Any = None) -> bool:
     """True when a bar should be drawn: not --json and stderr is a terminal."""
@@ -58,6 +55,7 @@ class Bar:
         self._description = description
         self._task = progress.add_task(description, total=total) if progress else None
         self._total = total
+        self._drawn = 0.0  # when this bar last drew the display (without a refresh thread)
 
     def update(self, completed: float, *, total: float | None = None, note: str = "") -> None:
         """Set the count done (and the total, and a note after the description)."""
@@ -71,8 +69,8 @@ class Bar:
         self._progress.update(self._task, **fields)
         if not self._progress.live.auto_refresh:  # drawn here, at most ten times a second
             now = time.monotonic()
-            if now - _drawn[0] >= 0.1 or completed == self._total:
-                _drawn[0] = now
+            if now - self._drawn >= 0.1 or completed == self._total:
+                self._drawn = now
                 self._progress.refresh()
 
     def advance(self, n: float = 1, *, note: str = "") -> None:

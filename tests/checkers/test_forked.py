@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness import forking, spill
+from harness import spill
 from harness.chaos.analyze import check_history
 from harness.checkers import CHECKERS, forked, stream
 from harness.checkers.base import compose
@@ -24,6 +24,7 @@ from tests.checkers.test_streaming_matches_reference import (
     _recorded,
     _write_rare,
 )
+from tests.forks import count_forks
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this system")
 
@@ -34,22 +35,7 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     counted."""
     monkeypatch.setattr(spill, "_checking", True)
     monkeypatch.setattr(forked, "SPLIT_BYTES", 0)
-    monkeypatch.delenv(forked.ENV, raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    # the split whatever threads earlier tests in this worker left idle (the child only
-    # computes and writes to its pipe); the one-thread rule itself: test_progress.py
-    monkeypatch.setattr(forking, "can_fork", lambda: hasattr(os, "fork"))
-    made: list[int] = []
-    real = os.fork
-
-    def fork() -> int:
-        pid = real()
-        if pid:
-            made.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", fork)
-    return made
+    return count_forks(monkeypatch, forked.ENV)
 
 
 @pytest.mark.parametrize("seed", range(0, 60, 3))

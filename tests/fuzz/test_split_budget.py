@@ -16,6 +16,7 @@ from harness.errors import InputError
 from harness.fuzz import fuzz_agent
 from harness.fuzz import runner as fuzz_runner
 from harness.fuzz.runner import AgentReport, _fuzz_one, second_seed
+from tests.forks import count_forks
 from tests.fuzz import broken_agents as zoo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,22 +41,7 @@ def fraud() -> Any:
 @pytest.fixture
 def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Two processors whatever the machine has; the forks made are counted."""
-    monkeypatch.delenv(fuzz_runner.PROCESSES_ENV, raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    # the split whatever threads earlier tests in this worker left idle (the child only
-    # computes and writes to its pipe); the one-thread rule itself: test_progress.py
-    monkeypatch.setattr(forking, "can_fork", lambda: hasattr(os, "fork"))
-    made: list[int] = []
-    real = os.fork
-
-    def fork() -> int:
-        pid = real()
-        if pid:
-            made.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", fork)
-    return made
+    return count_forks(monkeypatch, fuzz_runner.PROCESSES_ENV)
 
 
 def _plain(report: AgentReport) -> dict[str, Any]:
