@@ -439,6 +439,9 @@ class PipelineRun:
         """Wait until every input sent has a terminal outcome or a dead letter."""
         deadline = time.monotonic() + timeout
         while True:
+            # cleared before the awaits below: a fate that arrives while they run wakes the
+            # wait at once (cleared after them, it waited a whole ``poll`` for nothing)
+            self._settled.clear()
             self.pump()
             if self.settled():
                 return True
@@ -446,7 +449,6 @@ class PipelineRun:
                 return False
             await self.drain_dead_letters()
             await self._read_back_outcomes()
-            self._settled.clear()
             try:
                 await asyncio.wait_for(self._settled.wait(),
                                        timeout=max(0.0, min(poll, deadline - time.monotonic())))

@@ -110,6 +110,29 @@ class CrashOncePer:
                 raise AgentCrash(f"injected at {point}")
 
 
+async def test_a_fate_recorded_while_settle_drains_dead_letters_wakes_it_at_once():
+    # settle awaits the dead-letter queues between its waits; an outcome recorded during that
+    # await must end the wait at once, not after a whole poll interval
+    spec = load_pipeline(PIPELINE)
+    async with PipelineRun(spec, store="memory") as run:
+        run.track("pay-late")  # sent, no fate yet
+        real, drains = run.drain_dead_letters, []
+
+        async def drain_then_fate():
+            found = await real()
+            drains.append(found)
+            if len(drains) == 1:
+                run.recorder.record("outcome", outcome="completed", correlation_id="pay-late",
+                                    message_id="m-late")
+            return found
+
+        run.drain_dead_letters = drain_then_fate
+        started = asyncio.get_running_loop().time()
+        assert await run.settle(timeout=60, poll=20)
+        waited = asyncio.get_running_loop().time() - started
+        assert len(drains) == 1 and waited < 10, (len(drains), waited)
+
+
 @pytest.mark.parametrize("point", ["after_effect", "before_ack", "delivered"])
 async def test_crash_between_effect_and_ack_loses_nothing_and_doubles_nothing(point):
     hooks = CrashOncePer("ledger", point)
