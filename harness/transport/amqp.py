@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import itertools
 import logging
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 import aiormq
@@ -43,10 +42,7 @@ _CLIENT_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException
                   ConnectionError, OSError)
 
 
-#: ``wait=False`` where aiormq's basic_publish has it (7.x; older ones always wait)
-_NO_DRAIN: dict[str, Any] = (
-    {"wait": False} if "wait" in inspect.signature(aiormq.Channel.basic_publish).parameters
-    else {})
+
 
 
 def _text(value: Any) -> Any:
@@ -94,7 +90,9 @@ class _AmqpDelivery(Delivery):
     async def ack(self) -> None:
         self._settle()
         try:  # inline, not through _send: every delivery's ack (the hot path)
-            await self._channel.basic_ack(self._tag)
+            # wait=False: an ack has no reply; awaiting its drain only delayed the handler (an
+            # ack lost with the connection is a redelivery, drained or not)
+            await self._channel.basic_ack(self._tag, wait=False)
         except _CLIENT_ERRORS as exc:
             raise TransportError(f"ack on {self.queue!r} failed: {exc!r}") from exc
 
@@ -198,7 +196,7 @@ class AmqpTransport(Transport):
         self.confirm_timeout = confirm_timeout
         self._conn: AbstractConnection | None = None
         self._pub: AbstractChannel | None = None
-        self._raw_pub: aiormq.abc.AbstractChannel | None = None  # _pub's aiormq channel
+        self._raw_pub: aiormq.Channel | None = None  # _pub's aiormq channel
         self._id_prefix = f"{uuid.uuid4().hex[:16]}-"
         self._ids = itertools.count()
         self._admin: AbstractChannel | None = None
@@ -266,14 +264,14 @@ class AmqpTransport(Transport):
         try:
             ch = self._raw_pub
             if ch is None or ch.is_closed:  # looked up once per channel, not per publish
-                ch = self._raw_pub = await (await self._publish_channel()).get_underlay_channel()
-            # asyncio.timeout, not a timeout= argument (a wait_for task per publish)
-            async with asyncio.timeout(self.confirm_timeout):
-                # wait=False: the frame is queued, not awaited onto the socket under the
-                # channel lock; the broker's confirm, awaited here, is what publish waits for
-                confirm = await ch.basic_publish(bytes(body), exchange="", routing_key=queue,
-                                                 properties=properties, mandatory=True,
-                                                 **_NO_DRAIN)
+                ch = self._raw_pub = cast(aiormq.Channel, await (
+                    await self._publish_channel()).get_underlay_channel())
+            # wait=False: the frame is queued, not awaited onto the socket under the channel
+            # lock; the broker's confirm, awaited within ``timeout`` (aiormq 7.2's own
+            # asyncio.timeout: no second timer per publish), is what publish waits for
+            confirm = await ch.basic_publish(bytes(body), exchange="", routing_key=queue,
+                                             properties=properties, mandatory=True,
+                                             timeout=self.confirm_timeout, wait=False)
         except aio_pika.exceptions.DeliveryError as exc:
             raise TransportError(f"publish to {queue!r} not confirmed (no such queue?): "
                                  f"{exc!r}") from exc

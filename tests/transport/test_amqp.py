@@ -82,3 +82,60 @@ async def test_broker_dead_letters_carry_x_death_and_harness_ones_carry_reason_h
     assert mine.headers["x-harness-reason"] == "schema_invalid"
     assert mine.headers["x-harness-queue"] == q
     assert "x-death" not in mine.headers
+
+
+class _MutableRelay:
+    """A TCP relay to RabbitMQ (bound to port 0) whose broker-to-client direction can be cut:
+    with ``mute`` set, the broker's frames (confirms included) are read and dropped."""
+
+    def __init__(self) -> None:
+        self.mute = False
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", 5672)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, down: bool) -> None:
+            while data := await src.read(65536):
+                if not (down and self.mute):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        for task in (pipe(reader, up_w, False), pipe(up_r, writer, True)):
+            t = asyncio.create_task(task)
+            self.tasks.add(t)
+
+    async def close(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_publish_whose_confirm_never_comes_fails_after_confirm_timeout(rabbit):
+    from harness.transport.amqp import AmqpTransport
+
+    relay = _MutableRelay()
+    port = await relay.start()
+    t = AmqpTransport(f"amqp://guest:guest@127.0.0.1:{port}/", confirm_timeout=0.5)
+    try:
+        await t.connect()
+        q = rabbit.q("unconfirmed")
+        await t.declare(q)
+        await t.publish(q, b"confirmed")  # the broker's confirm comes through
+        relay.mute = True  # from now on the broker's frames never reach the client
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TransportError, match=f"publish to '{q}' failed: TimeoutError"):
+            await t.publish(q, b"never confirmed")
+        waited = asyncio.get_running_loop().time() - started
+        assert 0.4 <= waited < 10, waited  # the confirm timeout, not the test's own timeout
+    finally:
+        await relay.close()
+        await t.close()
