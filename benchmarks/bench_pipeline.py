@@ -11,9 +11,11 @@ interleaved in every repetition and the table shows medians over ``--reps`` (def
 - ``transport <t>``: the same chain through the harness's transport adapter alone (no runtime,
   store or recording): what the adapter costs.
 - ``harness <t>``: PipelineRun on that broker with the full runtime (envelope parsing, ingress
-  and egress validation, SQLite idempotency store, history recorded to a JSON-lines file).
-- on RabbitMQ also ``harness amqp (no recording)`` (the recorder keeps only what settling
-  needs) and ``harness memory`` (the memory transport, for scale).
+  and egress validation, SQLite idempotency store, history recorded to a JSON-lines file and
+  not kept in memory, as ``harness run`` records).
+- on RabbitMQ also ``harness amqp (no recording)`` (no history file: events only reach the
+  run's own listener, which settling needs) and ``harness memory`` (the memory transport, for
+  scale).
 
 Every payment is 6 deliveries (requested -> orchestrator, accepted -> fraud, risk_assessed ->
 authorization, authorized -> ledger, posted -> notification, sent -> orchestrator), so
@@ -72,12 +74,10 @@ async def bench_harness(broker: str, n: int, *, record: bool, seed: int) -> floa
     items = payments_workload(n, seed, invalid_rate=0, high_risk_rate=0,
                               run_tag=f"b{uuid.uuid4().hex[:6]}-")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        rec = Recorder(Path(tmp) / "history.jsonl", enabled=record)
+        # on disk only, as `harness run` records (harness/engine.py): no event kept in memory;
+        # without recording, no file either (events still reach the run's listener: settling)
+        rec = Recorder(Path(tmp) / "history.jsonl" if record else None, keep=False)
         async with PipelineRun(spec, broker=broker, recorder=rec, run_dir=tmp) as run:
-            if not record:  # settling needs the outcome events; keep only those
-                rec.enabled = True
-                rec.keep = False
-                _only_terminal(rec)
             t0 = time.perf_counter()
             await feed([i.envelope for i in items], lambda env: run.send(env, expect="completed"))
             ok = await run.settle(timeout=300)
@@ -93,19 +93,6 @@ async def bench_harness(broker: str, n: int, *, record: bool, seed: int) -> floa
         raise SystemExit(f"benchmark run on {broker} did not complete cleanly: "
                          f"{summary or sorted(set(outcomes))}")
     return elapsed
-
-
-def _only_terminal(rec: Recorder) -> None:
-    """Record nothing but the events settling needs (outcome, dead_letter), in memory only."""
-    real = rec.record
-
-    def record(kind: str, **fields):  # type: ignore[no-untyped-def]
-        if kind in ("outcome", "dead_letter"):
-            return real(kind, **fields)
-        return None
-
-    rec._fh = None
-    rec.record = record  # type: ignore[method-assign]
 
 
 async def _timed(run: Any) -> tuple[float, float]:
