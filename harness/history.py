@@ -50,6 +50,7 @@ from typing import IO, Any
 
 import orjson
 
+from harness.envvars import count
 from harness.errors import HistoryError
 from harness.fastjson import ascii_dumps, exact_json
 
@@ -273,8 +274,14 @@ class History:
 
 #: an event nested deeper than this is refused (the harness writes a handful of levels)
 MAX_DEPTH = 200
-#: a line longer than this is refused before it is read whole (override: HARNESS_MAX_LINE_BYTES)
-MAX_LINE_BYTES = int(os.environ.get("HARNESS_MAX_LINE_BYTES", str(64 * 1024 * 1024)))
+#: a line longer than this is refused before it is read whole (HARNESS_MAX_LINE_BYTES sets it)
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+def max_line_bytes() -> int:
+    """The line limit: ``HARNESS_MAX_LINE_BYTES`` (read at each use: a bad value is one error
+    naming it, not a failed import), else :data:`MAX_LINE_BYTES`."""
+    return count("HARNESS_MAX_LINE_BYTES") or MAX_LINE_BYTES
 
 
 def _depth(value: Any) -> int:
@@ -354,8 +361,9 @@ BLOCK = 1 << 20
 def _blocks(fh: IO[bytes], where: str) -> Iterator[tuple[list[bytes], bytes | None]]:
     """The file as (whole lines, each with its newline, None) per block read, then ([], the
     unended last line) if the file does not end with a newline. A line longer than
-    ``MAX_LINE_BYTES`` is refused before it is read whole. (``readlines`` finds the newlines
+    :func:`max_line_bytes` is refused before it is read whole. (``readlines`` finds the newlines
     with memchr, four times faster than ``split``.)"""
+    limit = max_line_bytes()
     pieces: list[bytes] = []  # the start of a line that spans blocks
     held = 0
     n = 0
@@ -367,20 +375,19 @@ def _blocks(fh: IO[bytes], where: str) -> Iterator[tuple[list[bytes], bytes | No
         if cut < 0:
             pieces.append(block)
             held += len(block)
-            if held > MAX_LINE_BYTES:
-                raise HistoryError(f"line {n + 1} is longer than {MAX_LINE_BYTES} bytes",
-                                   where=where)
+            if held > limit:
+                raise HistoryError(f"line {n + 1} is longer than {limit} bytes", where=where)
             continue
         head = block[:cut + 1]
         if pieces:
             pieces.append(head)
             head = b"".join(pieces)
         lines = io.BytesIO(head).readlines()
-        if len(head) > MAX_LINE_BYTES:  # else no line in it can be
+        if len(head) > limit:  # else no line in it can be
             for i, raw in enumerate(lines):
-                if len(raw) - 1 > MAX_LINE_BYTES:
-                    raise HistoryError(f"line {n + i + 1} is longer than {MAX_LINE_BYTES} "
-                                       "bytes", where=where)
+                if len(raw) - 1 > limit:
+                    raise HistoryError(f"line {n + i + 1} is longer than {limit} bytes",
+                                       where=where)
         n += len(lines)
         yield lines, None
         tail = block[cut + 1:]
@@ -552,6 +559,7 @@ class HistoryFile:
         pattern = [k.encode() for k in sorted(kinds)]
         found: list[Event] = []
         head: list[Event] = []
+        limit = max_line_bytes()
         with _open(self.path) as fh:
             rest = b""
             while True:
@@ -562,7 +570,7 @@ class HistoryFile:
                     break
                 end = data.rfind(b"\n")
                 if end < 0:
-                    rest = data if len(data) <= MAX_LINE_BYTES else b""
+                    rest = data if len(data) <= limit else b""
                     continue
                 _scan_lines(data, 0, end, pattern, kinds, found, head)
                 rest = data[end + 1:]

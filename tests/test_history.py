@@ -72,3 +72,25 @@ def test_a_batch_of_lines_reads_as_line_by_line(tmp_path, size):
     with pytest.raises(HistoryError, match="line 10 is nested deeper than 200"):
         for _ in open_history(path).chunks(size):
             pass
+
+
+def test_the_line_limit_comes_from_the_environment_at_each_read(tmp_path, monkeypatch):
+    path = tmp_path / "history.jsonl"
+    path.write_text('{"index": 0, "time": 0.0, "kind": "run_start", "pipeline": "p"}\n')
+    assert len(read_history(path)) == 1
+    monkeypatch.setenv("HARNESS_MAX_LINE_BYTES", "20")
+    with pytest.raises(HistoryError, match="line 1 is longer than 20 bytes"):
+        read_history(path)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "64MB"])
+def test_a_bad_line_limit_is_one_error_naming_the_variable(value, tmp_path, monkeypatch, capsys):
+    from harness.cli import main
+
+    path = tmp_path / "history.jsonl"
+    path.write_text('{"index": 0, "time": 0.0, "kind": "run_start", "pipeline": "p"}\n')
+    monkeypatch.setenv("HARNESS_MAX_LINE_BYTES", value)
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "HARNESS_MAX_LINE_BYTES: must be a whole number of at least 1" in err
+    assert "Traceback" not in err

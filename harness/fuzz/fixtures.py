@@ -8,12 +8,12 @@ reproducer. ``HARNESS_FUZZ_EXAMPLES`` sets the default number of examples (500).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from harness.envvars import count
 from harness.pytest_plugin import harness_seed
 
 __all__ = ["DEFAULT_EXAMPLES", "assert_fuzz_ok", "harness_fuzz"]
@@ -28,7 +28,7 @@ def assert_fuzz_ok(pipeline: str | Path, *, agent: str | None = None,
     from harness.fuzz.runner import fuzz_pipeline
 
     if examples is None:
-        examples = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
+        examples = count("HARNESS_FUZZ_EXAMPLES") or DEFAULT_EXAMPLES
     report = fuzz_pipeline(pipeline, agent=agent, examples=examples, seed_=seed, http=http)
     if report.ok:
         return

@@ -107,3 +107,13 @@ def test_a_failure_only_the_second_half_found_is_kept() -> None:
     third.failures = ["other"]  # type: ignore[list-item]
     first.merge(third)
     assert first.failures == ["found"]  # at most one per agent: the first kept
+
+
+@pytest.mark.parametrize("value", ["0", "lots"])
+def test_a_bad_default_budget_is_one_error_naming_the_variable(value, monkeypatch):
+    from harness.errors import InputError
+    from harness.fuzz.fixtures import assert_fuzz_ok
+
+    monkeypatch.setenv("HARNESS_FUZZ_EXAMPLES", value)
+    with pytest.raises(InputError, match="HARNESS_FUZZ_EXAMPLES: must be a whole number"):
+        assert_fuzz_ok(ROOT / "examples" / "payments" / "pipeline.yaml", agent="fraud")
