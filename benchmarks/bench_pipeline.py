@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -48,6 +49,7 @@ from typing import Any
 from harness.demo import default_pipeline_path
 from harness.history import Recorder
 from harness.pipeline import load_pipeline
+from harness.processes import ProcessRun
 from harness.run import PipelineRun
 from harness.workload import payments_workload
 
@@ -68,23 +70,31 @@ async def feed(items: list, send, window: int = FEED_WINDOW) -> None:  # type: i
     await asyncio.gather(*(one(item) for item in items))
 
 
-async def bench_harness(broker: str, n: int, *, record: bool, seed: int) -> float:
-    """Seconds for ``n`` payments to complete through the pipeline."""
+async def bench_harness(broker: str, n: int, *, record: bool, seed: int,
+                        processes: bool = False) -> float:
+    """Seconds for ``n`` payments to complete through the pipeline (with ``processes``, every
+    agent in its own OS process, as ``harness run --processes`` runs them)."""
     spec = load_pipeline(default_pipeline_path())
     items = payments_workload(n, seed, invalid_rate=0, high_risk_rate=0,
                               run_tag=f"b{uuid.uuid4().hex[:6]}-")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        # on disk only, as `harness run` records (harness/engine.py): no event kept in memory;
-        # without recording, no file either (events still reach the run's listener: settling)
-        rec = Recorder(Path(tmp) / "history.jsonl" if record else None, keep=False)
-        async with PipelineRun(spec, broker=broker, recorder=rec, run_dir=tmp) as run:
+        run: PipelineRun
+        if processes:  # the agents record to tmp/history.jsonl, as the parent does
+            run = ProcessRun(spec, broker=broker, run_dir=tmp)
+        else:
+            # on disk only, as `harness run` records (harness/engine.py): no event kept in
+            # memory; without recording, no file either (events still reach the run's
+            # listener: settling)
+            run = PipelineRun(spec, broker=broker, run_dir=tmp, recorder=Recorder(
+                Path(tmp) / "history.jsonl" if record else None, keep=False))
+        async with run:  # started: every agent consumes (processes: each one subscribed)
             t0 = time.perf_counter()
             await feed([i.envelope for i in items], lambda env: run.send(env, expect="completed"))
             ok = await run.settle(timeout=300)
             elapsed = time.perf_counter() - t0
             outcomes = list(run.terminal.values())
             summary = await run.summary() if record else None
-        rec.close()
+        run.recorder.close()
     clean = ok and len(outcomes) == n and set(outcomes) == {"completed"}
     if summary is not None:
         clean = clean and summary.completed == n and not summary.lost \
@@ -126,7 +136,8 @@ async def bench_broker(t: str, args: argparse.Namespace, result: dict) -> None: 
     rows: dict[str, list[tuple[float, float]]] = {raw: [], f"transport {t}": [],
                                                    f"harness {t}": []}
     if t == "amqp":
-        rows.update({"harness amqp (no recording)": [], "harness memory": []})
+        rows.update({"harness amqp (no recording)": [], "harness amqp (processes)": [],
+                     "harness memory": []})
     try:
         for rep in range(args.reps):
             items = payments_workload(n, rep, invalid_rate=0, high_risk_rate=0)
@@ -138,6 +149,9 @@ async def bench_broker(t: str, args: argparse.Namespace, result: dict) -> None: 
             if t == "amqp":
                 rows["harness amqp (no recording)"].append(await _timed(
                     bench_harness(url, n, record=False, seed=rep)))
+                wall, _ = await _timed(bench_harness(url, n, record=True, seed=rep,
+                                                     processes=True))
+                rows["harness amqp (processes)"].append((wall, math.nan))  # CPU elsewhere
                 rows["harness memory"].append(await _timed(
                     bench_harness("memory", n, record=True, seed=rep)))
             print(f"{t} rep {rep + 1}/{args.reps}: " + ", ".join(
@@ -151,10 +165,16 @@ async def bench_broker(t: str, args: argparse.Namespace, result: dict) -> None: 
         result["rows"][name] = {
             "broker": t, "n": n, "payments_per_s": round(n / med, 1),
             "messages_per_s": round(n * HOPS / med, 1), "vs_raw": round(n / med / base, 3),
-            "cpu_ms_per_payment": round(statistics.median(c for _, c in runs) / n * 1000, 3),
+            "cpu_ms_per_payment": _cpu_ms(runs, n),
             "runs_s": [round(w, 3) for w, _ in runs]}
         if name != raw:
             result["ratios"][name] = result["rows"][name]["vs_raw"]
+
+
+def _cpu_ms(runs: list[tuple[float, float]], n: int) -> float | None:
+    """This process's median CPU ms per payment; None for a row whose work ran elsewhere."""
+    cpus = [c for _, c in runs if not math.isnan(c)]
+    return round(statistics.median(cpus) / n * 1000, 3) if cpus else None
 
 
 async def main_async(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
@@ -174,8 +194,10 @@ def render(result: dict) -> str:  # type: ignore[type-arg]
              "-" * 96]
     for name, row in result["rows"].items():
         runs = " ".join(f"{t:.2f}" for t in row["runs_s"])
+        cpu = row["cpu_ms_per_payment"]
         lines.append(f"{name:30} {row['n']:>5} {row['payments_per_s']:>11.1f} "
-                     f"{row['vs_raw']:>6.2f} {row['cpu_ms_per_payment']:>10.2f}   {runs}")
+                     f"{row['vs_raw']:>6.2f} {'-' if cpu is None else f'{cpu:.2f}':>10}   "
+                     f"{runs}")
     for name, target in TARGETS.items():
         if name in result["ratios"]:
             ratio = result["ratios"][name]
