@@ -82,11 +82,11 @@ async def bench_harness(broker: str, n: int, *, record: bool, seed: int,
         if processes:  # the agents record to tmp/history.jsonl, as the parent does
             run = ProcessRun(spec, broker=broker, run_dir=tmp)
         else:
-            # on disk only, as `harness run` records (harness/engine.py): no event kept in
-            # memory; without recording, no file either (events still reach the run's
-            # listener: settling)
+            # on disk only and in batches, as `harness run` records (harness/engine.py): no
+            # event kept in memory; without recording, no file either (events still reach the
+            # run's listener: settling)
             run = PipelineRun(spec, broker=broker, run_dir=tmp, recorder=Recorder(
-                Path(tmp) / "history.jsonl" if record else None, keep=False))
+                Path(tmp) / "history.jsonl" if record else None, keep=False, batch=True))
         async with run:  # started: every agent consumes (processes: each one subscribed)
             t0 = time.perf_counter()
             await feed([i.envelope for i in items], lambda env: run.send(env, expect="completed"))

@@ -103,7 +103,8 @@ def open_run(spec: PipelineSpec, *, processes: bool, broker: str, store: str | N
         return ProcessRun(spec, broker=broker, store=store, run_dir=run_dir, seed=seed,
                           **kwargs)  # type: ignore[arg-type]
     return PipelineRun(spec, broker=broker, store=store, run_dir=run_dir, seed=seed,
-                       recorder=recorder or Recorder(run_dir / "history.jsonl", keep=False),
+                       recorder=recorder or Recorder(run_dir / "history.jsonl", keep=False,
+                                                     batch=True),
                        **kwargs)  # type: ignore[arg-type]
 
 

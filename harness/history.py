@@ -43,6 +43,7 @@ import os
 import sys
 import threading
 import time
+from asyncio import _get_running_loop
 from collections.abc import Iterator
 from operator import itemgetter
 from pathlib import Path
@@ -97,6 +98,14 @@ class Recorder:
         enabled: when false, ``record`` does nothing (used to measure the recorder's cost).
         clock: monotonic clock; ``time.monotonic`` (as it is when the recorder is made) by
             default.
+        batch: lines recorded on a thread running an event loop are held and written together,
+            one ``os.write`` per loop iteration (scheduled with ``call_soon``) rather than one
+            per event; :meth:`history`, :meth:`close` and a line recorded off any loop write
+            what is held first, so the file's order is the recording order. For a process that
+            owns its run and closes the recorder (``harness run``, an in-process chaos run): a
+            SIGKILL then loses at most the lines of the iteration it cut. Agents in their own
+            processes, whose lines must be on their way to disk before each effect, leave it
+            off.
     """
 
     def __init__(
@@ -108,8 +117,11 @@ class Recorder:
         clock: Any = None,
         origin: float | None = None,
         process: str | None = None,
+        batch: bool = False,
     ) -> None:
         self.process = process
+        self.batch = batch
+        self._held: list[bytes] = []  # batch: lines waiting for this iteration's write
         self.path = Path(path) if path is not None else None
         self.keep = keep
         self.enabled = enabled
@@ -160,24 +172,42 @@ class Recorder:
             self._index += 1
             if self._fd is not None:
                 line = _line(event, plain)
-                written = os.write(self._fd, line)  # the whole line, unless the disk is full
-                if written < len(line):
-                    _write_all(self._fd, line[written:])
+                loop = _get_running_loop() if self.batch else None
+                if loop is not None:
+                    self._held.append(line)
+                    if len(self._held) == 1:
+                        loop.call_soon(self.flush)
+                else:
+                    if self._held:
+                        self._write_held()
+                    _write_all(self._fd, line)  # one write of the whole line
             if self.keep:
                 self.events.append(event)
         for listener in self.listeners:
             listener(event)
         return event
 
+    def flush(self) -> None:
+        """Write the lines ``batch`` holds (a no-op without any)."""
+        with self._lock:
+            self._write_held()
+
+    def _write_held(self) -> None:  # with the lock held
+        if self._held and self._fd is not None:
+            held, self._held = self._held, []
+            _write_all(self._fd, b"".join(held))
+
     def history(self) -> History | HistoryFile:
         """What was recorded, to judge: the kept events, else the file (streamed)."""
+        self.flush()
         if self.keep or self.path is None:
             return History(self.events, path=str(self.path) if self.path else None)
         return HistoryFile(self.path)
 
     def close(self) -> None:
-        """Flush and close the file."""
+        """Write what is held and close the file."""
         with self._lock:
+            self._write_held()
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -217,11 +247,12 @@ def _line(event: Event, plain: bool) -> bytes:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    """One ``write`` for the whole line (regular files take it whole); loop only if short."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    """One ``write`` for the whole data (regular files take it whole); loop only if short."""
+    written = os.write(fd, data)
+    if written < len(data):  # the disk is full, or a signal cut the write
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view):]
 
 
 class _Then:

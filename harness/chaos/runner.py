@@ -322,7 +322,8 @@ def wire(p: Prepared, *, network: Any = None, keep_store: bool = False) -> Wired
         )
         driver = ProcessDriver(prun.host, network, prun)
         return Wired(prun, recorder, faulty, None, Nemesis(driver, recorder, p.planned), store_dir)
-    recorder = Recorder(hist_path, keep=False)  # on disk only: a soak holds no events
+    # on disk only (a soak holds no events), one write per loop iteration (the run owns it)
+    recorder = Recorder(hist_path, keep=False, batch=True)
     faulty = faulty_transport(recorder)
     hooks = ChaosHooks(recorder, p.planned, p.seed, run_tag=p.run_tag)
     run = PipelineRun(
