@@ -108,3 +108,27 @@ def test_batched_and_unbatched_recorders_write_the_same_bytes(tmp_path):
         rec.close()
         files[batch] = path.read_bytes()
     assert files[True] == files[False] and files[True].count(b"\n") == 50
+
+
+def test_a_long_iteration_writes_in_bounded_pieces(tmp_path, monkeypatch):
+    import harness.history as history
+
+    sizes: list[int] = []
+    real = history.os.write
+
+    def counting(fd: int, data: bytes) -> int:
+        sizes.append(len(data))
+        return real(fd, data)
+
+    monkeypatch.setattr(history.os, "write", counting)
+    path = tmp_path / "h.jsonl"
+    rec = Recorder(path, keep=False, batch=True)
+
+    async def run() -> None:
+        for i in range(2000):  # about 200 KB in one iteration
+            rec.record("note", text=f"{i:04d}" + "x" * 40)
+
+    asyncio.run(run())
+    rec.close()
+    assert len(sizes) >= 3 and max(sizes) < history.HELD_BYTES + 200
+    assert [e["text"][:4] for e in read_history(path)] == [f"{i:04d}" for i in range(2000)]
