@@ -40,12 +40,22 @@ class Arrivals:
 async def run_chain(bodies: list[bytes], feed: Feed, send: Callable[[bytes], Awaitable[None]],
                     arrivals: Arrivals, hops: Sequence[Callable[[], Awaitable[None]]] = (),
                     timeout: float = 600) -> float:
-    """Seconds from the first publish to the last arrival; ``hops`` run as tasks meanwhile."""
-    tasks = [asyncio.create_task(hop()) for hop in hops]
+    """Seconds from the first publish to the last arrival; ``hops`` run as tasks meanwhile. A
+    hop task that ends (an error its loop does not catch) fails the chain at once, instead of
+    leaving it to wait ``timeout`` for arrivals that cannot come."""
+    tasks = [asyncio.create_task(hop()) for hop in hops]  # type: ignore[var-annotated,arg-type]
     try:
         t0 = time.perf_counter()
         await feed(bodies, send)
-        await asyncio.wait_for(arrivals.done.wait(), timeout=timeout)
+        done = asyncio.create_task(arrivals.done.wait())
+        finished, _ = await asyncio.wait([done, *tasks], timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        if done not in finished:
+            done.cancel()
+            for task in finished:  # a hop died: its error, not a silent wait
+                task.result()
+                raise RuntimeError("a hop of the chain stopped")
+            raise TimeoutError(f"{arrivals.count} of {arrivals.n} arrived in {timeout} s")
         return time.perf_counter() - t0
     finally:
         for t in tasks:
