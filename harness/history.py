@@ -43,7 +43,7 @@ import os
 import sys
 import threading
 import time
-from asyncio import _get_running_loop
+from asyncio import _get_running_loop  # the loop of this thread, or None (never raises)
 from collections.abc import Iterator
 from operator import itemgetter
 from pathlib import Path
@@ -89,12 +89,12 @@ HELD_BYTES = 64 * 1024
 
 
 class Recorder:
-    """Appends events to a JSON-lines file (or only to memory), flushing each line.
+    """Appends events to a JSON-lines file (or only to memory) as they happen.
 
-    Thread- and process-safe: each event is one ``os.write`` of a whole line to a file opened
-    with ``O_APPEND`` (no user-space buffer, so it is on its way to disk as it happens), so
-    agents in separate processes may share the file without interleaving lines. Each process
-    then names itself with ``process``: ``index`` counts per process.
+    Thread- and process-safe: each event is one ``os.write`` of a whole line (``batch``: of the
+    whole lines of one loop iteration) to a file opened with ``O_APPEND``, so agents in separate
+    processes may share the file without interleaving lines. Each process then names itself
+    with ``process``: ``index`` counts per process.
 
     Args:
         path: file to append to; ``None`` keeps events in memory only.
@@ -188,8 +188,7 @@ class Recorder:
                     elif self._held_bytes >= HELD_BYTES:  # a long iteration: write now
                         self._write_held()
                 else:
-                    if self._held:
-                        self._write_held()
+                    self._write_held()  # any lines held on a loop come first
                     _write_all(self._fd, line)  # one write of the whole line
             if self.keep:
                 self.events.append(event)

@@ -42,9 +42,6 @@ _CLIENT_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException
                   ConnectionError, OSError)
 
 
-
-
-
 def _text(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace")
