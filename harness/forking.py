@@ -17,25 +17,46 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from harness import envvars
 
-__all__ = ["Child", "can_fork", "processes", "result", "start", "stop"]
+__all__ = ["Child", "allowed", "both", "can_fork", "processes", "result", "start", "stop"]
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 def processes(env: str) -> int:
     """How many processes one job may use: the variable ``env`` if set (a whole number of at
     least 1, else InputError naming it), else 2 on a machine with two processors or more."""
-    set_ = envvars.count(env)
-    if set_ is not None:
-        return set_
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
+    return envvars.count(env) or (2 if (os.cpu_count() or 1) >= 2 else 1)
 
 
 def can_fork() -> bool:
     """Whether a child can be forked safely here (``os.fork``, one thread)."""
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def allowed(env: str) -> bool:
+    """Whether a job may split with a forked child: :func:`processes` (``env``) gives two or
+    more, and :func:`can_fork`."""
+    return processes(env) >= 2 and can_fork()
+
+
+def both(mine: Callable[[], A], theirs: Callable[[], B], ok: Callable[[Any], bool]
+         ) -> tuple[A, B]:
+    """``(mine(), theirs())``, ``theirs`` in a forked child while this process runs ``mine``.
+    If ``mine`` raises, the child is stopped; if the child fails or gives what ``ok`` refuses,
+    ``theirs`` runs here, so the outcome never depends on the split."""
+    child = start(theirs)
+    try:
+        first = mine()
+    except BaseException:
+        stop(child)
+        raise
+    got = result(child)
+    return first, (cast(B, got) if ok(got) else theirs())
 
 
 @dataclass

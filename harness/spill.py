@@ -37,6 +37,8 @@ BOUND = 20_000
 #: CPU (issue 17: at 1,000,000 events, 5% less memory for 35% more time)
 CHECK_BOUND = 100_000
 ENV = "HARNESS_SPILL_KEYS"
+#: keys asked of the disk in one query (batched reads: :meth:`SpillDict.get_many`)
+BATCH = 500
 
 _checking = False
 
@@ -44,10 +46,7 @@ _checking = False
 def default_bound() -> int:
     """The bound of a new index: ``HARNESS_SPILL_KEYS`` if set, else :data:`CHECK_BOUND`
     inside :func:`checking`, else :data:`BOUND`."""
-    set_ = envvars.count(ENV)
-    if set_ is not None:
-        return set_
-    return CHECK_BOUND if _checking else BOUND
+    return envvars.count(ENV) or (CHECK_BOUND if _checking else BOUND)
 
 
 def in_check() -> bool:
@@ -175,7 +174,7 @@ class SpillDict:
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         """{key: what ``get`` gives} for those of ``keys`` the index holds, asked of the disk
-        in batches (one query per 500 keys, not one per key)."""
+        in batches (one query per :data:`BATCH` keys, not one per key)."""
         mem, fold = self.mem, self.fold
         unique = list(dict.fromkeys(keys))
         if self._db is None:
@@ -183,8 +182,8 @@ class SpillDict:
         forms = {_enc(k): k for k in unique if fold is not last or k not in mem}
         out: dict[Any, Any] = {}
         todo = list(forms)
-        for i in range(0, len(todo), 500):
-            part = todo[i : i + 500]
+        for i in range(0, len(todo), BATCH):
+            part = todo[i : i + BATCH]
             marks = ",".join("?" * len(part))
             for form, value in self._read(
                     f"SELECT key, val FROM r WHERE key IN ({marks}) ORDER BY rowid", part):
@@ -203,7 +202,7 @@ class SpillDict:
         """(key, value, what this index holds for key, else ``default``) for each (key, value)
         of ``pairs`` (another index's ``items()``: a join), read in batches (:meth:`get_many`)."""
         it = iter(pairs)
-        while batch := list(islice(it, 500)):
+        while batch := list(islice(it, BATCH)):
             found = self.get_many([k for k, _ in batch])
             for k, v in batch:
                 yield k, v, found.get(k, default)
@@ -228,8 +227,8 @@ class SpillDict:
             return out
         forms = {_enc(k): k for k in out}
         todo = list(forms)
-        for i in range(0, len(todo), 500):
-            part = todo[i : i + 500]
+        for i in range(0, len(todo), BATCH):
+            part = todo[i : i + BATCH]
             marks = ",".join("?" * len(part))
             for (form,) in self._read(f"SELECT DISTINCT key FROM r WHERE key IN ({marks})",
                                       part):

@@ -59,3 +59,32 @@ def test_a_bad_process_count_is_named(value: str, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HARNESS_X_PROCESSES", value)
     with pytest.raises(InputError, match="HARNESS_X_PROCESSES: must be a whole number"):
         forking.processes("HARNESS_X_PROCESSES")
+
+
+def test_both_runs_the_second_half_here_when_the_child_fails_or_is_refused() -> None:
+    assert forking.both(lambda: "mine", os.getpid, lambda got: True)[1] != os.getpid()
+    # refused (a pid from the child): run here
+    assert forking.both(lambda: "mine", os.getpid, lambda got: False) == ("mine", os.getpid())
+
+    def boom() -> int:
+        if os.getpid() != parent:
+            raise RuntimeError("the child's half failed")
+        return 7
+
+    parent = os.getpid()
+    assert forking.both(lambda: 1, boom, lambda got: got is not None) == (1, 7)
+
+
+def test_both_stops_the_child_when_this_half_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[forking.Child] = []
+    real = forking.start
+    monkeypatch.setattr(forking, "start", lambda work: started.append(real(work)) or started[-1])
+    gate = threading.Event()
+
+    def fail() -> None:
+        raise ValueError("mine failed")
+
+    with pytest.raises(ValueError, match="mine failed"):
+        forking.both(fail, gate.wait, lambda got: True)  # the child would wait forever
+    with pytest.raises(ChildProcessError):
+        os.waitpid(started[0].pid, os.WNOHANG)  # killed and reaped

@@ -44,7 +44,7 @@ def _worth_it(judges: Mapping[str, Any], history: Any) -> bool:
     path = getattr(history, "path", None)
     if path is None or getattr(history, "scan", None) is None or len(judges) < 2:
         return False
-    if forking.processes(ENV) < 2 or not forking.can_fork():
+    if not forking.allowed(ENV):
         return False
     try:
         return os.stat(path).st_size >= SPLIT_BYTES
@@ -80,14 +80,8 @@ def judge_split(judges: Mapping[str, Any], history: Any,
     if not _worth_it(judges, history):
         return judge_all(judges, history, opts)
     mine, theirs = halves(judges)
-    child = forking.start(lambda: judge_all(theirs, history, opts))
-    try:
-        done = judge_all(mine, history, opts)
-    except BaseException:
-        forking.stop(child)
-        raise
-    got = forking.result(child)
-    if not isinstance(got, dict) or set(got) != set(theirs):  # it failed: judge them here
-        got = judge_all(theirs, history, opts)
+    done, got = forking.both(lambda: judge_all(mine, history, opts),
+                             lambda: judge_all(theirs, history, opts),
+                             lambda got: isinstance(got, dict) and set(got) == set(theirs))
     done.update(got)
     return {name: done[name] for name in judges}

@@ -298,24 +298,16 @@ def fuzz_agent(agent: Agent, registry: SchemaRegistry, *, examples: int = 100, s
     """
     one = functools.partial(_fuzz_one, agent, registry, params=params,
                             dependencies=dependencies, pipeline=pipeline, timeout=timeout)
-    if probe is not None or examples < SPLIT_EXAMPLES \
-            or forking.processes(PROCESSES_ENV) < 2 or not forking.can_fork():
+    if probe is not None or examples < SPLIT_EXAMPLES or not forking.allowed(PROCESSES_ENV):
         return one(examples=examples, seed_=seed_, progress=progress, probe=probe)
     started = time.monotonic()
     mine = (examples + 1) // 2
-    theirs = functools.partial(one, examples=examples - mine, seed_=second_seed(seed_),
-                               sweep=0)
-    child = forking.start(theirs)
     scaled = None if progress is None else (  # both halves run at about the same speed
         lambda name, done, _: progress(name, min(examples, done * examples // mine), examples))
-    try:
-        report = one(examples=mine, seed_=seed_, progress=scaled, sweep=examples)
-    except BaseException:
-        forking.stop(child)
-        raise
-    other = forking.result(child)
-    if not isinstance(other, AgentReport):  # the child failed: its half runs here
-        other = theirs()
+    report, other = forking.both(
+        functools.partial(one, examples=mine, seed_=seed_, progress=scaled, sweep=examples),
+        functools.partial(one, examples=examples - mine, seed_=second_seed(seed_), sweep=0),
+        lambda got: isinstance(got, AgentReport))
     report.merge(other)
     report.elapsed_s = time.monotonic() - started
     if progress is not None:
