@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
+from benchmarks.cpu import cpu_seconds  # noqa: E402
 from harness import spill  # noqa: E402
 from harness.checkers import CHECKERS, run_checkers  # noqa: E402
 from harness.contracts.registry import SchemaRegistry  # noqa: E402
@@ -130,12 +131,6 @@ def _plain_parse(path: Path) -> int:
     return n
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and of its waited-for children (the forked judge)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
 def bench_stream(sizes: list[int], repeat: int) -> list[dict]:
     """Read + ALL checkers in one streaming pass (what `harness check` does), on one process
     (``HARNESS_CHECK_PROCESSES=1``) and as `harness check` runs it (two processes for a large
@@ -157,12 +152,12 @@ def bench_stream(sizes: list[int], repeat: int) -> list[dict]:
                 times["parse"].append(time.perf_counter() - t0)
                 for key, processes in (("one", "1"), ("all", "")):
                     os.environ["HARNESS_CHECK_PROCESSES"] = processes
-                    t0, c0 = time.perf_counter(), _cpu()
+                    t0, c0 = time.perf_counter(), cpu_seconds()
                     with spill.checking():  # as check_history (harness check) judges a file
                         verdicts[key] = run_checkers(open_history(path), None, opts)
                     times[key].append(time.perf_counter() - t0)
                     if key == "all":
-                        times["cpu"].append(_cpu() - c0)
+                        times["cpu"].append(cpu_seconds() - c0)
                 os.environ.pop("HARNESS_CHECK_PROCESSES")
                 bad = {k: v.valid for k, v in verdicts["all"].items() if v.valid is not True}
                 assert not bad, bad

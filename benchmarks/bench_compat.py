@@ -20,13 +20,14 @@ import io
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.cpu import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ("diff-schema-examples.json", "diff-schema-examples-2020-12.json",
@@ -84,17 +85,11 @@ def make_registry(root: Path, subjects: int, versions: int) -> None:
 CPU: dict[str, list[float]] = {}
 
 
-def _cpu() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def timed(fn) -> float:
     """Wall seconds of one call; its CPU seconds (with child processes) go to ``CPU``."""
-    cpu, start = _cpu(), time.perf_counter()
+    cpu, start = cpu_seconds(), time.perf_counter()
     fn()
-    CPU.setdefault(fn.__name__, []).append(_cpu() - cpu)
+    CPU.setdefault(fn.__name__, []).append(cpu_seconds() - cpu)
     return time.perf_counter() - start
 
 

@@ -42,6 +42,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis_jsonschema import from_schema  # noqa: E402
 from jsonschema import Draft7Validator  # noqa: E402
 
+from benchmarks.cpu import cpu_seconds  # noqa: E402
 from harness.contracts.registry import SchemaRegistry  # noqa: E402
 from harness.envelope import Envelope  # noqa: E402
 from harness.fuzz.runner import fuzz_agent  # noqa: E402
@@ -86,18 +87,12 @@ def baseline(
     return done[0], time.monotonic() - wall, time.process_time() - cpu
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and of its waited-for children."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
 def harness(
     aspec: Any, registry: SchemaRegistry, examples: int, seed_: int
 ) -> tuple[int, float, float]:
     """``fuzz_agent``: (inputs, wall s as the report measures it, CPU s of this process and
     of the child that takes half of the budget, harness.fuzz.runner.fuzz_agent)."""
-    cpu = _cpu()
+    cpu = cpu_seconds()
     report = fuzz_agent(
         aspec.agent,
         registry,
@@ -106,7 +101,7 @@ def harness(
         params=aspec.params,
         dependencies=aspec.dependencies,
     )
-    cpu = _cpu() - cpu
+    cpu = cpu_seconds() - cpu
     assert report.ok, report.to_dict()
     return report.inputs, report.elapsed_s, cpu
 

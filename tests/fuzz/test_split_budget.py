@@ -110,8 +110,9 @@ def test_a_failure_only_the_second_half_found_is_kept() -> None:
 
 
 @pytest.mark.parametrize("value", ["0", "lots"])
-def test_a_bad_default_budget_is_one_error_naming_the_variable(value, monkeypatch):
-    from harness.errors import InputError
+def test_a_bad_default_budget_is_one_error_naming_the_variable(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from harness.fuzz.fixtures import assert_fuzz_ok
 
     monkeypatch.setenv("HARNESS_FUZZ_EXAMPLES", value)

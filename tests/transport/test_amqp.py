@@ -4,6 +4,7 @@ harness's reason headers, quorum queue arguments, and client errors mapped to th
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -88,7 +89,9 @@ class _MutableRelay:
     """A TCP relay to RabbitMQ (bound to port 0) whose broker-to-client direction can be cut:
     with ``mute`` set, the broker's frames (confirms included) are read and dropped."""
 
-    def __init__(self) -> None:
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 5672)
         self.mute = False
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
@@ -98,7 +101,7 @@ class _MutableRelay:
         return int(self.server.sockets[0].getsockname()[1])
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_r, up_w = await asyncio.open_connection("127.0.0.1", 5672)
+        up_r, up_w = await asyncio.open_connection(*self.upstream)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, down: bool) -> None:
             while data := await src.read(65536):
@@ -122,9 +125,12 @@ class _MutableRelay:
 async def test_a_publish_whose_confirm_never_comes_fails_after_confirm_timeout(rabbit):
     from harness.transport.amqp import AmqpTransport
 
-    relay = _MutableRelay()
+    relay = _MutableRelay(AMQP_URL)  # the broker the other tests use (HARNESS_AMQP_URL)
     port = await relay.start()
-    t = AmqpTransport(f"amqp://guest:guest@127.0.0.1:{port}/", confirm_timeout=0.5)
+    broker = urlsplit(AMQP_URL)
+    login, at, _ = broker.netloc.rpartition("@")  # the same user, through the relay
+    t = AmqpTransport(urlunsplit(broker._replace(netloc=f"{login}{at}127.0.0.1:{port}")),
+                      confirm_timeout=0.5)
     try:
         await t.connect()
         q = rabbit.q("unconfirmed")
